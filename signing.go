@@ -1,0 +1,304 @@
+package webhook
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Header names set on every delivery attempt.
+const (
+	// HeaderID carries the payload ID, the same on every retry: the
+	// receiver's idempotency key (Standard Webhooks).
+	HeaderID = "webhook-id"
+	// HeaderTimestamp carries the Unix time, in seconds, at which the
+	// attempt was signed (Standard Webhooks).
+	HeaderTimestamp = "webhook-timestamp"
+	// HeaderSignature carries one "v1,<base64>" entry per active secret,
+	// separated by spaces (Standard Webhooks).
+	HeaderSignature = "webhook-signature"
+	// HeaderWebhookID carries the webhook's ID.
+	HeaderWebhookID = "X-Webhook-Id"
+	// HeaderDeliveryID carries the delivery's ID.
+	HeaderDeliveryID = "X-Delivery-Id"
+	// HeaderHexSignature carries the seed's signature, hex HMAC-SHA256 of
+	// the body, for webhooks that opt in to SchemeHex.
+	HeaderHexSignature = "X-Webhook-Signature"
+)
+
+// SignatureScheme selects how deliveries to a webhook are signed.
+type SignatureScheme string
+
+// The signature schemes.
+const (
+	// SchemeStandard is Standard Webhooks v1: HMAC-SHA256 over
+	// "id.timestamp.body" keyed with the base64-decoded secret, in the
+	// webhook-signature header. It is the default; Standard Webhooks and
+	// Svix verifier libraries accept it.
+	SchemeStandard SignatureScheme = "standard"
+	// SchemeHex is the seed's scheme, for receivers that already verify
+	// it: X-Webhook-Signature is the hex HMAC-SHA256 of the body keyed
+	// with the secret string's bytes, with no timestamp. Deliveries carry
+	// the Standard Webhooks headers too.
+	SchemeHex SignatureScheme = "hex"
+)
+
+// secretPrefix starts every secret's text form.
+const secretPrefix = "whsec_"
+
+// Secret sizes, in decoded bytes.
+const (
+	minSecretBytes = 24
+	maxSecretBytes = 64
+	newSecretBytes = 32
+)
+
+// Errors returned by Verify. Check them with errors.Is.
+var (
+	// ErrMissingHeaders reports that webhook-id, webhook-timestamp or
+	// webhook-signature is absent or empty.
+	ErrMissingHeaders = errors.New("webhook: missing signature headers")
+	// ErrInvalidTimestamp reports a webhook-timestamp that is not a Unix
+	// time in seconds.
+	ErrInvalidTimestamp = errors.New("webhook: invalid webhook-timestamp")
+	// ErrTimestampOutOfTolerance reports a timestamp too far in the past
+	// or the future: a replay, or a clock far off.
+	ErrTimestampOutOfTolerance = errors.New("webhook: webhook-timestamp outside tolerance")
+	// ErrNoMatchingSignature reports that no v1 signature in the header
+	// matches any of the secrets.
+	ErrNoMatchingSignature = errors.New("webhook: no matching signature")
+)
+
+// NewSecret returns a new random secret: "whsec_" followed by the standard
+// base64 encoding of 32 bytes from crypto/rand.
+func NewSecret() (string, error) {
+	b := make([]byte, newSecretBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("webhook: generate secret: %w", err)
+	}
+	return secretPrefix + base64.StdEncoding.EncodeToString(b), nil
+}
+
+// ParseSecret returns the key bytes of a secret: its text after an
+// optional "whsec_" prefix, base64-decoded (standard encoding, padded or
+// not). It returns an error wrapping ErrInvalid if the text is not base64
+// or does not decode to 24 to 64 bytes. The error never contains the secret.
+func ParseSecret(secret string) ([]byte, error) {
+	key, reason := parseSecret(secret)
+	if reason != "" {
+		return nil, invalid("secret", "secret", reason)
+	}
+	return key, nil
+}
+
+// parseSecret returns the key bytes of secret, or why it is malformed.
+func parseSecret(secret string) ([]byte, string) {
+	s := strings.TrimPrefix(secret, secretPrefix)
+	if len(s) > 2*maxSecretBytes {
+		return nil, fmt.Sprintf("must decode to %d to %d bytes", minSecretBytes, maxSecretBytes)
+	}
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		key, err = base64.RawStdEncoding.DecodeString(s)
+	}
+	if err != nil {
+		return nil, `must be "whsec_" followed by base64`
+	}
+	if len(key) < minSecretBytes || len(key) > maxSecretBytes {
+		return nil, fmt.Sprintf("must decode to %d to %d bytes, not %d", minSecretBytes, maxSecretBytes, len(key))
+	}
+	return key, ""
+}
+
+// Sign returns the Standard Webhooks v1 signature, "v1,<base64>", of body
+// sent with message ID msgID at timestamp, keyed with secret. It returns
+// an error wrapping ErrInvalid if the secret is malformed.
+func Sign(secret, msgID string, timestamp time.Time, body []byte) (string, error) {
+	key, err := ParseSecret(secret)
+	if err != nil {
+		return "", err
+	}
+	return "v1," + base64.StdEncoding.EncodeToString(signV1(key, msgID, timestamp.Unix(), body)), nil
+}
+
+// signV1 returns HMAC-SHA256(key, msgID + "." + ts + "." + body).
+func signV1(key []byte, msgID string, ts int64, body []byte) []byte {
+	mac := hmac.New(sha256.New, key)
+	var buf [20]byte
+	io.WriteString(mac, msgID)
+	mac.Write([]byte{'.'})
+	mac.Write(strconv.AppendInt(buf[:0], ts, 10))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	return mac.Sum(nil)
+}
+
+// SignHex returns the seed's signature of body: the hex HMAC-SHA256 keyed
+// with the bytes of the secret string as written.
+func SignHex(secret string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// signatureHeader returns the webhook-signature value for body, one entry
+// per secret, separated by spaces.
+func signatureHeader(secrets []string, msgID string, ts int64, body []byte) (string, error) {
+	var b strings.Builder
+	for i, s := range secrets {
+		key, err := ParseSecret(s)
+		if err != nil {
+			return "", err
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("v1,")
+		b.WriteString(base64.StdEncoding.EncodeToString(signV1(key, msgID, ts, body)))
+	}
+	return b.String(), nil
+}
+
+// DefaultTolerance is how far a webhook-timestamp may be from the
+// receiver's clock, in either direction, for Verify to accept it.
+const DefaultTolerance = 5 * time.Minute
+
+// DefaultMaxBodyBytes is the largest request body Verifier.Middleware reads.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Verifier checks Standard Webhooks signatures on incoming requests. Its
+// zero value is not usable: set Secrets. A Verifier is safe for concurrent
+// use once configured.
+type Verifier struct {
+	// Secrets are the endpoint's secrets; a request signed with any of
+	// them is accepted, so a receiver can list the old and the new secret
+	// while a rotation is under way.
+	Secrets []string
+	// Tolerance is how far webhook-timestamp may be from Now, before or
+	// after. Defaults to DefaultTolerance (5 minutes).
+	Tolerance time.Duration
+	// Now returns the current time. Defaults to time.Now.
+	Now func() time.Time
+	// MaxBodyBytes is the largest body Middleware reads; a larger one is
+	// refused with 413. Defaults to DefaultMaxBodyBytes (1 MiB).
+	MaxBodyBytes int64
+}
+
+// Verify checks that header carries a valid Standard Webhooks signature
+// of body under secret, within DefaultTolerance of the current time. It
+// returns nil, or an error that errors.Is one of ErrMissingHeaders,
+// ErrInvalidTimestamp, ErrTimestampOutOfTolerance, ErrNoMatchingSignature,
+// or ErrInvalid for a malformed secret.
+func Verify(secret string, header http.Header, body []byte) error {
+	v := Verifier{Secrets: []string{secret}}
+	return v.Verify(header, body)
+}
+
+// Verify checks header and body as the package-level Verify does, against
+// every secret of v. Signatures are compared in constant time.
+func (v *Verifier) Verify(header http.Header, body []byte) error {
+	id := header.Get(HeaderID)
+	tsText := header.Get(HeaderTimestamp)
+	sigs := header.Get(HeaderSignature)
+	if id == "" || tsText == "" || sigs == "" {
+		return ErrMissingHeaders
+	}
+	ts, err := strconv.ParseInt(strings.TrimSpace(tsText), 10, 64)
+	if err != nil {
+		return ErrInvalidTimestamp
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	tolerance := v.Tolerance
+	if tolerance <= 0 {
+		tolerance = DefaultTolerance
+	}
+	nowUnix := now().Unix()
+	// Compare in seconds without overflow on absurd timestamps.
+	tolSecs := int64(tolerance / time.Second)
+	switch {
+	case ts < nowUnix && nowUnix-ts > tolSecs:
+		return fmt.Errorf("%w: %d s old", ErrTimestampOutOfTolerance, nowUnix-ts)
+	case ts > nowUnix && ts-nowUnix > tolSecs:
+		return fmt.Errorf("%w: %d s in the future", ErrTimestampOutOfTolerance, ts-nowUnix)
+	}
+	if len(v.Secrets) == 0 {
+		return invalid("verifier", "secrets", "must list at least one secret")
+	}
+	keys := make([][]byte, 0, len(v.Secrets))
+	for _, s := range v.Secrets {
+		key, err := ParseSecret(s)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, key)
+	}
+	var decoded [2 * sha256.Size]byte
+	for _, key := range keys {
+		want := signV1(key, id, ts, body)
+		for entry := range strings.FieldsSeq(sigs) {
+			version, sig, ok := strings.Cut(entry, ",")
+			if !ok || version != "v1" || base64.StdEncoding.DecodedLen(len(sig)) > len(decoded) {
+				continue
+			}
+			n, err := base64.StdEncoding.Strict().Decode(decoded[:], []byte(sig))
+			if err != nil || n != len(want) {
+				continue
+			}
+			if hmac.Equal(decoded[:n], want) {
+				return nil
+			}
+		}
+	}
+	return ErrNoMatchingSignature
+}
+
+// Middleware returns a handler that verifies each request before calling
+// next. It reads the body (at most MaxBodyBytes; larger is answered with
+// 413), verifies it, and hands next a request whose Body holds the same
+// bytes. Requests with missing headers or a malformed timestamp are
+// answered with 400, those with a bad signature or a timestamp outside
+// the tolerance with 401, and a Verifier with unusable secrets answers 500.
+func (v *Verifier) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit := v.MaxBodyBytes
+		if limit <= 0 {
+			limit = DefaultMaxBodyBytes
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		if err != nil {
+			http.Error(w, "cannot read body", http.StatusBadRequest)
+			return
+		}
+		if int64(len(body)) > limit {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if err := v.Verify(r.Header, body); err != nil {
+			switch {
+			case errors.Is(err, ErrMissingHeaders), errors.Is(err, ErrInvalidTimestamp):
+				http.Error(w, err.Error(), http.StatusBadRequest)
+			case errors.Is(err, ErrInvalid):
+				http.Error(w, "signature verification is misconfigured", http.StatusInternalServerError)
+			default:
+				http.Error(w, err.Error(), http.StatusUnauthorized)
+			}
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
