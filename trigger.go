@@ -280,7 +280,7 @@ func validateTrigger(ps *problems, prefix string, t Trigger) *compiledTrigger {
 	if !t.Type.Valid() {
 		ps.add(prefix+".trigger_type", fmt.Sprintf("unknown trigger type %q", truncate(string(t.Type))))
 	}
-	if len(t.Events) > 0 && t.Type != TriggerEvent {
+	if len(t.Events) > 0 && t.Type.Valid() && t.Type != TriggerEvent {
 		ps.add(prefix+".events", "event patterns apply only to event triggers")
 	}
 	if len(t.Events) > maxListLen {
@@ -306,7 +306,7 @@ func validateTrigger(ps *problems, prefix string, t Trigger) *compiledTrigger {
 	switch {
 	case t.Type == TriggerThreshold && len(t.Conditions) == 0:
 		ps.add(prefix+".conditions", "a threshold trigger needs at least one condition")
-	case t.Type != TriggerThreshold && len(t.Conditions) > 0:
+	case t.Type.Valid() && t.Type != TriggerThreshold && len(t.Conditions) > 0:
 		ps.add(prefix+".conditions", "conditions apply only to threshold triggers")
 	case len(t.Conditions) > maxListLen:
 		ps.add(prefix+".conditions", fmt.Sprintf("at most %d conditions", maxListLen))

@@ -1,0 +1,390 @@
+package webhook
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Webhook is an endpoint's configuration: where to send, how to sign, what
+// to send and how to retry. Its JSON form keeps the seed's WebhookConfig
+// field names (snake_case), "enabled" included.
+//
+// A Webhook returned by the Service or a Storage is the caller's own copy.
+type Webhook struct {
+	// ID identifies the webhook. The Service assigns it on Create.
+	ID string
+	// TenantID scopes the webhook to one tenant of the host application;
+	// empty when the application has no tenants. It cannot change.
+	TenantID string
+	// Name is a label for people, 1 to 256 bytes.
+	Name string
+	// URL is where deliveries are POSTed: an absolute http or https URL
+	// without credentials or fragment, at most 2048 bytes.
+	URL string
+	// Secret signs deliveries: "whsec_" + base64 of 24 to 64 bytes. The
+	// Service generates one (32 bytes) when Create is given none, and
+	// Update never changes it; use RotateSecret.
+	Secret string
+	// PreviousSecrets are retired secrets that still sign deliveries
+	// until they expire, so receivers can switch over without a gap.
+	PreviousSecrets []RetiredSecret
+	// Disabled stops new deliveries to this webhook. The zero value is an
+	// enabled webhook; the JSON form is the seed's "enabled".
+	Disabled bool
+	// DisabledReason says why the library disabled the webhook (such as
+	// "endpoint answered 410 Gone"); empty when enabled.
+	DisabledReason string
+	// Triggers select what the webhook is sent; they are OR-ed. At least
+	// one is required, at most 32.
+	Triggers []Trigger
+	// Headers are added to every request. They may not set the headers
+	// the library sends itself, nor hop-by-hop headers.
+	Headers map[string]string
+	// Retry is the retry policy. Zero fields take the defaults of
+	// DefaultRetryPolicy when the webhook is saved.
+	Retry RetryPolicy
+	// Environments restricts the webhook to events from these
+	// environments ("production", "staging"); empty means all.
+	Environments []string
+	// SignatureScheme selects the signature. Defaults to SchemeStandard.
+	SignatureScheme SignatureScheme
+	// CreatedAt and UpdatedAt are set by the Service.
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// RetiredSecret is a previous secret that keeps signing until ExpiresAt.
+type RetiredSecret struct {
+	Secret    string    `json:"secret"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Limits on webhook fields, enforced by Validate.
+const (
+	MaxNameLength        = 256
+	MaxURLLength         = 2048
+	MaxHeaders           = 32
+	MaxHeaderValueLength = 4096
+	MaxEnvironments      = 32
+	MaxEnvironmentLength = 64
+	MaxTenantIDLength    = 256
+)
+
+// webhookJSON is the wire form of Webhook.
+type webhookJSON struct {
+	ID              string            `json:"id"`
+	TenantID        string            `json:"tenant_id,omitempty"`
+	Name            string            `json:"name"`
+	URL             string            `json:"url"`
+	Secret          string            `json:"secret,omitempty"`
+	PreviousSecrets []RetiredSecret   `json:"previous_secrets,omitempty"`
+	Enabled         *bool             `json:"enabled"`
+	DisabledReason  string            `json:"disabled_reason,omitempty"`
+	Triggers        []Trigger         `json:"triggers"`
+	Headers         map[string]string `json:"headers"`
+	Retry           *RetryPolicy      `json:"retry"`
+	Environments    []string          `json:"environments,omitempty"`
+	SignatureScheme SignatureScheme   `json:"signature_scheme,omitempty"`
+	CreatedAt       time.Time         `json:"created_at"`
+	UpdatedAt       time.Time         `json:"updated_at"`
+}
+
+// MarshalJSON encodes the webhook in the seed's field names.
+func (w Webhook) MarshalJSON() ([]byte, error) {
+	enabled := !w.Disabled
+	retry := w.Retry
+	return json.Marshal(webhookJSON{
+		ID: w.ID, TenantID: w.TenantID, Name: w.Name, URL: w.URL,
+		Secret: w.Secret, PreviousSecrets: w.PreviousSecrets,
+		Enabled: &enabled, DisabledReason: w.DisabledReason,
+		Triggers: w.Triggers, Headers: w.Headers, Retry: &retry,
+		Environments: w.Environments, SignatureScheme: w.SignatureScheme,
+		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+	})
+}
+
+// UnmarshalJSON decodes the seed's field names. An absent "enabled"
+// means enabled; an absent "retry" means the default policy.
+func (w *Webhook) UnmarshalJSON(b []byte) error {
+	var j webhookJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*w = Webhook{
+		ID: j.ID, TenantID: j.TenantID, Name: j.Name, URL: j.URL,
+		Secret: j.Secret, PreviousSecrets: j.PreviousSecrets,
+		Disabled: j.Enabled != nil && !*j.Enabled, DisabledReason: j.DisabledReason,
+		Triggers: j.Triggers, Headers: j.Headers,
+		Environments: j.Environments, SignatureScheme: j.SignatureScheme,
+		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+	}
+	if j.Retry != nil {
+		w.Retry = *j.Retry
+	}
+	return nil
+}
+
+// Clone returns a deep copy of w.
+func (w *Webhook) Clone() *Webhook {
+	if w == nil {
+		return nil
+	}
+	c := *w
+	c.PreviousSecrets = slices.Clone(w.PreviousSecrets)
+	c.Headers = maps.Clone(w.Headers)
+	c.Environments = slices.Clone(w.Environments)
+	if w.Triggers != nil {
+		c.Triggers = make([]Trigger, len(w.Triggers))
+		for i, t := range w.Triggers {
+			c.Triggers[i] = t.clone()
+		}
+	}
+	return &c
+}
+
+func (t Trigger) clone() Trigger {
+	c := t
+	c.Events = slices.Clone(t.Events)
+	c.Conditions = slices.Clone(t.Conditions)
+	if t.Filters != nil {
+		c.Filters = make([]Filter, len(t.Filters))
+		for i, f := range t.Filters {
+			c.Filters[i] = f
+			c.Filters[i].Value = deepCopy(f.Value)
+		}
+	}
+	return c
+}
+
+// deepCopy copies the maps and slices of a JSON-like value.
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopy(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = deepCopy(e)
+		}
+		return out
+	}
+	if n, ok := normalize(v, 0); ok {
+		switch n.(type) {
+		case []any, map[string]any:
+			return deepCopy(n)
+		}
+	}
+	return v
+}
+
+// ActiveSecrets returns the secrets that sign deliveries at now: the
+// current secret first, then unexpired previous ones.
+func (w *Webhook) ActiveSecrets(now time.Time) []string {
+	out := []string{w.Secret}
+	for _, r := range w.PreviousSecrets {
+		if now.Before(r.ExpiresAt) {
+			out = append(out, r.Secret)
+		}
+	}
+	return out
+}
+
+// Validate checks every field and returns a *ValidationError
+// (errors.Is ErrInvalid) listing each problem, or nil. An empty Secret is
+// accepted (the Service generates one); Validate does not fill defaults.
+func (w *Webhook) Validate() error {
+	_, err := w.compile()
+	return err
+}
+
+// compiledWebhook is a validated webhook with its triggers compiled.
+type compiledWebhook struct {
+	w        *Webhook
+	triggers []*compiledTrigger
+}
+
+// compile validates w and compiles its triggers.
+func (w *Webhook) compile() (*compiledWebhook, error) {
+	var ps problems
+	cw := &compiledWebhook{w: w}
+
+	name := strings.TrimSpace(w.Name)
+	switch {
+	case name == "":
+		ps.add("name", "must not be empty")
+	case len(w.Name) > MaxNameLength || !utf8.ValidString(w.Name):
+		ps.add("name", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxNameLength))
+	}
+	if reason := checkURL(w.URL); reason != "" {
+		ps.add("url", reason)
+	}
+	if len(w.TenantID) > MaxTenantIDLength || !utf8.ValidString(w.TenantID) {
+		ps.add("tenant_id", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxTenantIDLength))
+	}
+	if w.Secret != "" {
+		if _, reason := parseSecret(w.Secret); reason != "" {
+			ps.add("secret", reason)
+		}
+	}
+	for i, r := range w.PreviousSecrets {
+		if _, reason := parseSecret(r.Secret); reason != "" {
+			ps.add(fmt.Sprintf("previous_secrets[%d].secret", i), reason)
+		}
+	}
+	switch w.SignatureScheme {
+	case "", SchemeStandard, SchemeHex:
+	default:
+		ps.add("signature_scheme", fmt.Sprintf("unknown scheme %q (want standard or hex)", truncate(string(w.SignatureScheme))))
+	}
+	checkHeaders(&ps, w.Headers)
+	w.Retry.validate(&ps, "retry")
+	if len(w.Environments) > MaxEnvironments {
+		ps.add("environments", fmt.Sprintf("at most %d environments", MaxEnvironments))
+	}
+	for i, e := range w.Environments {
+		if e == "" || len(e) > MaxEnvironmentLength || !utf8.ValidString(e) {
+			ps.add(fmt.Sprintf("environments[%d]", i), fmt.Sprintf("must be valid UTF-8 of 1 to %d bytes", MaxEnvironmentLength))
+		}
+	}
+	switch {
+	case len(w.Triggers) == 0:
+		ps.add("triggers", "at least one trigger is required")
+	case len(w.Triggers) > maxListLen:
+		ps.add("triggers", fmt.Sprintf("at most %d triggers", maxListLen))
+	}
+	for i, t := range w.Triggers {
+		cw.triggers = append(cw.triggers, validateTrigger(&ps, fmt.Sprintf("triggers[%d]", i), t))
+	}
+	if err := ps.err("webhook"); err != nil {
+		return nil, err
+	}
+	return cw, nil
+}
+
+// hasEnvironment reports whether the webhook hears events from env.
+func (w *Webhook) hasEnvironment(env string) bool {
+	return len(w.Environments) == 0 || slices.Contains(w.Environments, env)
+}
+
+// checkURL returns why raw is not an acceptable webhook URL, or "".
+func checkURL(raw string) string {
+	if raw == "" {
+		return "must not be empty"
+	}
+	if len(raw) > MaxURLLength {
+		return fmt.Sprintf("must be at most %d bytes", MaxURLLength)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "not a valid URL"
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "must be an absolute http or https URL"
+	case u.Opaque != "" || u.Host == "":
+		return "must be an absolute http or https URL with a host"
+	case u.User != nil:
+		return "must not carry credentials; use headers instead"
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return "must not have a fragment"
+	case u.Hostname() == "":
+		return "must name a host"
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return "port must be between 1 and 65535"
+		}
+	}
+	host := u.Hostname()
+	if strings.Contains(host, "%") && net.ParseIP(strings.Split(host, "%")[0]) != nil {
+		return "must not use an IPv6 zone"
+	}
+	return ""
+}
+
+// isReservedHeader reports whether a webhook's custom headers may not set
+// name (any case): the library sets it itself, or it would break the
+// request.
+func isReservedHeader(name string) bool {
+	l := strings.ToLower(name)
+	switch l {
+	case "x-delivery-id", "content-type", "content-length", "content-encoding",
+		"host", "user-agent", "connection", "keep-alive", "proxy-connection",
+		"te", "trailer", "transfer-encoding", "upgrade", "expect":
+		return true
+	}
+	return strings.HasPrefix(l, "webhook-") || strings.HasPrefix(l, "x-webhook-")
+}
+
+func checkHeaders(ps *problems, h map[string]string) {
+	if len(h) > MaxHeaders {
+		ps.add("headers", fmt.Sprintf("at most %d headers", MaxHeaders))
+	}
+	seen := make(map[string]string, len(h))
+	// Report in a stable order.
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		field := "headers[" + strconv.Quote(truncate(name)) + "]"
+		switch {
+		case !validHeaderName(name):
+			ps.add(field, "not a valid header name")
+			continue
+		case isReservedHeader(name):
+			ps.add(field, "is reserved: the library sets it")
+			continue
+		}
+		l := strings.ToLower(name)
+		if prev, dup := seen[l]; dup {
+			ps.add(field, fmt.Sprintf("repeats header %q in another case", prev))
+		}
+		seen[l] = name
+		if v := h[name]; len(v) > MaxHeaderValueLength || !validHeaderValue(v) {
+			ps.add(field, fmt.Sprintf("value must be printable, without line breaks, at most %d bytes", MaxHeaderValueLength))
+		}
+	}
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s is an RFC 9110 field value: no
+// control characters but tab, and valid UTF-8 (or Latin-1 free of
+// controls; we insist on UTF-8).
+func validHeaderValue(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
