@@ -1,0 +1,405 @@
+// Package memstore is an in-memory webhook.Storage: complete and safe for
+// concurrent use, for tests, demos and single-process programs that can
+// afford to lose their queue when they exit. Use storage/pgstore to keep
+// deliveries across restarts and share them between processes.
+package memstore
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/analytics-webhooks/webhook"
+)
+
+// Store is an in-memory webhook.Storage. The zero value is not usable;
+// call New. A Store is safe for concurrent use.
+type Store struct {
+	mu         sync.Mutex
+	webhooks   map[string]*webhook.Webhook
+	payloads   map[string]*webhook.Payload
+	deliveries map[string]*delivery
+	byWebhook  map[string][]string  // webhook ID → delivery IDs in insertion order
+	active     map[string]*delivery // deliveries not yet final
+	keys       map[string][]string  // idempotency key → delivery IDs
+}
+
+// delivery is a stored delivery with its lease and attempts.
+type delivery struct {
+	d        webhook.Delivery
+	lease    webhook.Lease
+	attempts []webhook.Attempt
+}
+
+var _ webhook.Storage = (*Store)(nil)
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		webhooks:   make(map[string]*webhook.Webhook),
+		payloads:   make(map[string]*webhook.Payload),
+		deliveries: make(map[string]*delivery),
+		byWebhook:  make(map[string][]string),
+		active:     make(map[string]*delivery),
+		keys:       make(map[string][]string),
+	}
+}
+
+// CreateWebhook implements webhook.Storage.
+func (s *Store) CreateWebhook(ctx context.Context, w *webhook.Webhook) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if w == nil || w.ID == "" {
+		return fmt.Errorf("%w: webhook without ID", webhook.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.webhooks[w.ID]; ok {
+		return fmt.Errorf("webhook %s: %w", w.ID, webhook.ErrDuplicate)
+	}
+	s.webhooks[w.ID] = w.Clone()
+	return nil
+}
+
+// GetWebhook implements webhook.Storage.
+func (s *Store) GetWebhook(ctx context.Context, id string) (*webhook.Webhook, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.webhooks[id]
+	if !ok {
+		return nil, fmt.Errorf("webhook %s: %w", id, webhook.ErrNotFound)
+	}
+	return w.Clone(), nil
+}
+
+// UpdateWebhook implements webhook.Storage.
+func (s *Store) UpdateWebhook(ctx context.Context, w *webhook.Webhook) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if w == nil {
+		return fmt.Errorf("%w: nil webhook", webhook.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.webhooks[w.ID]; !ok {
+		return fmt.Errorf("webhook %s: %w", w.ID, webhook.ErrNotFound)
+	}
+	s.webhooks[w.ID] = w.Clone()
+	return nil
+}
+
+// DeleteWebhook implements webhook.Storage.
+func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.webhooks[id]; !ok {
+		return fmt.Errorf("webhook %s: %w", id, webhook.ErrNotFound)
+	}
+	delete(s.webhooks, id)
+	return nil
+}
+
+// ListWebhooks implements webhook.Storage.
+func (s *Store) ListWebhooks(ctx context.Context, p webhook.ListWebhooksParams) ([]*webhook.Webhook, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	limit := webhook.PageLimit(p.Limit)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.webhooks))
+	for id, w := range s.webhooks {
+		if id > p.After && (p.TenantID == "" || w.TenantID == p.TenantID) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	ids = ids[:min(limit, len(ids))]
+	out := make([]*webhook.Webhook, len(ids))
+	for i, id := range ids {
+		out[i] = s.webhooks[id].Clone()
+	}
+	return out, nil
+}
+
+// Enqueue implements webhook.Storage.
+func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
+	if err := ctx.Err(); err != nil {
+		return webhook.EnqueueResult{}, err
+	}
+	if err := checkEnqueue(p); err != nil {
+		return webhook.EnqueueResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.IdempotencyKey != "" {
+		if ids, ok := s.keys[p.IdempotencyKey]; ok {
+			return webhook.EnqueueResult{DeliveryIDs: slices.Clone(ids), Duplicate: true}, nil
+		}
+	}
+	// Check everything before changing anything: all or nothing.
+	newPayloads := make(map[string]bool, len(p.Payloads))
+	for _, pl := range p.Payloads {
+		if _, ok := s.payloads[pl.ID]; ok || newPayloads[pl.ID] {
+			return webhook.EnqueueResult{}, fmt.Errorf("payload %s: %w", pl.ID, webhook.ErrDuplicate)
+		}
+		newPayloads[pl.ID] = true
+	}
+	newDeliveries := make(map[string]bool, len(p.Deliveries))
+	ids := make([]string, 0, len(p.Deliveries))
+	for _, d := range p.Deliveries {
+		if _, ok := s.deliveries[d.ID]; ok || newDeliveries[d.ID] {
+			return webhook.EnqueueResult{}, fmt.Errorf("delivery %s: %w", d.ID, webhook.ErrDuplicate)
+		}
+		newDeliveries[d.ID] = true
+		if _, ok := s.payloads[d.PayloadID]; !ok && !newPayloads[d.PayloadID] {
+			return webhook.EnqueueResult{}, fmt.Errorf("delivery %s: payload %s: %w", d.ID, d.PayloadID, webhook.ErrNotFound)
+		}
+		ids = append(ids, d.ID)
+	}
+	for _, pl := range p.Payloads {
+		c := *pl
+		c.Body = slices.Clone(pl.Body)
+		s.payloads[c.ID] = &c
+	}
+	for _, d := range p.Deliveries {
+		sd := &delivery{d: *d}
+		sd.d.Attempts = nil
+		if p.Lease != nil {
+			sd.lease = *p.Lease
+		}
+		s.deliveries[d.ID] = sd
+		s.active[d.ID] = sd
+		s.byWebhook[d.WebhookID] = append(s.byWebhook[d.WebhookID], d.ID)
+	}
+	if p.IdempotencyKey != "" {
+		s.keys[p.IdempotencyKey] = slices.Clone(ids)
+	}
+	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
+}
+
+// checkEnqueue validates what Enqueue is given.
+func checkEnqueue(p webhook.EnqueueParams) error {
+	for _, pl := range p.Payloads {
+		if pl == nil || pl.ID == "" {
+			return fmt.Errorf("%w: payload without ID", webhook.ErrInvalid)
+		}
+	}
+	for _, d := range p.Deliveries {
+		if d == nil || d.ID == "" || d.PayloadID == "" {
+			return fmt.Errorf("%w: delivery without ID or payload ID", webhook.ErrInvalid)
+		}
+		want := webhook.StatusPending
+		if p.Lease != nil {
+			want = webhook.StatusDelivering
+		}
+		if d.Status != want {
+			return fmt.Errorf("%w: delivery %s: status %q, want %q", webhook.ErrInvalid, d.ID, d.Status, want)
+		}
+	}
+	if p.Lease != nil && p.Lease.Token == "" {
+		return fmt.Errorf("%w: lease without token", webhook.ErrInvalid)
+	}
+	return nil
+}
+
+// ClaimDeliveries implements webhook.Storage.
+func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Claim, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if p.Limit < 1 || p.LeaseDuration <= 0 {
+		return nil, fmt.Errorf("%w: claim needs a positive limit and lease duration", webhook.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	type due struct {
+		at time.Time
+		d  *delivery
+	}
+	var dues []due
+	for _, d := range s.active {
+		switch d.d.Status {
+		case webhook.StatusPending, webhook.StatusRetrying:
+			if !d.d.NextAttemptAt.After(p.Now) {
+				dues = append(dues, due{d.d.NextAttemptAt, d})
+			}
+		case webhook.StatusDelivering:
+			if !d.lease.ExpiresAt.After(p.Now) {
+				dues = append(dues, due{d.lease.ExpiresAt, d})
+			}
+		}
+	}
+	slices.SortFunc(dues, func(a, b due) int {
+		return cmp.Or(a.at.Compare(b.at), strings.Compare(a.d.d.ID, b.d.d.ID))
+	})
+	dues = dues[:min(p.Limit, len(dues))]
+	claims := make([]*webhook.Claim, 0, len(dues))
+	for _, x := range dues {
+		d := x.d
+		if d.d.Status == webhook.StatusDelivering {
+			d.attempts = append(d.attempts, webhook.Attempt{
+				DeliveryID: d.d.ID,
+				Number:     d.d.Attempt,
+				StartedAt:  d.lease.ExpiresAt,
+				Error:      fmt.Sprintf("lease of worker %q expired before the attempt was recorded", d.lease.WorkerID),
+			})
+		}
+		token, err := newToken()
+		if err != nil {
+			return nil, err
+		}
+		d.d.Status = webhook.StatusDelivering
+		d.d.Attempt++
+		d.lease = webhook.Lease{Token: token, WorkerID: p.WorkerID, ExpiresAt: p.Now.Add(p.LeaseDuration)}
+		pl := *s.payloads[d.d.PayloadID]
+		pl.Body = slices.Clone(pl.Body)
+		dc := d.d
+		claims = append(claims, &webhook.Claim{Delivery: &dc, Payload: &pl, Lease: d.lease})
+	}
+	return claims, nil
+}
+
+func newToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("memstore: lease token: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// RecordAttempt implements webhook.Storage.
+func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	switch p.Status {
+	case webhook.StatusDelivered, webhook.StatusRetrying, webhook.StatusFailed:
+	default:
+		return fmt.Errorf("%w: cannot record an attempt with status %q", webhook.ErrInvalid, p.Status)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.deliveries[p.DeliveryID]
+	if !ok {
+		return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrNotFound)
+	}
+	if d.d.Status != webhook.StatusDelivering || p.Token == "" || d.lease.Token != p.Token {
+		return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrLeaseLost)
+	}
+	a := p.Attempt
+	a.DeliveryID = d.d.ID
+	a.Number = d.d.Attempt
+	d.attempts = append(d.attempts, a)
+	d.lease = webhook.Lease{}
+	d.d.Status = p.Status
+	d.d.StatusCode = a.StatusCode
+	d.d.ResponseBody = a.ResponseBody
+	d.d.Duration = a.Duration
+	d.d.Error = a.Error
+	if p.Status.Final() {
+		d.d.CompletedAt = p.Now
+		d.d.NextAttemptAt = time.Time{}
+		delete(s.active, d.d.ID)
+	} else {
+		d.d.NextAttemptAt = p.NextAttemptAt
+	}
+	if p.DisableWebhook {
+		if w, ok := s.webhooks[d.d.WebhookID]; ok {
+			w.Disabled = true
+			w.DisabledReason = p.DisabledReason
+			w.UpdatedAt = p.Now
+		}
+	}
+	return nil
+}
+
+// GetDelivery implements webhook.Storage.
+func (s *Store) GetDelivery(ctx context.Context, id string) (*webhook.Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.deliveries[id]
+	if !ok {
+		return nil, fmt.Errorf("delivery %s: %w", id, webhook.ErrNotFound)
+	}
+	c := d.d
+	return &c, nil
+}
+
+// ListDeliveries implements webhook.Storage.
+func (s *Store) ListDeliveries(ctx context.Context, p webhook.ListDeliveriesParams) ([]*webhook.Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if p.WebhookID == "" {
+		return nil, fmt.Errorf("%w: list deliveries needs a webhook ID", webhook.ErrInvalid)
+	}
+	limit := webhook.PageLimit(p.Limit)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*webhook.Delivery
+	ids := slices.Clone(s.byWebhook[p.WebhookID])
+	slices.Sort(ids)
+	for _, id := range slices.Backward(ids) {
+		if len(out) == limit {
+			break
+		}
+		if p.Before != "" && id >= p.Before {
+			continue
+		}
+		d := s.deliveries[id]
+		if p.Status != "" && d.d.Status != p.Status {
+			continue
+		}
+		c := d.d
+		out = append(out, &c)
+	}
+	return out, nil
+}
+
+// ListAttempts implements webhook.Storage.
+func (s *Store) ListAttempts(ctx context.Context, deliveryID string) ([]webhook.Attempt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.deliveries[deliveryID]
+	if !ok {
+		return nil, fmt.Errorf("delivery %s: %w", deliveryID, webhook.ErrNotFound)
+	}
+	return slices.Clone(d.attempts), nil
+}
+
+// GetPayload implements webhook.Storage.
+func (s *Store) GetPayload(ctx context.Context, id string) (*webhook.Payload, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pl, ok := s.payloads[id]
+	if !ok {
+		return nil, fmt.Errorf("payload %s: %w", id, webhook.ErrNotFound)
+	}
+	c := *pl
+	c.Body = slices.Clone(pl.Body)
+	return &c, nil
+}

@@ -1,0 +1,218 @@
+package webhook
+
+import (
+	"context"
+	"time"
+)
+
+// Storage keeps webhooks, payloads, deliveries and their attempts. It is
+// the one interface a backend implements (memstore and storage/pgstore
+// do); storage/storagetest checks an implementation against every promise
+// written here.
+//
+// All methods must be safe for concurrent use, also by several processes
+// sharing one database. Times passed in parameters are the caller's clock;
+// a Storage compares times only with those it is given, never with its
+// own clock, and keeps them to at least microsecond precision.
+//
+// Errors: a missing row is reported with an error wrapping ErrNotFound, a
+// clashing ID with ErrDuplicate, a lost lease with ErrLeaseLost and
+// malformed parameters with ErrInvalid. Backends translate their own
+// errors into these; other errors are failures of the backend itself.
+//
+// Returned values are the caller's own: a Storage must not keep or modify
+// them afterwards, nor keep the values it is given.
+//
+// New methods are added to Storage through optional interfaces, as
+// database/sql/driver does, so implementations do not break.
+type Storage interface {
+	// CreateWebhook stores a new webhook. It returns ErrDuplicate if a
+	// webhook with the same ID exists.
+	CreateWebhook(ctx context.Context, w *Webhook) error
+	// GetWebhook returns the webhook with the given ID, or ErrNotFound.
+	GetWebhook(ctx context.Context, id string) (*Webhook, error)
+	// UpdateWebhook replaces the stored webhook with the same ID, or
+	// returns ErrNotFound.
+	UpdateWebhook(ctx context.Context, w *Webhook) error
+	// DeleteWebhook removes the webhook, or returns ErrNotFound. Its
+	// deliveries and their history stay.
+	DeleteWebhook(ctx context.Context, id string) error
+	// ListWebhooks returns webhooks in ascending ID order, one page at
+	// a time (see ListWebhooksParams).
+	ListWebhooks(ctx context.Context, p ListWebhooksParams) ([]*Webhook, error)
+
+	// Enqueue stores payloads and deliveries in one atomic step: all of
+	// them, or none when it returns an error. Deliveries may refer to
+	// payloads of the same call or to payloads stored before (a
+	// redelivery); a reference to neither fails with ErrNotFound. An ID
+	// that exists already fails with ErrDuplicate.
+	//
+	// With an IdempotencyKey, the first successful Enqueue with that key
+	// stores its rows and remembers the key with their delivery IDs;
+	// every later call with the key stores nothing and returns the
+	// remembered IDs with Duplicate set, also when calls race.
+	Enqueue(ctx context.Context, p EnqueueParams) (EnqueueResult, error)
+
+	// ClaimDeliveries leases up to p.Limit due deliveries to the caller
+	// and returns them with their payloads, earliest due first. A
+	// delivery is due when it is pending or retrying and its
+	// NextAttemptAt is not after p.Now, or when it is delivering and its
+	// lease has expired (its worker died or stalled). Claiming sets the
+	// status to delivering, increments Attempt, and sets a new lease
+	// token and expiry. A delivery is never leased to two callers at
+	// once: concurrent claims return disjoint sets.
+	//
+	// Reclaiming an expired lease first records, for the abandoned
+	// attempt, an Attempt whose Error says the lease expired.
+	ClaimDeliveries(ctx context.Context, p ClaimParams) ([]*Claim, error)
+
+	// RecordAttempt records the outcome of a claimed attempt: it appends
+	// p.Attempt to the delivery's history, copies its outcome onto the
+	// delivery, moves the delivery to p.Status and ends the lease, all
+	// atomically. It succeeds only while p.Token is the delivery's
+	// current lease token, even after the lease's expiry if nobody has
+	// reclaimed it; otherwise it returns ErrLeaseLost and changes
+	// nothing. It returns ErrNotFound for an unknown delivery.
+	RecordAttempt(ctx context.Context, p RecordAttemptParams) error
+
+	// GetDelivery returns a delivery without its attempts, or ErrNotFound.
+	GetDelivery(ctx context.Context, id string) (*Delivery, error)
+	// ListDeliveries returns a webhook's deliveries, newest (highest ID)
+	// first, one page at a time (see ListDeliveriesParams). It returns
+	// an empty list, not ErrNotFound, for a webhook without deliveries.
+	ListDeliveries(ctx context.Context, p ListDeliveriesParams) ([]*Delivery, error)
+	// ListAttempts returns a delivery's attempts, oldest first, or
+	// ErrNotFound if the delivery does not exist.
+	ListAttempts(ctx context.Context, deliveryID string) ([]Attempt, error)
+	// GetPayload returns a stored payload, or ErrNotFound.
+	GetPayload(ctx context.Context, id string) (*Payload, error)
+}
+
+// Page sizes for list calls.
+const (
+	// DefaultPageSize is the page size when a list call's Limit is 0.
+	DefaultPageSize = 100
+	// MaxPageSize is the largest page a list call returns; a larger
+	// Limit is reduced to it.
+	MaxPageSize = 1000
+)
+
+// PageLimit returns the page size a list call with the given Limit
+// returns at most: DefaultPageSize for 0 or less, MaxPageSize at most.
+func PageLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return DefaultPageSize
+	case limit > MaxPageSize:
+		return MaxPageSize
+	}
+	return limit
+}
+
+// ListWebhooksParams selects a page of webhooks.
+type ListWebhooksParams struct {
+	// TenantID, when not empty, returns only that tenant's webhooks.
+	TenantID string
+	// After returns webhooks whose ID sorts after it; pass the last ID
+	// of the previous page. Empty starts at the beginning.
+	After string
+	// Limit is the page size; see PageLimit. A page shorter than the
+	// limit is the last.
+	Limit int
+}
+
+// ListDeliveriesParams selects a page of one webhook's deliveries.
+type ListDeliveriesParams struct {
+	// WebhookID is the webhook whose deliveries to list. Required.
+	WebhookID string
+	// Status, when not empty, returns only deliveries in that status.
+	Status DeliveryStatus
+	// Before returns deliveries whose ID sorts before it; pass the last
+	// ID of the previous page. Empty starts at the newest.
+	Before string
+	// Limit is the page size; see PageLimit.
+	Limit int
+}
+
+// EnqueueParams is one atomic enqueue.
+type EnqueueParams struct {
+	// Payloads to store. May be empty when every delivery refers to a
+	// stored payload.
+	Payloads []*Payload
+	// Deliveries to store, each with Status pending (or delivering with
+	// Lease set), Attempt 0 (1 with Lease), and NextAttemptAt set.
+	Deliveries []*Delivery
+	// IdempotencyKey, when not empty, makes the enqueue happen at most
+	// once per key. The key is remembered even when there are no rows.
+	IdempotencyKey string
+	// Lease, when set, stores the deliveries already leased to the
+	// caller (status delivering, Attempt 1), for a caller that attempts
+	// them at once, such as a test send.
+	Lease *Lease
+	// Now is the time the enqueue happens.
+	Now time.Time
+}
+
+// EnqueueResult reports what Enqueue did.
+type EnqueueResult struct {
+	// DeliveryIDs are the IDs of the stored deliveries, or of those
+	// stored by the first call with the same IdempotencyKey.
+	DeliveryIDs []string
+	// Duplicate reports that the key had been used and nothing was stored.
+	Duplicate bool
+}
+
+// Lease identifies a worker's hold on a delivery.
+type Lease struct {
+	// Token fences results: only the holder of the current token may
+	// record an attempt. A new token is made for every claim.
+	Token string
+	// WorkerID names the worker, for people reading the history.
+	WorkerID string
+	// ExpiresAt is when the delivery becomes claimable again.
+	ExpiresAt time.Time
+}
+
+// ClaimParams configures ClaimDeliveries.
+type ClaimParams struct {
+	// WorkerID names the claiming worker, for observability.
+	WorkerID string
+	// Limit is the most deliveries to claim; at least 1.
+	Limit int
+	// LeaseDuration is how long the claimed deliveries stay leased;
+	// positive.
+	LeaseDuration time.Duration
+	// Now is the current time.
+	Now time.Time
+}
+
+// Claim is a delivery leased to a worker, with what it needs to send it.
+type Claim struct {
+	// Delivery is the claimed delivery, in status delivering, with
+	// Attempt already counting the attempt about to be made.
+	Delivery *Delivery
+	// Payload is the delivery's payload; its Body is what to send.
+	Payload *Payload
+	// Lease is the worker's hold, with the token RecordAttempt needs.
+	Lease Lease
+}
+
+// RecordAttemptParams is the outcome of one claimed attempt.
+type RecordAttemptParams struct {
+	// DeliveryID and Token identify the delivery and the lease.
+	DeliveryID string
+	Token      string
+	// Attempt is the record to append. The Storage sets its DeliveryID
+	// and Number (the delivery's current Attempt).
+	Attempt Attempt
+	// Status is the delivery's new status: delivered, retrying or failed.
+	Status DeliveryStatus
+	// NextAttemptAt is when a retrying delivery is due again.
+	NextAttemptAt time.Time
+	// DisableWebhook, when true, also disables the delivery's webhook
+	// (if it still exists) with DisabledReason, in the same step.
+	DisableWebhook bool
+	DisabledReason string
+	// Now is the current time; it becomes CompletedAt for a final status.
+	Now time.Time
+}
