@@ -1,0 +1,668 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Config configures a Service. The zero value is valid: every field has a
+// default.
+type Config struct {
+	// Logger receives the service's logs. Secrets never appear in them.
+	// Defaults to a logger that discards everything.
+	Logger *slog.Logger
+	// Now returns the current time; tests inject a fake clock. Defaults
+	// to time.Now.
+	Now func() time.Time
+	// WebhookCacheTTL is how long the service matches events against its
+	// in-memory copy of the enabled webhooks before reading them again
+	// from Storage. Changes made through this Service apply at once;
+	// changes made by other processes sharing the Storage apply within
+	// the TTL. Negative reads Storage on every trigger call. Defaults to
+	// 5 seconds.
+	WebhookCacheTTL time.Duration
+	// MaxPayloadBytes is the largest request body a trigger call may
+	// produce; a larger one is refused with ErrPayloadTooLarge. Defaults
+	// to 256 KiB.
+	MaxPayloadBytes int
+}
+
+// Defaults for Config.
+const (
+	DefaultWebhookCacheTTL = 5 * time.Second
+	DefaultMaxPayloadBytes = 256 << 10
+)
+
+// ErrPayloadTooLarge reports a trigger whose request body would exceed
+// Config.MaxPayloadBytes. It wraps ErrInvalid.
+var ErrPayloadTooLarge = fmt.Errorf("%w: payload too large", ErrInvalid)
+
+// Service manages webhooks and turns trigger calls into stored deliveries.
+// It is safe for concurrent use. Create one per Storage and share it.
+type Service struct {
+	store  Storage
+	log    *slog.Logger
+	now    func() time.Time
+	ttl    time.Duration
+	maxLen int
+
+	gen      atomic.Uint64         // bumped by every local webhook change
+	idx      atomic.Pointer[index] // the matching index, possibly stale
+	reload   chan struct{}         // a semaphore of one: one index load at a time
+	notifyMu sync.Mutex
+	waiters  []chan struct{} // workers waiting for new deliveries
+}
+
+// NewService returns a Service over store. A nil cfg means the defaults.
+// It returns an error wrapping ErrInvalid if store is nil or cfg holds a
+// negative MaxPayloadBytes.
+func NewService(store Storage, cfg *Config) (*Service, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: NewService: nil Storage", ErrInvalid)
+	}
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.WebhookCacheTTL == 0 {
+		c.WebhookCacheTTL = DefaultWebhookCacheTTL
+	}
+	switch {
+	case c.MaxPayloadBytes < 0:
+		return nil, fmt.Errorf("%w: NewService: negative MaxPayloadBytes", ErrInvalid)
+	case c.MaxPayloadBytes == 0:
+		c.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	return &Service{
+		store:  store,
+		log:    c.Logger,
+		now:    c.Now,
+		ttl:    c.WebhookCacheTTL,
+		maxLen: c.MaxPayloadBytes,
+		reload: make(chan struct{}, 1),
+	}, nil
+}
+
+// Storage returns the service's storage.
+func (s *Service) Storage() Storage { return s.store }
+
+// clock returns the current time in UTC with microsecond precision, the
+// precision every Storage keeps.
+func (s *Service) clock() time.Time {
+	return s.now().UTC().Truncate(time.Microsecond)
+}
+
+// newID returns a new time-ordered ID (a UUIDv7), so that IDs sort in
+// creation order.
+func newID() (string, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("webhook: new ID: %w", err)
+	}
+	return id.String(), nil
+}
+
+// Create stores a new webhook built from w and returns it. The service
+// assigns the ID (ignoring w.ID), CreatedAt and UpdatedAt, generates a
+// secret if w.Secret is empty, fills zero retry fields with the defaults
+// and normalises nil lists to empty ones. w itself is not modified. It
+// returns a *ValidationError (errors.Is ErrInvalid) for bad input.
+func (s *Service) Create(ctx context.Context, w *Webhook) (*Webhook, error) {
+	if w == nil {
+		return nil, fmt.Errorf("%w: Create: nil webhook", ErrInvalid)
+	}
+	c := w.Clone()
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	c.ID = id
+	if c.Secret == "" {
+		if c.Secret, err = NewSecret(); err != nil {
+			return nil, err
+		}
+	}
+	c.PreviousSecrets = nil
+	now := s.clock()
+	c.CreatedAt, c.UpdatedAt = now, now
+	prepare(c)
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateWebhook(ctx, c); err != nil {
+		return nil, fmt.Errorf("webhook %s: create: %w", c.ID, err)
+	}
+	s.invalidate()
+	return c, nil
+}
+
+// prepare fills defaults and normalises a webhook before it is saved.
+func prepare(w *Webhook) {
+	w.Retry = w.Retry.withDefaults()
+	if w.SignatureScheme == "" {
+		w.SignatureScheme = SchemeStandard
+	}
+	if w.Headers == nil {
+		w.Headers = map[string]string{}
+	}
+	if w.Triggers == nil {
+		w.Triggers = []Trigger{}
+	}
+	for i := range w.Triggers {
+		t := &w.Triggers[i]
+		if t.Filters == nil {
+			t.Filters = []Filter{}
+		}
+		if t.Conditions == nil {
+			t.Conditions = []Condition{}
+		}
+	}
+	if !w.Disabled {
+		w.DisabledReason = ""
+	}
+}
+
+// Get returns the webhook with the given ID, or an error wrapping
+// ErrNotFound.
+func (s *Service) Get(ctx context.Context, id string) (*Webhook, error) {
+	w, err := s.store.GetWebhook(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("webhook %s: get: %w", id, err)
+	}
+	return w, nil
+}
+
+// Update replaces the configuration of the webhook w.ID with w's and
+// returns the result. It keeps the stored ID, TenantID, Secret,
+// PreviousSecrets and CreatedAt (rotate secrets with RotateSecret), and
+// sets UpdatedAt. Re-enabling a webhook clears its DisabledReason. It
+// returns an error wrapping ErrNotFound for an unknown ID and a
+// *ValidationError for bad input.
+func (s *Service) Update(ctx context.Context, w *Webhook) (*Webhook, error) {
+	if w == nil {
+		return nil, fmt.Errorf("%w: Update: nil webhook", ErrInvalid)
+	}
+	old, err := s.store.GetWebhook(ctx, w.ID)
+	if err != nil {
+		return nil, fmt.Errorf("webhook %s: update: %w", w.ID, err)
+	}
+	c := w.Clone()
+	c.TenantID = old.TenantID
+	c.Secret = old.Secret
+	c.PreviousSecrets = old.PreviousSecrets
+	c.CreatedAt = old.CreatedAt
+	c.UpdatedAt = s.clock()
+	if c.Disabled && old.Disabled && c.DisabledReason == "" {
+		c.DisabledReason = old.DisabledReason
+	}
+	prepare(c)
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.store.UpdateWebhook(ctx, c); err != nil {
+		return nil, fmt.Errorf("webhook %s: update: %w", c.ID, err)
+	}
+	s.invalidate()
+	return c, nil
+}
+
+// Delete removes the webhook. Its deliveries stay in the history; those
+// still pending fail without being sent. It returns an error wrapping
+// ErrNotFound for an unknown ID.
+func (s *Service) Delete(ctx context.Context, id string) error {
+	if err := s.store.DeleteWebhook(ctx, id); err != nil {
+		return fmt.Errorf("webhook %s: delete: %w", id, err)
+	}
+	s.invalidate()
+	return nil
+}
+
+// List returns one page of webhooks in ID (creation) order.
+func (s *Service) List(ctx context.Context, p ListWebhooksParams) ([]*Webhook, error) {
+	ws, err := s.store.ListWebhooks(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: list: %w", err)
+	}
+	return ws, nil
+}
+
+// Delivery returns a delivery with its attempts, or an error wrapping
+// ErrNotFound.
+func (s *Service) Delivery(ctx context.Context, id string) (*Delivery, error) {
+	d, err := s.store.GetDelivery(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("delivery %s: %w", id, err)
+	}
+	if d.Attempts, err = s.store.ListAttempts(ctx, id); err != nil {
+		return nil, fmt.Errorf("delivery %s: attempts: %w", id, err)
+	}
+	return d, nil
+}
+
+// Deliveries returns up to limit of a webhook's most recent deliveries,
+// newest first, each with its attempts (limit as in PageLimit). It
+// returns an error wrapping ErrNotFound if the webhook does not exist.
+func (s *Service) Deliveries(ctx context.Context, webhookID string, limit int) ([]*Delivery, error) {
+	if _, err := s.store.GetWebhook(ctx, webhookID); err != nil {
+		return nil, fmt.Errorf("webhook %s: deliveries: %w", webhookID, err)
+	}
+	ds, err := s.store.ListDeliveries(ctx, ListDeliveriesParams{WebhookID: webhookID, Limit: limit})
+	if err != nil {
+		return nil, fmt.Errorf("webhook %s: deliveries: %w", webhookID, err)
+	}
+	for _, d := range ds {
+		if d.Attempts, err = s.store.ListAttempts(ctx, d.ID); err != nil {
+			return nil, fmt.Errorf("delivery %s: attempts: %w", d.ID, err)
+		}
+	}
+	return ds, nil
+}
+
+// TriggerOption adjusts one trigger call.
+type TriggerOption func(*triggerOptions)
+
+type triggerOptions struct {
+	key       string
+	timestamp time.Time
+}
+
+// MaxIdempotencyKeyLength is the longest idempotency key, in bytes.
+const MaxIdempotencyKeyLength = 256
+
+// WithIdempotencyKey makes the trigger call enqueue at most once per key:
+// a later call with the same key enqueues nothing and returns the
+// delivery IDs of the first. Keys are global to the Storage; include the
+// trigger kind or your own namespace in them.
+func WithIdempotencyKey(key string) TriggerOption {
+	return func(o *triggerOptions) { o.key = key }
+}
+
+// WithTimestamp sets the payload's timestamp, for events that happened
+// earlier than the call. Defaults to the current time.
+func WithTimestamp(t time.Time) TriggerOption {
+	return func(o *triggerOptions) { o.timestamp = t }
+}
+
+// Event types of the analytics triggers.
+const (
+	EventTypeError          = "$error"
+	EventTypeThresholdAlert = "$threshold_alert"
+	EventTypeTest           = "$test"
+)
+
+// TriggerEvent enqueues a delivery of the event to every enabled webhook
+// with a matching event trigger, and returns the new delivery IDs (none
+// when nothing matches). Event types starting with "$" are reserved for
+// the library's own. Once it returns without error the deliveries are
+// stored and will be attempted. It returns an error wrapping ErrInvalid
+// for bad arguments (ErrPayloadTooLarge for oversized data) and the
+// Storage's error otherwise, in which case nothing was enqueued.
+func (s *Service) TriggerEvent(ctx context.Context, eventType string, data map[string]any, environment string, opts ...TriggerOption) ([]string, error) {
+	var ps problems
+	checkName(&ps, "event_type", eventType)
+	if strings.HasPrefix(eventType, "$") {
+		ps.add("event_type", `names starting with "$" are reserved`)
+	}
+	if err := ps.err("event"); err != nil {
+		return nil, err
+	}
+	return s.trigger(ctx, TriggerEvent, eventType, data, false, environment, opts)
+}
+
+// TriggerError enqueues an "$error" delivery to every enabled webhook with
+// a matching error trigger. The data is {"error_type", "error_message",
+// "details"}; filters see those fields. It returns the new delivery IDs,
+// with errors as TriggerEvent.
+func (s *Service) TriggerError(ctx context.Context, errorType, errorMessage string, details map[string]any, environment string, opts ...TriggerOption) ([]string, error) {
+	var ps problems
+	checkName(&ps, "error_type", errorType)
+	if !utf8.ValidString(errorMessage) {
+		ps.add("error_message", "must be valid UTF-8")
+	}
+	if err := ps.err("error"); err != nil {
+		return nil, err
+	}
+	if details == nil {
+		details = map[string]any{}
+	}
+	data := map[string]any{"error_type": errorType, "error_message": errorMessage, "details": details}
+	return s.trigger(ctx, TriggerError, EventTypeError, data, false, environment, opts)
+}
+
+// TriggerThreshold enqueues a "$threshold_alert" delivery to every enabled
+// webhook with a threshold trigger that has a condition on metric which
+// value meets. The data is {"metric", "value", "threshold", "exceeded"},
+// where exceeded is value > threshold. It returns the new delivery IDs,
+// with errors as TriggerEvent; NaN or infinite numbers are invalid.
+func (s *Service) TriggerThreshold(ctx context.Context, metric string, value, threshold float64, environment string, opts ...TriggerOption) ([]string, error) {
+	var ps problems
+	checkName(&ps, "metric", metric)
+	if math.IsNaN(value) || math.IsInf(value, 0) {
+		ps.add("value", "must be a finite number")
+	}
+	if math.IsNaN(threshold) || math.IsInf(threshold, 0) {
+		ps.add("threshold", "must be a finite number")
+	}
+	if err := ps.err("threshold"); err != nil {
+		return nil, err
+	}
+	data := map[string]any{"metric": metric, "value": value, "threshold": threshold, "exceeded": value > threshold}
+	return s.trigger(ctx, TriggerThreshold, EventTypeThresholdAlert, data, true, environment, opts)
+}
+
+// checkName checks a name argument of a trigger call.
+func checkName(ps *problems, field, v string) {
+	switch {
+	case v == "":
+		ps.add(field, "must not be empty")
+	case len(v) > MaxEventNameLength || !utf8.ValidString(v):
+		ps.add(field, fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxEventNameLength))
+	}
+}
+
+// trigger matches and enqueues one occurrence. canonical says whether
+// data already holds only JSON-decoded types (so matching may use it
+// directly); otherwise matching sees the data as it will be sent.
+func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string, data map[string]any, canonical bool, env string, opts []TriggerOption) ([]string, error) {
+	var o triggerOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	var ps problems
+	if len(env) > MaxEnvironmentLength || !utf8.ValidString(env) {
+		ps.add("environment", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxEnvironmentLength))
+	}
+	if len(o.key) > MaxIdempotencyKeyLength || !utf8.ValidString(o.key) {
+		ps.add("idempotency_key", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxIdempotencyKeyLength))
+	}
+	if err := ps.err(string(typ)); err != nil {
+		return nil, err
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, invalid(string(typ), "data", "cannot be encoded as JSON: "+err.Error())
+	}
+	if len(raw) > s.maxLen {
+		return nil, fmt.Errorf("%w: data is %d bytes, the limit is %d", ErrPayloadTooLarge, len(raw), s.maxLen)
+	}
+
+	idx, err := s.index(ctx)
+	if err != nil {
+		return nil, err
+	}
+	matchData := data
+	if !canonical {
+		matchData = nil // decoded on first need
+	}
+	var hooks []*compiledWebhook
+	for _, cw := range idx.candidates(typ, eventType) {
+		if !cw.w.hasEnvironment(env) {
+			continue
+		}
+		for _, t := range cw.triggers {
+			if t.typ != typ {
+				continue
+			}
+			if matchData == nil && len(t.filters) > 0 {
+				if err := json.Unmarshal(raw, &matchData); err != nil {
+					return nil, fmt.Errorf("webhook: decode event data: %w", err)
+				}
+			}
+			if t.match(eventType, matchData) {
+				hooks = append(hooks, cw)
+				break
+			}
+		}
+	}
+	if len(hooks) == 0 && o.key == "" {
+		return nil, nil
+	}
+
+	now := s.clock()
+	ts := now
+	if !o.timestamp.IsZero() {
+		ts = o.timestamp.UTC()
+	}
+	p := EnqueueParams{IdempotencyKey: o.key, Now: now}
+	for _, cw := range hooks {
+		pid, err := newID()
+		if err != nil {
+			return nil, err
+		}
+		did, err := newID()
+		if err != nil {
+			return nil, err
+		}
+		body, err := encodePayload(pid, cw.w.ID, eventType, ts, raw, env)
+		if err != nil {
+			return nil, err
+		}
+		if len(body) > s.maxLen {
+			return nil, fmt.Errorf("%w: body is %d bytes, the limit is %d", ErrPayloadTooLarge, len(body), s.maxLen)
+		}
+		p.Payloads = append(p.Payloads, &Payload{ID: pid, WebhookID: cw.w.ID, EventType: eventType, Environment: env, Timestamp: ts, Body: body})
+		p.Deliveries = append(p.Deliveries, &Delivery{
+			ID: did, WebhookID: cw.w.ID, PayloadID: pid, EventType: eventType,
+			Status: StatusPending, NextAttemptAt: now, CreatedAt: now,
+		})
+	}
+	res, err := s.store.Enqueue(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: enqueue %s: %w", eventType, err)
+	}
+	if res.Duplicate {
+		s.log.DebugContext(ctx, "webhook: idempotency key seen before; nothing enqueued", "event_type", eventType)
+		return res.DeliveryIDs, nil
+	}
+	if len(res.DeliveryIDs) > 0 {
+		s.log.DebugContext(ctx, "webhook: enqueued", "event_type", eventType, "deliveries", len(res.DeliveryIDs))
+		s.notify()
+	}
+	return res.DeliveryIDs, nil
+}
+
+// encodePayload returns the wire body:
+// {"id","webhook_id","event_type","timestamp","data","environment"}.
+// data is already encoded JSON.
+func encodePayload(id, webhookID, eventType string, ts time.Time, data []byte, env string) ([]byte, error) {
+	tsJSON, err := ts.MarshalJSON()
+	if err != nil {
+		return nil, invalid("payload", "timestamp", err.Error())
+	}
+	b := make([]byte, 0, len(data)+len(eventType)+len(env)+200)
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, id)
+	b = append(b, `,"webhook_id":`...)
+	b = appendJSONString(b, webhookID)
+	b = append(b, `,"event_type":`...)
+	b = appendJSONString(b, eventType)
+	b = append(b, `,"timestamp":`...)
+	b = append(b, tsJSON...)
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	b = append(b, `,"environment":`...)
+	b = appendJSONString(b, env)
+	return append(b, '}'), nil
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always encodes
+	return append(b, q...)
+}
+
+// notify wakes workers waiting for new deliveries.
+func (s *Service) notify() {
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	for _, ch := range s.waiters {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// subscribe returns a channel that receives a value (coalesced) whenever
+// deliveries are enqueued through this service, and a function that
+// stops the subscription.
+func (s *Service) subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	s.notifyMu.Lock()
+	s.waiters = append(s.waiters, ch)
+	s.notifyMu.Unlock()
+	return ch, func() {
+		s.notifyMu.Lock()
+		defer s.notifyMu.Unlock()
+		s.waiters = slices.DeleteFunc(s.waiters, func(c chan struct{}) bool { return c == ch })
+	}
+}
+
+// invalidate marks the matching index stale after a local change.
+func (s *Service) invalidate() { s.gen.Add(1) }
+
+// index returns a matching index no older than the TTL that reflects
+// every change made through this service.
+func (s *Service) index(ctx context.Context) (*index, error) {
+	if idx := s.idx.Load(); s.fresh(idx) {
+		return idx, nil
+	}
+	select {
+	case s.reload <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.reload }()
+	if idx := s.idx.Load(); s.fresh(idx) { // loaded while we waited
+		return idx, nil
+	}
+	gen := s.gen.Load()
+	loadedAt := s.now()
+	idx, err := s.loadIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	idx.gen, idx.loadedAt = gen, loadedAt
+	s.idx.Store(idx)
+	return idx, nil
+}
+
+func (s *Service) fresh(idx *index) bool {
+	return idx != nil && idx.gen == s.gen.Load() && s.ttl > 0 && s.now().Sub(idx.loadedAt) < s.ttl
+}
+
+// loadIndex reads every webhook and indexes the enabled ones.
+func (s *Service) loadIndex(ctx context.Context) (*index, error) {
+	idx := &index{byType: make(map[TriggerType]*typeIndex)}
+	after := ""
+	for {
+		page, err := s.store.ListWebhooks(ctx, ListWebhooksParams{After: after, Limit: MaxPageSize})
+		if err != nil {
+			return nil, fmt.Errorf("webhook: load webhooks: %w", err)
+		}
+		for _, w := range page {
+			if w.Disabled {
+				continue
+			}
+			cw, err := w.compile()
+			if err != nil {
+				// A row written by another version or by hand: skip it
+				// rather than fail every trigger call.
+				s.log.ErrorContext(ctx, "webhook: stored webhook is invalid; not matching it", "webhook_id", w.ID, "error", err)
+				continue
+			}
+			idx.add(cw)
+		}
+		if len(page) < MaxPageSize {
+			return idx, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// index finds the webhooks that may match an occurrence without looking
+// at the others: by trigger type, then by exact event name, by event-name
+// prefix, or as listening to all events.
+type index struct {
+	gen      uint64
+	loadedAt time.Time
+	byType   map[TriggerType]*typeIndex
+}
+
+type typeIndex struct {
+	exact  map[string][]*compiledWebhook
+	prefix map[string][]*compiledWebhook // key ends with "."
+	all    []*compiledWebhook
+}
+
+func (idx *index) add(cw *compiledWebhook) {
+	for _, t := range cw.triggers {
+		ti := idx.byType[t.typ]
+		if ti == nil {
+			ti = &typeIndex{exact: map[string][]*compiledWebhook{}, prefix: map[string][]*compiledWebhook{}}
+			idx.byType[t.typ] = ti
+		}
+		if len(t.events) == 0 {
+			ti.all = appendOnce(ti.all, cw)
+			continue
+		}
+		for _, e := range t.events {
+			switch {
+			case e == "*":
+				ti.all = appendOnce(ti.all, cw)
+			case strings.HasSuffix(e, ".*"):
+				k := e[:len(e)-1]
+				ti.prefix[k] = appendOnce(ti.prefix[k], cw)
+			default:
+				ti.exact[e] = appendOnce(ti.exact[e], cw)
+			}
+		}
+	}
+}
+
+// appendOnce appends cw unless it is already the last element (webhooks
+// are added one at a time, so that is the only place a repeat can be).
+func appendOnce(list []*compiledWebhook, cw *compiledWebhook) []*compiledWebhook {
+	if n := len(list); n > 0 && list[n-1] == cw {
+		return list
+	}
+	return append(list, cw)
+}
+
+// candidates returns the webhooks that may match, each once, in ID order.
+func (idx *index) candidates(typ TriggerType, name string) []*compiledWebhook {
+	ti := idx.byType[typ]
+	if ti == nil {
+		return nil
+	}
+	out := slices.Clone(ti.all)
+	out = append(out, ti.exact[name]...)
+	for i := range len(name) {
+		if name[i] == '.' && i+1 < len(name) {
+			out = append(out, ti.prefix[name[:i+1]]...)
+		}
+	}
+	slices.SortFunc(out, func(a, b *compiledWebhook) int { return strings.Compare(a.w.ID, b.w.ID) })
+	return slices.Compact(out)
+}
