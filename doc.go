@@ -1,0 +1,48 @@
+// Package webhook delivers analytics webhooks from inside your own
+// process: you register endpoints, call the trigger methods from your
+// code, and run a Worker that POSTs signed JSON to each endpoint, retries
+// with backoff and keeps a delivery history.
+//
+// The flow from a webhook to a delivered, signed request:
+//
+//	store := memstore.New() // or pgstore.New(pool) to share PostgreSQL
+//	svc, err := webhook.NewService(store, nil)
+//	...
+//	hook, err := svc.Create(ctx, &webhook.Webhook{
+//		Name:     "orders",
+//		URL:      "https://crm.example.com/hooks",
+//		Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent, Events: []string{"purchase"}}},
+//	})
+//	// hook.Secret ("whsec_…") goes to the receiver, which checks requests
+//	// with webhook.Verify or Verifier.Middleware.
+//
+//	ids, err := svc.TriggerEvent(ctx, "purchase", map[string]any{"amount": 42}, "production")
+//	// The deliveries are stored: nothing is lost once this returns.
+//
+// A Worker (see the package's Worker type) claims due deliveries with a
+// lease, sends each as a Standard Webhooks request (headers webhook-id,
+// webhook-timestamp, webhook-signature), records every attempt, and
+// schedules retries under the webhook's RetryPolicy.
+//
+// # Matching
+//
+// A webhook's triggers are OR-ed. A trigger matches an occurrence of its
+// type whose event name fits one of its patterns ("purchase", "*",
+// "checkout.*") and whose data satisfies all of its filters; threshold
+// triggers also need one of their conditions to hold. MatchEventName,
+// MatchFilters, Filter.Match, Condition.Match and Trigger.Match expose the
+// rules so you can test them.
+//
+// # Errors
+//
+// Bad input is reported with a *ValidationError that lists every field at
+// fault and satisfies errors.Is(err, ErrInvalid). Missing rows are
+// ErrNotFound, clashing IDs ErrDuplicate. Storage backends translate
+// their own errors into these.
+//
+// # Storage
+//
+// Storage is the one interface a backend implements; memstore keeps
+// everything in memory, storage/pgstore in PostgreSQL, and
+// storage/storagetest is the conformance suite both pass.
+package webhook
