@@ -54,7 +54,8 @@ type Storage interface {
 	Enqueue(ctx context.Context, p EnqueueParams) (EnqueueResult, error)
 
 	// ClaimDeliveries leases up to p.Limit due deliveries to the caller
-	// and returns them with their payloads, earliest due first. A
+	// and returns them with their payloads, earliest due first, honouring
+	// p.ExcludeWebhooks and p.MaxPerWebhook. A
 	// delivery is due when it is pending or retrying and its
 	// NextAttemptAt is not after p.Now, or when it is delivering and its
 	// lease has expired (its worker died or stalled). Claiming sets the
@@ -184,6 +185,13 @@ type ClaimParams struct {
 	LeaseDuration time.Duration
 	// Now is the current time.
 	Now time.Time
+	// ExcludeWebhooks lists webhooks whose deliveries must not be
+	// claimed, such as those a worker already sends to as much as it may.
+	ExcludeWebhooks []string
+	// MaxPerWebhook, when positive, caps how many deliveries of any one
+	// webhook a single claim returns; the rest of the limit goes to
+	// other webhooks' deliveries.
+	MaxPerWebhook int
 }
 
 // Claim is a delivery leased to a worker, with what it needs to send it.

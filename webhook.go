@@ -56,6 +56,9 @@ type Webhook struct {
 	Environments []string
 	// SignatureScheme selects the signature. Defaults to SchemeStandard.
 	SignatureScheme SignatureScheme
+	// Timeout bounds each request to this webhook, from 1 second to
+	// MaxRequestTimeout. Zero means the service's RequestTimeout.
+	Timeout time.Duration
 	// CreatedAt and UpdatedAt are set by the Service.
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -76,6 +79,8 @@ const (
 	MaxEnvironments      = 32
 	MaxEnvironmentLength = 64
 	MaxTenantIDLength    = 256
+	MaxRequestTimeout    = 5 * time.Minute
+	MaxPreviousSecrets   = 8
 )
 
 // webhookJSON is the wire form of Webhook.
@@ -93,6 +98,7 @@ type webhookJSON struct {
 	Retry           *RetryPolicy      `json:"retry"`
 	Environments    []string          `json:"environments,omitempty"`
 	SignatureScheme SignatureScheme   `json:"signature_scheme,omitempty"`
+	TimeoutSeconds  float64           `json:"timeout_seconds,omitempty"`
 	CreatedAt       time.Time         `json:"created_at"`
 	UpdatedAt       time.Time         `json:"updated_at"`
 }
@@ -107,7 +113,8 @@ func (w Webhook) MarshalJSON() ([]byte, error) {
 		Enabled: &enabled, DisabledReason: w.DisabledReason,
 		Triggers: w.Triggers, Headers: w.Headers, Retry: &retry,
 		Environments: w.Environments, SignatureScheme: w.SignatureScheme,
-		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+		TimeoutSeconds: w.Timeout.Seconds(),
+		CreatedAt:      w.CreatedAt, UpdatedAt: w.UpdatedAt,
 	})
 }
 
@@ -124,6 +131,7 @@ func (w *Webhook) UnmarshalJSON(b []byte) error {
 		Disabled: j.Enabled != nil && !*j.Enabled, DisabledReason: j.DisabledReason,
 		Triggers: j.Triggers, Headers: j.Headers,
 		Environments: j.Environments, SignatureScheme: j.SignatureScheme,
+		Timeout:   secondsToDuration(j.TimeoutSeconds),
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 	}
 	if j.Retry != nil {
@@ -237,6 +245,12 @@ func (w *Webhook) compile() (*compiledWebhook, error) {
 		if _, reason := parseSecret(w.Secret); reason != "" {
 			ps.add("secret", reason)
 		}
+	}
+	if len(w.PreviousSecrets) > MaxPreviousSecrets {
+		ps.add("previous_secrets", fmt.Sprintf("at most %d", MaxPreviousSecrets))
+	}
+	if w.Timeout != 0 && (w.Timeout < time.Second || w.Timeout > MaxRequestTimeout) {
+		ps.add("timeout_seconds", fmt.Sprintf("must be between 1 and %d", int(MaxRequestTimeout/time.Second)))
 	}
 	for i, r := range w.PreviousSecrets {
 		if _, reason := parseSecret(r.Secret); reason != "" {

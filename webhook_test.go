@@ -133,6 +133,8 @@ func TestWebhookValidateFields(t *testing.T) {
 		{"retry multiplier", func(w *webhook.Webhook) { w.Retry.Multiplier = 0.9 }, "retry.backoff_multiplier"},
 		{"empty environment", func(w *webhook.Webhook) { w.Environments = []string{""} }, "environments[0]"},
 		{"signature scheme", func(w *webhook.Webhook) { w.SignatureScheme = "md5" }, "signature_scheme"},
+		{"timeout too short", func(w *webhook.Webhook) { w.Timeout = time.Millisecond }, "timeout_seconds"},
+		{"timeout too long", func(w *webhook.Webhook) { w.Timeout = time.Hour }, "timeout_seconds"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

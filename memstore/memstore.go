@@ -247,7 +247,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	slices.SortFunc(dues, func(a, b due) int {
 		return cmp.Or(a.at.Compare(b.at), strings.Compare(a.d.d.ID, b.d.d.ID))
 	})
-	dues = dues[:min(p.Limit, len(dues))]
+	dues = pick(dues, p, func(x due) string { return x.d.d.WebhookID })
 	claims := make([]*webhook.Claim, 0, len(dues))
 	for _, x := range dues {
 		d := x.d
@@ -272,6 +272,25 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 		claims = append(claims, &webhook.Claim{Delivery: &dc, Payload: &pl, Lease: d.lease})
 	}
 	return claims, nil
+}
+
+// pick returns the first p.Limit items that p.ExcludeWebhooks and
+// p.MaxPerWebhook allow.
+func pick[T any](items []T, p webhook.ClaimParams, webhookOf func(T) string) []T {
+	out := items[:0]
+	per := map[string]int{}
+	for _, it := range items {
+		if len(out) == p.Limit {
+			break
+		}
+		id := webhookOf(it)
+		if slices.Contains(p.ExcludeWebhooks, id) || (p.MaxPerWebhook > 0 && per[id] >= p.MaxPerWebhook) {
+			continue
+		}
+		per[id]++
+		out = append(out, it)
+	}
+	return out
 }
 
 func newToken() (string, error) {

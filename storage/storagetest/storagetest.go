@@ -64,6 +64,7 @@ var cases = []struct {
 	{"ClaimDue", testClaimDue},
 	{"ClaimLimitAndOrder", testClaimLimitAndOrder},
 	{"ClaimInvalid", testClaimInvalid},
+	{"ClaimExcludeAndPerWebhookCap", testClaimExcludeAndCap},
 	{"ClaimConcurrentDisjoint", testClaimConcurrent},
 	{"LeaseExpiryReclaims", testLeaseExpiry},
 	{"LateResultBeforeReclaim", testLateResultBeforeReclaim},
@@ -123,6 +124,7 @@ func fullWebhook(t *testing.T) *webhook.Webhook {
 		Retry:           webhook.RetryPolicy{MaxAttempts: 7, InitialDelay: 1500 * time.Millisecond, MaxDelay: 2 * time.Hour, Multiplier: 1.5, DisableJitter: true},
 		Environments:    []string{"production", "staging"},
 		SignatureScheme: webhook.SchemeHex,
+		Timeout:         45 * time.Second,
 		CreatedAt:       t0,
 		UpdatedAt:       t0.Add(time.Second),
 	}
@@ -518,6 +520,37 @@ func testClaimLimitAndOrder(t *testing.T, s webhook.Storage) {
 	require.Equal(t, []string{early[0], mid[0]}, claimIDs(cs), "earliest due first, at most Limit")
 	cs = claim(t, s, t0, 2)
 	require.Equal(t, late, claimIDs(cs))
+}
+
+func testClaimExcludeAndCap(t *testing.T, s webhook.Storage) {
+	ctx := t.Context()
+	busy, quiet, other := newID(t), newID(t), newID(t)
+	enqueue(t, s, busy, 5, t0.Add(-time.Hour)) // the earliest due
+	q := enqueue(t, s, quiet, 2, t0.Add(-time.Minute))
+	o := enqueue(t, s, other, 1, t0)
+
+	cs, err := s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: 10, LeaseDuration: time.Minute, Now: t0, ExcludeWebhooks: []string{busy}})
+	require.NoError(t, err)
+	require.ElementsMatch(t, append(q, o...), claimIDs(cs), "excluded webhooks' deliveries stay unclaimed")
+
+	cs, err = s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: 10, LeaseDuration: time.Minute, Now: t0, MaxPerWebhook: 2})
+	require.NoError(t, err)
+	require.Len(t, cs, 2, "at most two of the busy webhook's five")
+	for _, c := range cs {
+		require.Equal(t, busy, c.Delivery.WebhookID)
+	}
+
+	// The cap leaves room for other webhooks within the limit: the busy
+	// webhook still has three due, hookA four (due earlier), hookB one.
+	hookA, hookB := newID(t), newID(t)
+	enqueue(t, s, hookA, 4, t0.Add(-2*time.Hour))
+	b := enqueue(t, s, hookB, 1, t0.Add(-time.Second))
+	cs, err = s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: 3, LeaseDuration: time.Minute, Now: t0, MaxPerWebhook: 1})
+	require.NoError(t, err)
+	require.Len(t, cs, 3)
+	require.Equal(t, hookA, cs[0].Delivery.WebhookID)
+	require.Equal(t, busy, cs[1].Delivery.WebhookID)
+	require.Equal(t, b[0], cs[2].Delivery.ID)
 }
 
 func testClaimInvalid(t *testing.T, s webhook.Storage) {
