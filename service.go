@@ -36,12 +36,38 @@ type Config struct {
 	// produce; a larger one is refused with ErrPayloadTooLarge. Defaults
 	// to 256 KiB.
 	MaxPayloadBytes int
+
+	// Doer sends the requests of workers and of Test. Defaults to the
+	// client NewHTTPClient returns.
+	Doer Doer
+	// RequestTimeout bounds each attempt, from connecting to reading the
+	// response, unless the webhook sets its own Timeout. Defaults to 30
+	// seconds; at most MaxRequestTimeout.
+	RequestTimeout time.Duration
+	// MaxResponseBodyBytes is how much of each response body is kept in
+	// the attempt history. Defaults to 64 KiB.
+	MaxResponseBodyBytes int
+	// SecretRotationGrace is how long RotateSecret keeps the old secret
+	// signing beside the new one. Defaults to 24 hours.
+	SecretRotationGrace time.Duration
+
+	// OnDeliveryFailed, if set, is called after a delivery has failed
+	// for good (its attempts are used up, or the endpoint refused it
+	// permanently). It runs on the worker's goroutine: keep it short.
+	OnDeliveryFailed func(ctx context.Context, d *Delivery)
+	// OnWebhookDisabled, if set, is called after the library has
+	// disabled a webhook (its endpoint answered 410 Gone), with the
+	// webhook as stored; w.DisabledReason says why. Keep it short.
+	OnWebhookDisabled func(ctx context.Context, w *Webhook)
 }
 
 // Defaults for Config.
 const (
-	DefaultWebhookCacheTTL = 5 * time.Second
-	DefaultMaxPayloadBytes = 256 << 10
+	DefaultWebhookCacheTTL      = 5 * time.Second
+	DefaultMaxPayloadBytes      = 256 << 10
+	DefaultRequestTimeout       = 30 * time.Second
+	DefaultMaxResponseBodyBytes = 64 << 10
+	DefaultSecretRotationGrace  = 24 * time.Hour
 )
 
 // ErrPayloadTooLarge reports a trigger whose request body would exceed
@@ -51,11 +77,17 @@ var ErrPayloadTooLarge = fmt.Errorf("%w: payload too large", ErrInvalid)
 // Service manages webhooks and turns trigger calls into stored deliveries.
 // It is safe for concurrent use. Create one per Storage and share it.
 type Service struct {
-	store  Storage
-	log    *slog.Logger
-	now    func() time.Time
-	ttl    time.Duration
-	maxLen int
+	store       Storage
+	log         *slog.Logger
+	now         func() time.Time
+	ttl         time.Duration
+	maxLen      int
+	doer        Doer
+	timeout     time.Duration
+	maxResponse int
+	grace       time.Duration
+	onFailed    func(context.Context, *Delivery)
+	onDisabled  func(context.Context, *Webhook)
 
 	gen      atomic.Uint64         // bumped by every local webhook change
 	idx      atomic.Pointer[index] // the matching index, possibly stale
@@ -65,8 +97,8 @@ type Service struct {
 }
 
 // NewService returns a Service over store. A nil cfg means the defaults.
-// It returns an error wrapping ErrInvalid if store is nil or cfg holds a
-// negative MaxPayloadBytes.
+// It returns an error wrapping ErrInvalid if store is nil or a cfg field
+// is out of range.
 func NewService(store Storage, cfg *Config) (*Service, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: NewService: nil Storage", ErrInvalid)
@@ -84,20 +116,45 @@ func NewService(store Storage, cfg *Config) (*Service, error) {
 	if c.WebhookCacheTTL == 0 {
 		c.WebhookCacheTTL = DefaultWebhookCacheTTL
 	}
-	switch {
-	case c.MaxPayloadBytes < 0:
-		return nil, fmt.Errorf("%w: NewService: negative MaxPayloadBytes", ErrInvalid)
-	case c.MaxPayloadBytes == 0:
-		c.MaxPayloadBytes = DefaultMaxPayloadBytes
+	if c.Doer == nil {
+		c.Doer = NewHTTPClient()
+	}
+	var ps problems
+	setDefault(&ps, "MaxPayloadBytes", &c.MaxPayloadBytes, DefaultMaxPayloadBytes)
+	setDefault(&ps, "RequestTimeout", &c.RequestTimeout, DefaultRequestTimeout)
+	setDefault(&ps, "MaxResponseBodyBytes", &c.MaxResponseBodyBytes, DefaultMaxResponseBodyBytes)
+	setDefault(&ps, "SecretRotationGrace", &c.SecretRotationGrace, DefaultSecretRotationGrace)
+	if c.RequestTimeout > MaxRequestTimeout {
+		ps.add("RequestTimeout", fmt.Sprintf("must be at most %v", MaxRequestTimeout))
+	}
+	if err := ps.err("service config"); err != nil {
+		return nil, err
 	}
 	return &Service{
-		store:  store,
-		log:    c.Logger,
-		now:    c.Now,
-		ttl:    c.WebhookCacheTTL,
-		maxLen: c.MaxPayloadBytes,
-		reload: make(chan struct{}, 1),
+		store:       store,
+		log:         c.Logger,
+		now:         c.Now,
+		ttl:         c.WebhookCacheTTL,
+		maxLen:      c.MaxPayloadBytes,
+		doer:        c.Doer,
+		timeout:     c.RequestTimeout,
+		maxResponse: c.MaxResponseBodyBytes,
+		grace:       c.SecretRotationGrace,
+		onFailed:    c.OnDeliveryFailed,
+		onDisabled:  c.OnWebhookDisabled,
+		reload:      make(chan struct{}, 1),
 	}, nil
+}
+
+// setDefault replaces a zero config value with def and reports a
+// negative one.
+func setDefault[T int | time.Duration](ps *problems, field string, v *T, def T) {
+	switch {
+	case *v < 0:
+		ps.add(field, "must not be negative")
+	case *v == 0:
+		*v = def
+	}
 }
 
 // Storage returns the service's storage.
@@ -234,6 +291,36 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// RotateSecret gives the webhook a new secret and returns the webhook.
+// The old secret keeps signing beside the new one (each request carries
+// both signatures) for Config.SecretRotationGrace, so receivers can
+// switch without dropping requests; at most MaxPreviousSecrets old
+// secrets are kept. It returns an error wrapping ErrNotFound for an
+// unknown ID.
+func (s *Service) RotateSecret(ctx context.Context, id string) (*Webhook, error) {
+	w, err := s.store.GetWebhook(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("webhook %s: rotate secret: %w", id, err)
+	}
+	secret, err := NewSecret()
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	kept := []RetiredSecret{{Secret: w.Secret, ExpiresAt: now.Add(s.grace)}}
+	for _, r := range w.PreviousSecrets {
+		if now.Before(r.ExpiresAt) && len(kept) < MaxPreviousSecrets {
+			kept = append(kept, r)
+		}
+	}
+	w.Secret, w.PreviousSecrets, w.UpdatedAt = secret, kept, now
+	if err := s.store.UpdateWebhook(ctx, w); err != nil {
+		return nil, fmt.Errorf("webhook %s: rotate secret: %w", id, err)
+	}
+	s.invalidate()
+	return w, nil
+}
+
 // List returns one page of webhooks in ID (creation) order.
 func (s *Service) List(ctx context.Context, p ListWebhooksParams) ([]*Webhook, error) {
 	ws, err := s.store.ListWebhooks(ctx, p)
@@ -241,38 +328,6 @@ func (s *Service) List(ctx context.Context, p ListWebhooksParams) ([]*Webhook, e
 		return nil, fmt.Errorf("webhook: list: %w", err)
 	}
 	return ws, nil
-}
-
-// Delivery returns a delivery with its attempts, or an error wrapping
-// ErrNotFound.
-func (s *Service) Delivery(ctx context.Context, id string) (*Delivery, error) {
-	d, err := s.store.GetDelivery(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("delivery %s: %w", id, err)
-	}
-	if d.Attempts, err = s.store.ListAttempts(ctx, id); err != nil {
-		return nil, fmt.Errorf("delivery %s: attempts: %w", id, err)
-	}
-	return d, nil
-}
-
-// Deliveries returns up to limit of a webhook's most recent deliveries,
-// newest first, each with its attempts (limit as in PageLimit). It
-// returns an error wrapping ErrNotFound if the webhook does not exist.
-func (s *Service) Deliveries(ctx context.Context, webhookID string, limit int) ([]*Delivery, error) {
-	if _, err := s.store.GetWebhook(ctx, webhookID); err != nil {
-		return nil, fmt.Errorf("webhook %s: deliveries: %w", webhookID, err)
-	}
-	ds, err := s.store.ListDeliveries(ctx, ListDeliveriesParams{WebhookID: webhookID, Limit: limit})
-	if err != nil {
-		return nil, fmt.Errorf("webhook %s: deliveries: %w", webhookID, err)
-	}
-	for _, d := range ds {
-		if d.Attempts, err = s.store.ListAttempts(ctx, d.ID); err != nil {
-			return nil, fmt.Errorf("delivery %s: attempts: %w", d.ID, err)
-		}
-	}
-	return ds, nil
 }
 
 // TriggerOption adjusts one trigger call.
@@ -400,9 +455,9 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 	if data == nil {
 		data = map[string]any{}
 	}
-	raw, err := json.Marshal(data)
+	raw, err := encodeJSON(data)
 	if err != nil {
-		return nil, invalid(string(typ), "data", "cannot be encoded as JSON: "+err.Error())
+		return nil, err
 	}
 	if len(raw) > s.maxLen {
 		return nil, fmt.Errorf("%w: data is %d bytes, the limit is %d", ErrPayloadTooLarge, len(raw), s.maxLen)
@@ -481,6 +536,15 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 		s.notify()
 	}
 	return res.DeliveryIDs, nil
+}
+
+// encodeJSON encodes event data, reporting failures as ErrInvalid.
+func encodeJSON(data map[string]any) ([]byte, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, invalid("event", "data", "cannot be encoded as JSON: "+err.Error())
+	}
+	return raw, nil
 }
 
 // encodePayload returns the wire body:
@@ -574,7 +638,7 @@ func (s *Service) fresh(idx *index) bool {
 
 // loadIndex reads every webhook and indexes the enabled ones.
 func (s *Service) loadIndex(ctx context.Context) (*index, error) {
-	idx := &index{byType: make(map[TriggerType]*typeIndex)}
+	idx := &index{byType: make(map[TriggerType]*typeIndex), byID: make(map[string]*compiledWebhook)}
 	after := ""
 	for {
 		page, err := s.store.ListWebhooks(ctx, ListWebhooksParams{After: after, Limit: MaxPageSize})
@@ -608,6 +672,7 @@ type index struct {
 	gen      uint64
 	loadedAt time.Time
 	byType   map[TriggerType]*typeIndex
+	byID     map[string]*compiledWebhook
 }
 
 type typeIndex struct {
@@ -617,6 +682,7 @@ type typeIndex struct {
 }
 
 func (idx *index) add(cw *compiledWebhook) {
+	idx.byID[cw.w.ID] = cw
 	for _, t := range cw.triggers {
 		ti := idx.byType[t.typ]
 		if ti == nil {

@@ -26,7 +26,7 @@ type fakeClock struct {
 }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 28, 9, 0, 0, 123456789, time.UTC)}
+	return &fakeClock{now: time.Date(2026, 11, 28, 9, 0, 0, 123456000, time.UTC)}
 }
 
 func (c *fakeClock) Now() time.Time {

@@ -1,0 +1,159 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Doer sends one HTTP request and returns its response, as
+// *http.Client does. Implementations must be safe for concurrent use.
+//
+// Do follows the contract of http.Client.Do: a non-2xx status is not an
+// error; an error means no response was received. The caller closes the
+// response body. The library expects a Doer not to follow redirects (a
+// 3xx response is a failed attempt) and to honour the request's context.
+type Doer interface {
+	Do(req *http.Request) (*http.Response, error)
+}
+
+// Version is the library's version, sent in the User-Agent header.
+const Version = "0.1.0"
+
+// userAgent identifies the library to receivers.
+const userAgent = "analytics-webhooks/" + Version + " (+https://github.com/analytics-webhooks/webhook)"
+
+// drainLimit is how much of a response body beyond the stored part is
+// read and discarded so the connection can be reused; a longer body is
+// cut off with its connection.
+const drainLimit = 64 << 10
+
+// NewHTTPClient returns the *http.Client the library uses when no Doer is
+// configured: it never follows redirects, takes no proxy from the
+// environment (a proxy would hide the real target), bounds dialing and
+// TLS handshakes, and keeps more idle connections per host than Go's
+// default of two, so that steady traffic to one endpoint reuses them.
+// Requests are bounded by their context, which the library sets from
+// the request timeout.
+func NewHTTPClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                  nil,
+			DialContext:            dialer.DialContext,
+			ForceAttemptHTTP2:      true,
+			MaxIdleConns:           512,
+			MaxIdleConnsPerHost:    32,
+			IdleConnTimeout:        90 * time.Second,
+			TLSHandshakeTimeout:    10 * time.Second,
+			ExpectContinueTimeout:  time.Second,
+			MaxResponseHeaderBytes: 64 << 10,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// sendResult is the outcome of one HTTP attempt.
+type sendResult struct {
+	attempt    Attempt
+	outcome    Outcome
+	retryAfter time.Duration
+}
+
+// send makes one attempt to deliver the payload to w, bounded by timeout.
+func (s *Service) send(ctx context.Context, w *Webhook, pl *Payload, deliveryID string, timeout time.Duration) sendResult {
+	now := s.clock()
+	res := sendResult{attempt: Attempt{StartedAt: now}}
+	fail := func(outcome Outcome, msg string) sendResult {
+		res.outcome = outcome
+		res.attempt.Error = msg
+		return res
+	}
+
+	sig, err := signatureHeader(w.ActiveSecrets(now), pl.ID, now.Unix(), pl.Body)
+	if err != nil {
+		return fail(OutcomeAbort, "not sent: the webhook's secret is malformed")
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(pl.Body))
+	if err != nil {
+		return fail(OutcomeAbort, "not sent: invalid URL")
+	}
+	for k, v := range w.Headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set(HeaderID, pl.ID)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(HeaderSignature, sig)
+	req.Header.Set(HeaderWebhookID, w.ID)
+	req.Header.Set(HeaderDeliveryID, deliveryID)
+	if w.SignatureScheme == SchemeHex {
+		req.Header.Set(HeaderHexSignature, SignHex(w.Secret, pl.Body))
+	}
+
+	start := time.Now()
+	resp, err := s.doer.Do(req)
+	if err != nil {
+		res.attempt.Duration = time.Since(start)
+		return fail(OutcomeRetry, describeSendError(ctx, err, timeout))
+	}
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, int64(s.maxResponse)))
+	if readErr == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+	}
+	resp.Body.Close()
+	res.attempt.Duration = time.Since(start)
+	res.attempt.StatusCode = resp.StatusCode
+	res.attempt.ResponseBody = cleanText(body)
+	res.outcome = Classify(resp.StatusCode, resp.Header, nil)
+	if v := resp.Header.Get("Retry-After"); v != "" && res.outcome == OutcomeRetry {
+		res.retryAfter, _ = ParseRetryAfter(v, now, w.Retry.MaxDelay)
+	}
+	switch res.outcome {
+	case OutcomeSuccess:
+	case OutcomeGone:
+		res.attempt.Error = "HTTP 410 Gone: the endpoint is gone; webhook disabled"
+	case OutcomeAbort:
+		res.attempt.Error = fmt.Sprintf("HTTP %d with %s: abort-message; not retried", resp.StatusCode, HeaderDeliveryControl)
+	default:
+		res.attempt.Error = "HTTP " + resp.Status
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			res.attempt.Error += " (redirects are not followed)"
+		}
+	}
+	if readErr != nil && res.outcome != OutcomeSuccess {
+		res.attempt.Error += "; reading the response body: " + readErr.Error()
+	}
+	return res
+}
+
+// describeSendError turns a transport error into a message for the
+// attempt history.
+func describeSendError(ctx context.Context, err error, timeout time.Duration) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("request timed out after %v", timeout)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err // *url.Error repeats the method and URL; keep the cause
+	}
+	return "request failed: " + err.Error()
+}
+
+// cleanText makes a response body storable as text: valid UTF-8 without
+// NUL bytes.
+func cleanText(b []byte) string {
+	s := strings.ToValidUTF8(string(b), "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+}

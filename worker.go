@@ -1,0 +1,422 @@
+package webhook
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// WorkerConfig configures a Worker. The zero value is valid: every field
+// has a default.
+type WorkerConfig struct {
+	// Concurrency is the most attempts in flight at once. Defaults to 32.
+	Concurrency int
+	// MaxPerEndpoint is the most attempts in flight to one webhook at
+	// once; a slow or hanging endpoint can hold no more of the pool than
+	// this, and its backlog waits in storage. Defaults to 4.
+	MaxPerEndpoint int
+	// BatchSize is the most deliveries claimed in one storage call.
+	// Defaults to Concurrency.
+	BatchSize int
+	// LeaseDuration is how long a claimed delivery stays leased to this
+	// worker. If the worker dies, another claims the delivery after the
+	// lease expires. It must exceed the request timeout by at least 10
+	// seconds; a request is never allowed to outlive its lease. Defaults
+	// to 5 minutes.
+	LeaseDuration time.Duration
+	// PollInterval is how often an idle worker looks for due deliveries
+	// that it was not told about (retries coming due, deliveries enqueued
+	// by other processes). Defaults to 1 second.
+	PollInterval time.Duration
+	// ShutdownTimeout is how long Run lets attempts in flight finish
+	// after its context is canceled before it aborts them. Defaults to
+	// 30 seconds.
+	ShutdownTimeout time.Duration
+	// WorkerID names the worker in leases and logs. Defaults to the host
+	// name, the process ID and a random suffix.
+	WorkerID string
+}
+
+// Defaults for WorkerConfig.
+const (
+	DefaultConcurrency     = 32
+	DefaultMaxPerEndpoint  = 4
+	DefaultLeaseDuration   = 5 * time.Minute
+	DefaultPollInterval    = time.Second
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// leaseMargin is kept free at the end of a lease for recording the result.
+const leaseMargin = 10 * time.Second
+
+// recordTimeout bounds the storage calls that record a result.
+const recordTimeout = 15 * time.Second
+
+// ErrWorkerRunning is returned by Run and RunOnce when the worker is
+// already running.
+var ErrWorkerRunning = errors.New("webhook: worker is already running")
+
+// Worker sends due deliveries: it claims them from Storage with a lease,
+// posts each signed payload to its webhook, records the attempt and
+// schedules the next one under the webhook's RetryPolicy. Any number of
+// workers, in one process or many, may share a Storage; each delivery is
+// attempted by one worker at a time.
+//
+// Delivery is at least once: a worker that dies mid-attempt leaves a
+// lease that expires, and another worker attempts the delivery again with
+// the same webhook-id, so receivers can drop duplicates.
+//
+// A Worker is safe for concurrent use, but runs once at a time.
+type Worker struct {
+	svc     *Service
+	cfg     WorkerConfig
+	running atomic.Bool
+
+	mu       sync.Mutex
+	inflight map[string]int // webhook ID → attempts in flight
+	total    int
+	claims   int           // claims made, for RunOnce's count
+	freed    chan struct{} // signalled when an attempt finishes
+	wg       sync.WaitGroup
+}
+
+// NewWorker returns a worker that sends the deliveries of svc's Storage
+// using svc's Doer, timeouts and hooks. A nil cfg means the defaults. It
+// returns an error wrapping ErrInvalid for out-of-range settings. It
+// starts no goroutine; call Run or RunOnce.
+func NewWorker(svc *Service, cfg *WorkerConfig) (*Worker, error) {
+	if svc == nil {
+		return nil, fmt.Errorf("%w: NewWorker: nil Service", ErrInvalid)
+	}
+	var c WorkerConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	var ps problems
+	setDefault(&ps, "Concurrency", &c.Concurrency, DefaultConcurrency)
+	setDefault(&ps, "MaxPerEndpoint", &c.MaxPerEndpoint, DefaultMaxPerEndpoint)
+	setDefault(&ps, "BatchSize", &c.BatchSize, c.Concurrency)
+	setDefault(&ps, "LeaseDuration", &c.LeaseDuration, DefaultLeaseDuration)
+	setDefault(&ps, "PollInterval", &c.PollInterval, DefaultPollInterval)
+	setDefault(&ps, "ShutdownTimeout", &c.ShutdownTimeout, DefaultShutdownTimeout)
+	if c.LeaseDuration > 0 && c.LeaseDuration < svc.timeout+leaseMargin {
+		ps.add("LeaseDuration", fmt.Sprintf("must exceed the request timeout (%v) by at least %v", svc.timeout, leaseMargin))
+	}
+	if err := ps.err("worker config"); err != nil {
+		return nil, err
+	}
+	if c.WorkerID == "" {
+		host, _ := os.Hostname()
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		c.WorkerID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	return &Worker{svc: svc, cfg: c, inflight: map[string]int{}, freed: make(chan struct{}, 1)}, nil
+}
+
+// ID returns the worker's ID, as recorded in leases.
+func (w *Worker) ID() string { return w.cfg.WorkerID }
+
+// Run sends deliveries until ctx is canceled. It wakes at once when
+// deliveries are enqueued through the same Service, and otherwise polls
+// every PollInterval. When ctx is canceled it stops claiming, lets the
+// attempts in flight finish for up to ShutdownTimeout, aborts the rest
+// (they are retried), and returns nil after every goroutine it started
+// has exited. Storage errors are logged and retried, not returned.
+func (w *Worker) Run(ctx context.Context) error {
+	if !w.running.CompareAndSwap(false, true) {
+		return ErrWorkerRunning
+	}
+	defer w.running.Store(false)
+	wake, unsubscribe := w.svc.subscribe()
+	defer unsubscribe()
+	sendCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
+	defer abort()
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		more, err := w.fill(ctx, sendCtx)
+		if err != nil && ctx.Err() == nil {
+			w.svc.log.ErrorContext(ctx, "webhook: claiming deliveries failed; will retry", "worker_id", w.cfg.WorkerID, "error", err)
+			more = false
+		}
+		var freed <-chan struct{}
+		if more {
+			freed = w.freed
+		}
+		timer.Reset(w.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+			w.shutdown(abort)
+			return nil
+		case <-wake:
+		case <-freed:
+		case <-timer.C:
+		}
+	}
+}
+
+// shutdown waits for attempts in flight, aborting them after the
+// shutdown timeout.
+func (w *Worker) shutdown(abort context.CancelFunc) {
+	done := make(chan struct{})
+	go func() {
+		w.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(w.cfg.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		w.svc.log.Warn("webhook: shutdown timeout reached; aborting attempts in flight", "worker_id", w.cfg.WorkerID)
+		abort()
+		<-done
+	}
+}
+
+// RunOnce attempts every delivery that is due now, waits for those
+// attempts to finish, and returns how many it attempted. Deliveries that
+// become due while it runs (retries scheduled for later) are left for the
+// next call. It is meant for tests and batch jobs. It returns ctx's error
+// if ctx is canceled, and the Storage's error if claiming fails.
+func (w *Worker) RunOnce(ctx context.Context) (int, error) {
+	if !w.running.CompareAndSwap(false, true) {
+		return 0, ErrWorkerRunning
+	}
+	defer w.running.Store(false)
+	defer w.wg.Wait()
+	start := w.svc.clock()
+	total := 0
+	for {
+		before := w.claimedCount()
+		more, err := w.fillAt(ctx, ctx, start)
+		if err != nil {
+			return total, err
+		}
+		total += w.claimedCount() - before
+		if w.busy() == 0 && !more {
+			return total, nil
+		}
+		select {
+		case <-w.freed:
+		case <-ctx.Done():
+			return total, ctx.Err()
+		}
+	}
+}
+
+// claimed counts claims made by this worker, for RunOnce's result.
+func (w *Worker) claimedCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.claims
+}
+
+func (w *Worker) busy() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.total
+}
+
+// fill claims and starts deliveries until the pool is full or nothing
+// more is due. It reports whether more work may be waiting for a free
+// slot.
+func (w *Worker) fill(ctx, sendCtx context.Context) (bool, error) {
+	return w.fillAt(ctx, sendCtx, time.Time{})
+}
+
+// fillAt is fill with an optional fixed claim time (zero means now).
+func (w *Worker) fillAt(ctx, sendCtx context.Context, at time.Time) (bool, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		limit, exclude := w.capacity()
+		if limit == 0 {
+			return true, nil
+		}
+		now := at
+		if now.IsZero() {
+			now = w.svc.clock()
+		}
+		claims, err := w.svc.store.ClaimDeliveries(ctx, ClaimParams{
+			WorkerID:        w.cfg.WorkerID,
+			Limit:           limit,
+			LeaseDuration:   w.cfg.LeaseDuration,
+			Now:             now,
+			ExcludeWebhooks: exclude,
+			MaxPerWebhook:   1,
+		})
+		if err != nil {
+			return false, err
+		}
+		if len(claims) == 0 {
+			return len(exclude) > 0, nil
+		}
+		w.mu.Lock()
+		for _, c := range claims {
+			w.inflight[c.Delivery.WebhookID]++
+			w.total++
+			w.claims++
+		}
+		w.mu.Unlock()
+		for _, c := range claims {
+			w.wg.Go(func() {
+				defer w.done(c.Delivery.WebhookID)
+				w.process(sendCtx, c)
+			})
+		}
+	}
+}
+
+// capacity returns how many deliveries may be claimed now and which
+// webhooks are at their limit.
+func (w *Worker) capacity() (int, []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var exclude []string
+	for id, n := range w.inflight {
+		if n >= w.cfg.MaxPerEndpoint {
+			exclude = append(exclude, id)
+		}
+	}
+	return min(w.cfg.Concurrency-w.total, w.cfg.BatchSize), exclude
+}
+
+// done releases a finished attempt's slot.
+func (w *Worker) done(webhookID string) {
+	w.mu.Lock()
+	if w.inflight[webhookID]--; w.inflight[webhookID] <= 0 {
+		delete(w.inflight, webhookID)
+	}
+	w.total--
+	w.mu.Unlock()
+	select {
+	case w.freed <- struct{}{}:
+	default:
+	}
+}
+
+// process makes one attempt of a claimed delivery and records it.
+func (w *Worker) process(ctx context.Context, c *Claim) {
+	s := w.svc
+	d := c.Delivery
+	log := s.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt)
+	hook, err := s.webhookForSend(ctx, d.WebhookID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		w.record(ctx, c, nil, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook was deleted"}})
+		return
+	case err != nil:
+		// Leave the lease to expire; the delivery is retried then.
+		log.ErrorContext(ctx, "webhook: loading the webhook failed; the delivery will be retried after its lease", "error", err)
+		return
+	case hook.Disabled:
+		w.record(ctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook is disabled"}})
+		return
+	case d.Attempt > hook.Retry.MaxAttempts:
+		msg := fmt.Sprintf("not sent: all %d attempts are used (earlier attempts lost their lease)", hook.Retry.MaxAttempts)
+		w.record(ctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: msg}})
+		return
+	}
+	timeout := s.timeout
+	if hook.Timeout > 0 {
+		timeout = hook.Timeout
+	}
+	// Never let a request outlive its lease: another worker may claim
+	// the delivery once the lease expires.
+	if left := c.Lease.ExpiresAt.Sub(s.clock()) - leaseMargin; left < timeout {
+		if left < time.Second {
+			log.WarnContext(ctx, "webhook: lease too short to attempt; leaving it to expire")
+			return
+		}
+		timeout = left
+	}
+	res := s.send(ctx, hook, c.Payload, d.ID, timeout)
+	if ctx.Err() != nil && res.outcome != OutcomeSuccess {
+		res.attempt.Error = "aborted: the worker was shutting down"
+		res.outcome = OutcomeRetry
+	}
+	w.record(ctx, c, hook, res)
+}
+
+// record stores an attempt's outcome and runs the hooks.
+func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendResult) {
+	s := w.svc
+	d := c.Delivery
+	now := s.clock()
+	p := RecordAttemptParams{DeliveryID: d.ID, Token: c.Lease.Token, Attempt: res.attempt, Now: now}
+	switch res.outcome {
+	case OutcomeSuccess:
+		p.Status = StatusDelivered
+	case OutcomeGone:
+		p.Status = StatusFailed
+		p.DisableWebhook = true
+		p.DisabledReason = "the endpoint answered 410 Gone"
+	case OutcomeAbort:
+		p.Status = StatusFailed
+	default:
+		if ctx.Err() != nil {
+			p.Status, p.NextAttemptAt = StatusRetrying, now // shutting down: due again at once
+		} else if hook != nil && d.Attempt < hook.Retry.MaxAttempts {
+			p.Status = StatusRetrying
+			p.NextAttemptAt = now.Add(hook.Retry.Backoff(d.Attempt, res.retryAfter)).Truncate(time.Microsecond)
+		} else {
+			p.Status = StatusFailed
+		}
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	log := s.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt, "status", p.Status)
+	if err := s.store.RecordAttempt(rctx, p); err != nil {
+		if errors.Is(err, ErrLeaseLost) {
+			log.WarnContext(rctx, "webhook: result refused: the lease was lost to another worker")
+		} else {
+			log.ErrorContext(rctx, "webhook: recording the attempt failed; the delivery will be retried after its lease", "error", err)
+		}
+		return
+	}
+	switch p.Status {
+	case StatusDelivered:
+		log.DebugContext(rctx, "webhook: delivered", "status_code", res.attempt.StatusCode, "duration", res.attempt.Duration)
+	case StatusRetrying:
+		log.InfoContext(rctx, "webhook: attempt failed; will retry", "error", res.attempt.Error, "next_attempt_at", p.NextAttemptAt)
+	case StatusFailed:
+		log.WarnContext(rctx, "webhook: delivery failed for good", "error", res.attempt.Error)
+	}
+	if p.DisableWebhook {
+		s.invalidate()
+		if s.onDisabled != nil && hook != nil {
+			disabled := hook.Clone()
+			disabled.Disabled, disabled.DisabledReason, disabled.UpdatedAt = true, p.DisabledReason, now
+			s.onDisabled(rctx, disabled)
+		}
+	}
+	if p.Status == StatusFailed && s.onFailed != nil {
+		failed := *d
+		failed.Status = StatusFailed
+		failed.StatusCode, failed.ResponseBody, failed.Duration, failed.Error = res.attempt.StatusCode, res.attempt.ResponseBody, res.attempt.Duration, res.attempt.Error
+		failed.CompletedAt = now
+		failed.NextAttemptAt = time.Time{}
+		s.onFailed(rctx, &failed)
+	}
+}
+
+// webhookForSend returns the webhook to send to: from the matching index
+// when it is there (enabled and fresh), else from Storage.
+func (s *Service) webhookForSend(ctx context.Context, id string) (*Webhook, error) {
+	if idx, err := s.index(ctx); err == nil {
+		if cw, ok := idx.byID[id]; ok {
+			return cw.w, nil
+		}
+	}
+	return s.store.GetWebhook(ctx, id)
+}
