@@ -280,6 +280,22 @@ func (s *Service) Update(ctx context.Context, w *Webhook) (*Webhook, error) {
 	return c, nil
 }
 
+// Prune deletes the history of deliveries that finished before the
+// cut-off, when the Storage implements Pruner (memstore and pgstore do);
+// otherwise it returns an error wrapping ErrInvalid. It returns how many
+// deliveries it deleted.
+func (s *Service) Prune(ctx context.Context, before time.Time) (int, error) {
+	p, ok := s.store.(Pruner)
+	if !ok {
+		return 0, fmt.Errorf("%w: the storage %T cannot prune", ErrInvalid, s.store)
+	}
+	n, err := p.Prune(ctx, PruneParams{Before: before})
+	if err != nil {
+		return n, fmt.Errorf("webhook: prune: %w", err)
+	}
+	return n, nil
+}
+
 // Delete removes the webhook. Its deliveries stay in the history; those
 // still pending fail without being sent. It returns an error wrapping
 // ErrNotFound for an unknown ID.
@@ -336,6 +352,7 @@ type TriggerOption func(*triggerOptions)
 type triggerOptions struct {
 	key       string
 	timestamp time.Time
+	enqueuer  Enqueuer
 }
 
 // MaxIdempotencyKeyLength is the longest idempotency key, in bytes.
@@ -347,6 +364,15 @@ const MaxIdempotencyKeyLength = 256
 // trigger kind or your own namespace in them.
 func WithIdempotencyKey(key string) TriggerOption {
 	return func(o *triggerOptions) { o.key = key }
+}
+
+// WithEnqueuer makes the trigger call write its deliveries through e
+// instead of the Service's Storage: typically an Enqueuer bound to the
+// caller's database transaction, so that the webhooks are enqueued if and
+// only if the transaction commits (a transactional outbox). Matching
+// still reads webhooks through the Service's Storage.
+func WithEnqueuer(e Enqueuer) TriggerOption {
+	return func(o *triggerOptions) { o.enqueuer = e }
 }
 
 // WithTimestamp sets the payload's timestamp, for events that happened
@@ -523,7 +549,11 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 			Status: StatusPending, NextAttemptAt: now, CreatedAt: now,
 		})
 	}
-	res, err := s.store.Enqueue(ctx, p)
+	var enq Enqueuer = s.store
+	if o.enqueuer != nil {
+		enq = o.enqueuer
+	}
+	res, err := enq.Enqueue(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: enqueue %s: %w", eventType, err)
 	}

@@ -89,6 +89,45 @@ type Storage interface {
 	GetPayload(ctx context.Context, id string) (*Payload, error)
 }
 
+// Enqueuer is the part of Storage that trigger calls write through. A
+// backend can offer one bound to a caller's database transaction (see
+// pgstore's Store.Tx), so that a trigger call commits or rolls back
+// together with the caller's own writes; pass it with WithEnqueuer.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, p EnqueueParams) (EnqueueResult, error)
+}
+
+// Notifier is an optional interface for a Storage that can tell workers
+// in other processes that deliveries were enqueued. Workers whose Storage
+// implements it wake within moments of an enqueue anywhere, instead of at
+// their next poll.
+type Notifier interface {
+	// Listen calls notify, possibly coalescing several enqueues into one
+	// call, after deliveries were enqueued, until ctx is done; then it
+	// returns nil. It must survive lost connections by reconnecting;
+	// workers keep polling meanwhile. notify must not block.
+	Listen(ctx context.Context, notify func()) error
+}
+
+// Pruner is an optional interface for a Storage that can delete old
+// history.
+type Pruner interface {
+	// Prune deletes deliveries that reached delivered or failed before
+	// p.Before, with their attempts and with payloads no delivery refers
+	// to any more, and idempotency keys remembered before p.Before. It
+	// works in batches of at most p.BatchSize rows so that it never
+	// holds locks for long, and returns how many deliveries it deleted.
+	Prune(ctx context.Context, p PruneParams) (int, error)
+}
+
+// PruneParams configures Pruner.Prune.
+type PruneParams struct {
+	// Before is the cut-off: older history goes.
+	Before time.Time
+	// BatchSize bounds the rows deleted per statement. Defaults to 1000.
+	BatchSize int
+}
+
 // Page sizes for list calls.
 const (
 	// DefaultPageSize is the page size when a list call's Limit is 0.

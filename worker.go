@@ -138,6 +138,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer unsubscribe()
 	sendCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
 	defer abort()
+	if n, ok := w.svc.store.(Notifier); ok {
+		// Wake on enqueues by other processes too. wake has room for
+		// one signal; more would be coalesced anyway.
+		listenCtx, stopListening := context.WithCancel(ctx)
+		var listening sync.WaitGroup
+		listening.Go(func() {
+			notify := func() { w.svc.notify() }
+			if err := n.Listen(listenCtx, notify); err != nil {
+				w.svc.log.ErrorContext(ctx, "webhook: storage notifications stopped; polling only", "error", err)
+			}
+		})
+		defer listening.Wait()
+		defer stopListening()
+	}
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()

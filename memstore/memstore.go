@@ -27,7 +27,12 @@ type Store struct {
 	deliveries map[string]*delivery
 	byWebhook  map[string][]string  // webhook ID → delivery IDs in insertion order
 	active     map[string]*delivery // deliveries not yet final
-	keys       map[string][]string  // idempotency key → delivery IDs
+	keys       map[string]idemKey   // idempotency key → what it enqueued
+}
+
+type idemKey struct {
+	deliveryIDs []string
+	at          time.Time
 }
 
 // delivery is a stored delivery with its lease and attempts.
@@ -37,7 +42,10 @@ type delivery struct {
 	attempts []webhook.Attempt
 }
 
-var _ webhook.Storage = (*Store)(nil)
+var (
+	_ webhook.Storage = (*Store)(nil)
+	_ webhook.Pruner  = (*Store)(nil)
+)
 
 // New returns an empty Store.
 func New() *Store {
@@ -47,7 +55,7 @@ func New() *Store {
 		deliveries: make(map[string]*delivery),
 		byWebhook:  make(map[string][]string),
 		active:     make(map[string]*delivery),
-		keys:       make(map[string][]string),
+		keys:       make(map[string]idemKey),
 	}
 }
 
@@ -147,8 +155,8 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p.IdempotencyKey != "" {
-		if ids, ok := s.keys[p.IdempotencyKey]; ok {
-			return webhook.EnqueueResult{DeliveryIDs: slices.Clone(ids), Duplicate: true}, nil
+		if k, ok := s.keys[p.IdempotencyKey]; ok {
+			return webhook.EnqueueResult{DeliveryIDs: slices.Clone(k.deliveryIDs), Duplicate: true}, nil
 		}
 	}
 	// Check everything before changing anything: all or nothing.
@@ -187,7 +195,7 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 		s.byWebhook[d.WebhookID] = append(s.byWebhook[d.WebhookID], d.ID)
 	}
 	if p.IdempotencyKey != "" {
-		s.keys[p.IdempotencyKey] = slices.Clone(ids)
+		s.keys[p.IdempotencyKey] = idemKey{deliveryIDs: slices.Clone(ids), at: p.Now}
 	}
 	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
 }
@@ -421,4 +429,43 @@ func (s *Store) GetPayload(ctx context.Context, id string) (*webhook.Payload, er
 	c := *pl
 	c.Body = slices.Clone(pl.Body)
 	return &c, nil
+}
+
+// Prune implements webhook.Pruner.
+func (s *Store) Prune(ctx context.Context, p webhook.PruneParams) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, d := range s.deliveries {
+		if d.d.Status.Final() && d.d.CompletedAt.Before(p.Before) {
+			delete(s.deliveries, id)
+			n++
+		}
+	}
+	used := make(map[string]bool, len(s.deliveries))
+	for _, d := range s.deliveries {
+		used[d.d.PayloadID] = true
+	}
+	for id := range s.payloads {
+		if !used[id] {
+			delete(s.payloads, id)
+		}
+	}
+	for wid, ids := range s.byWebhook {
+		ids = slices.DeleteFunc(ids, func(id string) bool { _, ok := s.deliveries[id]; return !ok })
+		if len(ids) == 0 {
+			delete(s.byWebhook, wid)
+		} else {
+			s.byWebhook[wid] = ids
+		}
+	}
+	for k, v := range s.keys {
+		if v.at.Before(p.Before) {
+			delete(s.keys, k)
+		}
+	}
+	return n, nil
 }

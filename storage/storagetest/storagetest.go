@@ -76,6 +76,7 @@ var cases = []struct {
 	{"ListDeliveriesPages", testListDeliveries},
 	{"HistoryNotFound", testHistoryNotFound},
 	{"CanceledContext", testCanceledContext},
+	{"Prune", testPrune},
 }
 
 // newID returns a new time-ordered ID like the Service's.
@@ -877,4 +878,58 @@ func testCanceledContext(t *testing.T, s webhook.Storage) {
 	require.False(t, errors.Is(err, webhook.ErrNotFound), "a canceled call must not report a missing row")
 	_, err = s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: 1, LeaseDuration: time.Second, Now: t0})
 	assert.Error(t, err)
+}
+
+func testPrune(t *testing.T, s webhook.Storage) {
+	pr, ok := s.(webhook.Pruner)
+	if !ok {
+		t.Skipf("%T does not implement webhook.Pruner", s)
+	}
+	ctx := t.Context()
+	hook := newID(t)
+	old := enqueue(t, s, hook, 3, t0)
+	// Finish the three: two long ago, one recently.
+	for i, c := range claim(t, s, t0, 10) {
+		done := t0.Add(time.Hour)
+		if c.Delivery.ID == old[2] {
+			done = t0.Add(48 * time.Hour)
+		}
+		st := webhook.StatusDelivered
+		if i == 0 {
+			st = webhook.StatusFailed
+		}
+		require.NoError(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Status: st, Attempt: webhook.Attempt{StartedAt: t0}, Now: done}))
+	}
+	// A redelivery shares the first payload and is still pending.
+	first, err := s.GetDelivery(ctx, old[0])
+	require.NoError(t, err)
+	again := &webhook.Delivery{ID: newID(t), WebhookID: hook, PayloadID: first.PayloadID, EventType: "purchase", Status: webhook.StatusPending, NextAttemptAt: t0.Add(72 * time.Hour), CreatedAt: t0}
+	_, err = s.Enqueue(ctx, webhook.EnqueueParams{Deliveries: []*webhook.Delivery{again}, Now: t0})
+	require.NoError(t, err)
+	pendingOld := enqueue(t, s, hook, 1, t0.Add(72*time.Hour))[0] // old but unfinished
+	_, err = s.Enqueue(ctx, webhook.EnqueueParams{IdempotencyKey: "old-key", Now: t0})
+	require.NoError(t, err)
+	second, err := s.GetDelivery(ctx, old[1])
+	require.NoError(t, err)
+
+	n, err := pr.Prune(ctx, webhook.PruneParams{Before: t0.Add(24 * time.Hour), BatchSize: 1})
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "the two deliveries finished before the cut-off")
+	for _, id := range old[:2] {
+		_, err := s.GetDelivery(ctx, id)
+		require.ErrorIs(t, err, webhook.ErrNotFound)
+		_, err = s.ListAttempts(ctx, id)
+		require.ErrorIs(t, err, webhook.ErrNotFound)
+	}
+	_, err = s.GetPayload(ctx, second.PayloadID)
+	require.ErrorIs(t, err, webhook.ErrNotFound, "a payload nobody refers to goes")
+	_, err = s.GetPayload(ctx, first.PayloadID)
+	require.NoError(t, err, "a payload a live delivery refers to stays")
+	for _, id := range []string{old[2], again.ID, pendingOld} {
+		_, err := s.GetDelivery(ctx, id)
+		require.NoError(t, err)
+	}
+	res, err := s.Enqueue(ctx, webhook.EnqueueParams{IdempotencyKey: "old-key", Now: t0.Add(48 * time.Hour)})
+	require.NoError(t, err)
+	require.False(t, res.Duplicate, "old idempotency keys are forgotten")
 }

@@ -1,0 +1,125 @@
+package pgstore
+
+import "strings"
+
+// statements holds the store's SQL with the schema filled in.
+type statements struct {
+	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks, lockWebhook string
+	insertKey, getKey, insertPayloads, insertDeliveries                                string
+	claim, recordAttempt, deliveryExists                                               string
+	getDelivery, listDeliveries, listAttempts, getPayload                              string
+	pruneDeliveries, prunePayloads, pruneKeys                                          string
+}
+
+func newStatements(schema string) statements {
+	q := func(sql string) string { return strings.ReplaceAll(sql, "{{schema}}", schema) }
+	return statements{
+		createWebhook: q(`INSERT INTO {{schema}}.webhooks (id, tenant_id, enabled, config, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`),
+		getWebhook: q(`SELECT config FROM {{schema}}.webhooks WHERE id = $1`),
+		updateWebhook: q(`UPDATE {{schema}}.webhooks SET tenant_id = $2, enabled = $3, config = $4, updated_at = $5
+			WHERE id = $1`),
+		deleteWebhook: q(`DELETE FROM {{schema}}.webhooks WHERE id = $1`),
+		listWebhooks: q(`SELECT config FROM {{schema}}.webhooks
+			WHERE ($1 = '' OR tenant_id = $1) AND id > $2::uuid
+			ORDER BY id LIMIT $3`),
+		lockWebhook: q(`SELECT config FROM {{schema}}.webhooks WHERE id = $1 FOR UPDATE`),
+
+		insertKey: q(`INSERT INTO {{schema}}.idempotency_keys (key, delivery_ids, created_at)
+			VALUES ($1, $2::text[]::uuid[], $3) ON CONFLICT (key) DO NOTHING`),
+		getKey: q(`SELECT delivery_ids::text[] FROM {{schema}}.idempotency_keys WHERE key = $1`),
+		insertPayloads: q(`INSERT INTO {{schema}}.payloads (id, webhook_id, event_type, environment, "timestamp", body)
+			SELECT id::uuid, webhook_id::uuid, event_type, environment, ts, body
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[])
+				AS p(id, webhook_id, event_type, environment, ts, body)`),
+		// $9..$11: the lease, for deliveries enqueued already leased.
+		insertDeliveries: q(`INSERT INTO {{schema}}.deliveries (id, webhook_id, payload_id, event_type, status, attempt,
+				next_attempt_at, due_at, lease_token, lease_worker, lease_expires_at, created_at)
+			SELECT id::uuid, webhook_id::uuid, payload_id::uuid, event_type, status, attempt,
+				next_at, CASE WHEN $9::text IS NULL THEN next_at ELSE $11::timestamptz END,
+				$9::text, $10::text, $11::timestamptz, created
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::timestamptz[], $8::timestamptz[])
+				AS d(id, webhook_id, payload_id, event_type, status, attempt, next_at, created)`),
+
+		// One statement claims: rank a window of due deliveries so that
+		// no webhook takes more than $4 of the claim, lock what is
+		// free (SKIP LOCKED: concurrent claimers never wait for or share
+		// rows), record the abandoned attempts of expired leases, and
+		// lease the rest. Parameters: $1 now, $2 excluded webhooks, $3
+		// limit, $4 per webhook, $5 lease expiry, $6 worker, $7 window.
+		claim: q(`WITH candidates AS (
+				SELECT id, webhook_id, due_at FROM {{schema}}.deliveries
+				WHERE due_at <= $1 AND NOT (webhook_id = ANY ($2::text[]::uuid[]))
+				ORDER BY due_at, id
+				LIMIT $7
+			), ranked AS (
+				SELECT id, row_number() OVER (PARTITION BY webhook_id ORDER BY due_at, id) AS rn
+				FROM candidates
+			), due AS (
+				SELECT d.id, d.due_at AS was_due, d.status AS was_status, d.attempt AS was_attempt,
+					d.lease_worker AS was_worker, d.lease_expires_at AS was_expiry
+				FROM {{schema}}.deliveries d JOIN ranked r ON r.id = d.id
+				WHERE r.rn <= $4 AND d.due_at <= $1
+				ORDER BY d.due_at, d.id
+				LIMIT $3
+				FOR UPDATE OF d SKIP LOCKED
+			), lost AS (
+				INSERT INTO {{schema}}.attempts (delivery_id, number, started_at, duration_ns, status_code, response_body, error)
+				SELECT id, was_attempt, coalesce(was_expiry, $1), 0, 0, '',
+					'lease of worker "' || coalesce(was_worker, '') || '" expired before the attempt was recorded'
+				FROM due WHERE was_status = 'delivering'
+				ON CONFLICT DO NOTHING
+			), claimed AS (
+				UPDATE {{schema}}.deliveries d
+				SET status = 'delivering', attempt = d.attempt + 1,
+					lease_token = gen_random_uuid()::text, lease_worker = $6, lease_expires_at = $5, due_at = $5
+				FROM due WHERE d.id = due.id
+				RETURNING d.*, due.was_due
+			)
+			SELECT ` + deliveryColumns + `,
+				d.lease_token, d.lease_worker, d.lease_expires_at,
+				p.webhook_id::text, p.event_type, p.environment, p."timestamp", p.body
+			FROM claimed d JOIN {{schema}}.payloads p ON p.id = d.payload_id
+			ORDER BY d.was_due, d.id`),
+
+		// Record only while the token holds the lease; append the
+		// attempt in the same statement.
+		recordAttempt: q(`WITH upd AS (
+				UPDATE {{schema}}.deliveries
+				SET status = $3, status_code = $4, response_body = $5, duration_ns = $6, error = $7,
+					next_attempt_at = $8, due_at = $8, completed_at = $9,
+					lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL
+				WHERE id = $1 AND status = 'delivering' AND lease_token = $2
+				RETURNING id, attempt, webhook_id
+			), ins AS (
+				INSERT INTO {{schema}}.attempts (delivery_id, number, started_at, duration_ns, status_code, response_body, error)
+				SELECT id, attempt, $10, $6, $4, $5, $7 FROM upd
+			)
+			SELECT webhook_id::text FROM upd`),
+		deliveryExists: q(`SELECT EXISTS (SELECT 1 FROM {{schema}}.deliveries WHERE id = $1)`),
+
+		getDelivery: q(`SELECT ` + deliveryColumns + ` FROM {{schema}}.deliveries d WHERE d.id = $1`),
+		listDeliveries: q(`SELECT ` + deliveryColumns + ` FROM {{schema}}.deliveries d
+			WHERE d.webhook_id = $1 AND ($2 = '' OR d.status = $2) AND d.id < $3::uuid
+			ORDER BY d.id DESC LIMIT $4`),
+		listAttempts: q(`SELECT number, started_at, duration_ns, status_code, response_body, error
+			FROM {{schema}}.attempts WHERE delivery_id = $1 ORDER BY number`),
+		getPayload: q(`SELECT id::text, webhook_id::text, event_type, environment, "timestamp", body
+			FROM {{schema}}.payloads WHERE id = $1`),
+
+		pruneDeliveries: q(`WITH victims AS (
+				SELECT id FROM {{schema}}.deliveries
+				WHERE completed_at < $1
+				ORDER BY completed_at
+				LIMIT $2
+				FOR UPDATE SKIP LOCKED
+			)
+			DELETE FROM {{schema}}.deliveries d USING victims v WHERE d.id = v.id
+			RETURNING d.payload_id::text`),
+		prunePayloads: q(`DELETE FROM {{schema}}.payloads p
+			WHERE p.id = ANY ($1::text[]::uuid[])
+			AND NOT EXISTS (SELECT 1 FROM {{schema}}.deliveries d WHERE d.payload_id = p.id)`),
+		pruneKeys: q(`DELETE FROM {{schema}}.idempotency_keys
+			WHERE key IN (SELECT key FROM {{schema}}.idempotency_keys WHERE created_at < $1 LIMIT $2)`),
+	}
+}
