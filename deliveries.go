@@ -20,12 +20,10 @@ func (s *Service) Delivery(ctx context.Context, id string) (*Delivery, error) {
 }
 
 // Deliveries returns up to limit of a webhook's most recent deliveries,
-// newest first, each with its attempts (limit as in PageLimit). It
-// returns an error wrapping ErrNotFound if the webhook does not exist.
+// newest first, each with its attempts (limit as in PageLimit). A deleted
+// webhook's history stays and is listed; an unknown ID gives an empty
+// list. Page further back with Storage().ListDeliveries.
 func (s *Service) Deliveries(ctx context.Context, webhookID string, limit int) ([]*Delivery, error) {
-	if _, err := s.store.GetWebhook(ctx, webhookID); err != nil {
-		return nil, fmt.Errorf("webhook %s: deliveries: %w", webhookID, err)
-	}
 	ds, err := s.store.ListDeliveries(ctx, ListDeliveriesParams{WebhookID: webhookID, Limit: limit})
 	if err != nil {
 		return nil, fmt.Errorf("webhook %s: deliveries: %w", webhookID, err)

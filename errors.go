@@ -18,6 +18,11 @@ var (
 	// *ValidationError, which lists every offending field.
 	ErrInvalid = errors.New("webhook: invalid")
 
+	// ErrConflict reports that a webhook changed since it was read: an
+	// update based on an older Version was refused. Read it again and
+	// retry.
+	ErrConflict = errors.New("webhook: changed concurrently")
+
 	// ErrLeaseLost reports that a worker tried to record the result of a
 	// delivery it no longer holds: its lease expired and another worker
 	// claimed the delivery, or the result was already recorded.

@@ -93,13 +93,13 @@ func (s *Service) send(ctx context.Context, w *Webhook, pl *Payload, deliveryID 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set(HeaderID, pl.ID)
+	req.Header.Set(HeaderMessageID, pl.ID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set(HeaderSignature, sig)
-	req.Header.Set(HeaderWebhookID, w.ID)
-	req.Header.Set(HeaderDeliveryID, deliveryID)
+	req.Header.Set(HeaderXWebhookID, w.ID)
+	req.Header.Set(HeaderXDeliveryID, deliveryID)
 	if w.SignatureScheme == SchemeHex {
-		req.Header.Set(HeaderHexSignature, SignHex(w.Secret, pl.Body))
+		req.Header.Set(HeaderXWebhookSignature, SignHex(w.Secret, pl.Body))
 	}
 
 	start := time.Now()

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -198,7 +199,7 @@ func (s *Service) Create(ctx context.Context, w *Webhook) (*Webhook, error) {
 	}
 	c.PreviousSecrets = nil
 	now := s.clock()
-	c.CreatedAt, c.UpdatedAt = now, now
+	c.CreatedAt, c.UpdatedAt, c.Version = now, now, 1
 	prepare(c)
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -249,35 +250,72 @@ func (s *Service) Get(ctx context.Context, id string) (*Webhook, error) {
 // Update replaces the configuration of the webhook w.ID with w's and
 // returns the result. It keeps the stored ID, TenantID, Secret,
 // PreviousSecrets and CreatedAt (rotate secrets with RotateSecret), and
-// sets UpdatedAt. Re-enabling a webhook clears its DisabledReason. It
-// returns an error wrapping ErrNotFound for an unknown ID and a
+// sets UpdatedAt. Re-enabling a webhook clears its DisabledReason.
+//
+// If w.Version is set, the update applies only to that version: when the
+// webhook has changed since (another update, a secret rotation, the
+// library disabling it), Update returns an error wrapping ErrConflict and
+// changes nothing. With w.Version zero, the configuration replaces
+// whatever version is current, and secrets rotated meanwhile are kept.
+//
+// It returns an error wrapping ErrNotFound for an unknown ID and a
 // *ValidationError for bad input.
 func (s *Service) Update(ctx context.Context, w *Webhook) (*Webhook, error) {
 	if w == nil {
 		return nil, fmt.Errorf("%w: Update: nil webhook", ErrInvalid)
 	}
-	old, err := s.store.GetWebhook(ctx, w.ID)
-	if err != nil {
-		return nil, fmt.Errorf("webhook %s: update: %w", w.ID, err)
+	return s.modify(ctx, w.ID, "update", func(old *Webhook) (*Webhook, error) {
+		if w.Version != 0 && w.Version != old.Version {
+			return nil, fmt.Errorf("webhook %s: update of version %d, current is %d: %w", w.ID, w.Version, old.Version, ErrConflict)
+		}
+		c := w.Clone()
+		c.TenantID = old.TenantID
+		c.Secret = old.Secret
+		c.PreviousSecrets = old.PreviousSecrets
+		c.CreatedAt = old.CreatedAt
+		c.Version = old.Version
+		if c.Disabled && old.Disabled && c.DisabledReason == "" {
+			c.DisabledReason = old.DisabledReason
+		}
+		prepare(c)
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		return c, nil
+	})
+}
+
+// maxConflictRetries bounds how often modify re-reads a webhook that
+// changed under it.
+const maxConflictRetries = 10
+
+// modify reads the webhook, lets change build the next version from it,
+// and stores that version, starting over when another writer got there
+// first. It sets UpdatedAt and returns the stored webhook.
+func (s *Service) modify(ctx context.Context, id, op string, change func(old *Webhook) (*Webhook, error)) (*Webhook, error) {
+	for range maxConflictRetries {
+		old, err := s.store.GetWebhook(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("webhook %s: %s: %w", id, op, err)
+		}
+		next, err := change(old)
+		if err != nil {
+			return nil, err
+		}
+		next.ID, next.Version = old.ID, old.Version
+		next.UpdatedAt = s.clock()
+		err = s.store.UpdateWebhook(ctx, next)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("webhook %s: %s: %w", id, op, err)
+		}
+		s.invalidate()
+		next.Version++
+		return next, nil
 	}
-	c := w.Clone()
-	c.TenantID = old.TenantID
-	c.Secret = old.Secret
-	c.PreviousSecrets = old.PreviousSecrets
-	c.CreatedAt = old.CreatedAt
-	c.UpdatedAt = s.clock()
-	if c.Disabled && old.Disabled && c.DisabledReason == "" {
-		c.DisabledReason = old.DisabledReason
-	}
-	prepare(c)
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	if err := s.store.UpdateWebhook(ctx, c); err != nil {
-		return nil, fmt.Errorf("webhook %s: update: %w", c.ID, err)
-	}
-	s.invalidate()
-	return c, nil
+	return nil, fmt.Errorf("webhook %s: %s: gave up after %d concurrent changes: %w", id, op, maxConflictRetries, ErrConflict)
 }
 
 // Prune deletes the history of deliveries that finished before the
@@ -308,33 +346,28 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 }
 
 // RotateSecret gives the webhook a new secret and returns the webhook.
-// The old secret keeps signing beside the new one (each request carries
-// both signatures) for Config.SecretRotationGrace, so receivers can
-// switch without dropping requests; at most MaxPreviousSecrets old
-// secrets are kept. It returns an error wrapping ErrNotFound for an
-// unknown ID.
+// The old secret keeps signing beside the new one (the webhook-signature
+// header carries both signatures) for Config.SecretRotationGrace, so
+// receivers can switch without dropping requests; at most
+// MaxPreviousSecrets old secrets are kept. SchemeHex's single signature
+// uses the new secret at once. It returns an error wrapping ErrNotFound
+// for an unknown ID.
 func (s *Service) RotateSecret(ctx context.Context, id string) (*Webhook, error) {
-	w, err := s.store.GetWebhook(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("webhook %s: rotate secret: %w", id, err)
-	}
 	secret, err := NewSecret()
 	if err != nil {
 		return nil, err
 	}
-	now := s.clock()
-	kept := []RetiredSecret{{Secret: w.Secret, ExpiresAt: now.Add(s.grace)}}
-	for _, r := range w.PreviousSecrets {
-		if now.Before(r.ExpiresAt) && len(kept) < MaxPreviousSecrets {
-			kept = append(kept, r)
+	return s.modify(ctx, id, "rotate secret", func(w *Webhook) (*Webhook, error) {
+		now := s.clock()
+		kept := []RetiredSecret{{Secret: w.Secret, ExpiresAt: now.Add(s.grace)}}
+		for _, r := range w.PreviousSecrets {
+			if now.Before(r.ExpiresAt) && len(kept) < MaxPreviousSecrets {
+				kept = append(kept, r)
+			}
 		}
-	}
-	w.Secret, w.PreviousSecrets, w.UpdatedAt = secret, kept, now
-	if err := s.store.UpdateWebhook(ctx, w); err != nil {
-		return nil, fmt.Errorf("webhook %s: rotate secret: %w", id, err)
-	}
-	s.invalidate()
-	return w, nil
+		w.Secret, w.PreviousSecrets = secret, kept
+		return w, nil
+	})
 }
 
 // List returns one page of webhooks in ID (creation) order.
@@ -524,7 +557,7 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 	now := s.clock()
 	ts := now
 	if !o.timestamp.IsZero() {
-		ts = o.timestamp.UTC()
+		ts = o.timestamp.UTC().Truncate(time.Microsecond)
 	}
 	p := EnqueueParams{IdempotencyKey: o.key, Now: now}
 	for _, cw := range hooks {

@@ -171,6 +171,8 @@ func TestUpdateReenableClearsReason(t *testing.T) {
 	w := create(t, svc, "orders", webhook.Trigger{Type: webhook.TriggerEvent})
 	w.Disabled, w.DisabledReason = true, "endpoint answered 410 Gone"
 	require.NoError(t, store.UpdateWebhook(t.Context(), w))
+	w, err := svc.Get(t.Context(), w.ID)
+	require.NoError(t, err)
 
 	keep := w.Clone()
 	keep.Name = "still disabled"
@@ -183,6 +185,86 @@ func TestUpdateReenableClearsReason(t *testing.T) {
 	got, err = svc.Update(t.Context(), got)
 	require.NoError(t, err)
 	assert.Empty(t, got.DisabledReason)
+}
+
+func TestUpdateVersions(t *testing.T) {
+	svc, _, _ := newService(t)
+	w := create(t, svc, "orders", webhook.Trigger{Type: webhook.TriggerEvent})
+	require.Equal(t, int64(1), w.Version)
+
+	// A client that read version 1 updates it to version 2.
+	first := w.Clone()
+	first.Name = "first"
+	got, err := svc.Update(t.Context(), first)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), got.Version)
+
+	// A second client still holding version 1 is refused.
+	second := w.Clone()
+	second.Name = "second"
+	_, err = svc.Update(t.Context(), second)
+	require.ErrorIs(t, err, webhook.ErrConflict)
+	cur, err := svc.Get(t.Context(), w.ID)
+	require.NoError(t, err)
+	require.Equal(t, "first", cur.Name)
+
+	// Without a version, the update applies to the current one, and a
+	// rotation in between is kept, never undone.
+	rotated, err := svc.RotateSecret(t.Context(), w.ID)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), rotated.Version)
+	blind := w.Clone()
+	blind.Version = 0
+	blind.Name = "blind"
+	got, err = svc.Update(t.Context(), blind)
+	require.NoError(t, err)
+	require.Equal(t, rotated.Secret, got.Secret)
+	require.Equal(t, int64(4), got.Version)
+}
+
+// racyStore makes every first UpdateWebhook of a webhook lose a race
+// against a secret rotation, as when RotateSecret runs between Update's
+// read and write.
+type racyStore struct {
+	webhook.Storage
+	svc     *webhook.Service
+	mu      sync.Mutex
+	rotated bool
+}
+
+func (r *racyStore) UpdateWebhook(ctx context.Context, w *webhook.Webhook) error {
+	r.mu.Lock()
+	first := !r.rotated
+	r.rotated = true
+	r.mu.Unlock()
+	if first {
+		if _, err := r.svc.RotateSecret(ctx, w.ID); err != nil {
+			return err
+		}
+	}
+	return r.Storage.UpdateWebhook(ctx, w)
+}
+
+func TestUpdateDoesNotUndoConcurrentRotation(t *testing.T) {
+	base := memstore.New()
+	plain, err := webhook.NewService(base, nil)
+	require.NoError(t, err)
+	w := create(t, plain, "orders", webhook.Trigger{Type: webhook.TriggerEvent})
+	racy := &racyStore{Storage: base, svc: plain, rotated: false}
+	svc, err := webhook.NewService(racy, nil)
+	require.NoError(t, err)
+
+	change := w.Clone()
+	change.Version = 0
+	change.Name = "renamed"
+	got, err := svc.Update(t.Context(), change)
+	require.NoError(t, err)
+	stored, err := base.GetWebhook(t.Context(), w.ID)
+	require.NoError(t, err)
+	assert.NotEqual(t, w.Secret, stored.Secret, "the rotation that won the race is kept")
+	assert.Equal(t, stored.Secret, got.Secret)
+	assert.Equal(t, "renamed", stored.Name)
+	assert.Equal(t, stored, got)
 }
 
 func TestDeleteAndList(t *testing.T) {
@@ -537,8 +619,13 @@ func TestHistory(t *testing.T) {
 
 	_, err = svc.Delivery(t.Context(), uuid.NewString())
 	require.ErrorIs(t, err, webhook.ErrNotFound)
-	_, err = svc.Deliveries(t.Context(), uuid.NewString(), 10)
-	require.ErrorIs(t, err, webhook.ErrNotFound)
+	none, err := svc.Deliveries(t.Context(), uuid.NewString(), 10)
+	require.NoError(t, err)
+	assert.Empty(t, none)
+	require.NoError(t, svc.Delete(t.Context(), w.ID))
+	kept, err := svc.Deliveries(t.Context(), w.ID, 10)
+	require.NoError(t, err)
+	assert.Len(t, kept, 3, "a deleted webhook's history stays")
 }
 
 func TestConcurrentTriggersAndChanges(t *testing.T) {

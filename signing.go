@@ -18,22 +18,23 @@ import (
 
 // Header names set on every delivery attempt.
 const (
-	// HeaderID carries the payload ID, the same on every retry: the
-	// receiver's idempotency key (Standard Webhooks).
-	HeaderID = "webhook-id"
+	// HeaderMessageID, "webhook-id", carries the payload ID, the same on
+	// every retry: the receiver's idempotency key (Standard Webhooks).
+	HeaderMessageID = "webhook-id"
 	// HeaderTimestamp carries the Unix time, in seconds, at which the
 	// attempt was signed (Standard Webhooks).
 	HeaderTimestamp = "webhook-timestamp"
 	// HeaderSignature carries one "v1,<base64>" entry per active secret,
 	// separated by spaces (Standard Webhooks).
 	HeaderSignature = "webhook-signature"
-	// HeaderWebhookID carries the webhook's ID.
-	HeaderWebhookID = "X-Webhook-Id"
-	// HeaderDeliveryID carries the delivery's ID.
-	HeaderDeliveryID = "X-Delivery-Id"
-	// HeaderHexSignature carries the seed's signature, hex HMAC-SHA256 of
+	// HeaderXWebhookID carries the ID of the webhook (the endpoint's
+	// configuration), not of the message; see HeaderMessageID.
+	HeaderXWebhookID = "X-Webhook-Id"
+	// HeaderXDeliveryID carries the delivery's ID.
+	HeaderXDeliveryID = "X-Delivery-Id"
+	// HeaderXWebhookSignature carries the seed's signature, hex HMAC-SHA256 of
 	// the body, for webhooks that opt in to SchemeHex.
-	HeaderHexSignature = "X-Webhook-Signature"
+	HeaderXWebhookSignature = "X-Webhook-Signature"
 )
 
 // SignatureScheme selects how deliveries to a webhook are signed.
@@ -49,7 +50,10 @@ const (
 	// SchemeHex is the seed's scheme, for receivers that already verify
 	// it: X-Webhook-Signature is the hex HMAC-SHA256 of the body keyed
 	// with the secret string's bytes, with no timestamp. Deliveries carry
-	// the Standard Webhooks headers too.
+	// the Standard Webhooks headers too. The header holds one signature,
+	// made with the current secret: after RotateSecret, receivers of this
+	// scheme must switch to the new secret at once (the Standard Webhooks
+	// header carries both during the grace period).
 	SchemeHex SignatureScheme = "hex"
 )
 
@@ -207,7 +211,7 @@ func Verify(secret string, header http.Header, body []byte) error {
 // Verify checks header and body as the package-level Verify does, against
 // every secret of v. Signatures are compared in constant time.
 func (v *Verifier) Verify(header http.Header, body []byte) error {
-	id := header.Get(HeaderID)
+	id := header.Get(HeaderMessageID)
 	tsText := header.Get(HeaderTimestamp)
 	sigs := header.Get(HeaderSignature)
 	if id == "" || tsText == "" || sigs == "" {
@@ -226,13 +230,14 @@ func (v *Verifier) Verify(header http.Header, body []byte) error {
 		tolerance = DefaultTolerance
 	}
 	nowUnix := now().Unix()
-	// Compare in seconds without overflow on absurd timestamps.
+	// Compare without overflow, whatever the timestamp: nowUnix and the
+	// tolerance are both far from the int64 limits.
 	tolSecs := int64(tolerance / time.Second)
 	switch {
-	case ts < nowUnix && nowUnix-ts > tolSecs:
-		return fmt.Errorf("%w: %d s old", ErrTimestampOutOfTolerance, nowUnix-ts)
-	case ts > nowUnix && ts-nowUnix > tolSecs:
-		return fmt.Errorf("%w: %d s in the future", ErrTimestampOutOfTolerance, ts-nowUnix)
+	case ts < nowUnix-tolSecs:
+		return fmt.Errorf("%w: more than %v old", ErrTimestampOutOfTolerance, tolerance)
+	case ts > nowUnix+tolSecs:
+		return fmt.Errorf("%w: more than %v in the future", ErrTimestampOutOfTolerance, tolerance)
 	}
 	if len(v.Secrets) == 0 {
 		return invalid("verifier", "secrets", "must list at least one secret")

@@ -78,6 +78,11 @@ func TestVerifyErrors(t *testing.T) {
 		}, body, now, webhook.ErrInvalidTimestamp},
 		{"too old", func() http.Header { return specHeader(specSignature) }, body, now.Add(5*time.Minute + time.Second), webhook.ErrTimestampOutOfTolerance},
 		{"too new", func() http.Header { return specHeader(specSignature) }, body, now.Add(-5*time.Minute - time.Second), webhook.ErrTimestampOutOfTolerance},
+		{"smallest timestamp", func() http.Header {
+			h := specHeader(specSignature)
+			h.Set("webhook-timestamp", "-9223372036854775808")
+			return h
+		}, body, now, webhook.ErrTimestampOutOfTolerance},
 		{"huge timestamp", func() http.Header {
 			h := specHeader(specSignature)
 			h.Set("webhook-timestamp", "9223372036854775807")

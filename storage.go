@@ -31,8 +31,11 @@ type Storage interface {
 	CreateWebhook(ctx context.Context, w *Webhook) error
 	// GetWebhook returns the webhook with the given ID, or ErrNotFound.
 	GetWebhook(ctx context.Context, id string) (*Webhook, error)
-	// UpdateWebhook replaces the stored webhook with the same ID, or
-	// returns ErrNotFound.
+	// UpdateWebhook replaces the stored webhook with the same ID if the
+	// stored Version equals w.Version, and stores w with Version
+	// w.Version+1 (optimistic concurrency: a writer that read an older
+	// version gets ErrConflict and nothing changes). It returns
+	// ErrNotFound if no webhook has the ID.
 	UpdateWebhook(ctx context.Context, w *Webhook) error
 	// DeleteWebhook removes the webhook, or returns ErrNotFound. Its
 	// deliveries and their history stay.
@@ -253,13 +256,23 @@ type RecordAttemptParams struct {
 	// and Number (the delivery's current Attempt).
 	Attempt Attempt
 	// Status is the delivery's new status: delivered, retrying or failed.
+	// It is ignored when Released is set.
 	Status DeliveryStatus
 	// NextAttemptAt is when a retrying delivery is due again.
 	NextAttemptAt time.Time
 	// DisableWebhook, when true, also disables the delivery's webhook
-	// (if it still exists) with DisabledReason, in the same step.
+	// (if it still exists) with DisabledReason, in the same step,
+	// setting its UpdatedAt to Now and incrementing its Version.
 	DisableWebhook bool
 	DisabledReason string
 	// Now is the current time; it becomes CompletedAt for a final status.
 	Now time.Time
+	// Released, when true, ends the lease without an outcome, for an
+	// attempt that never completed (its worker was shutting down, or the
+	// lease was too short to start it). No Attempt is appended; the
+	// delivery's Attempt counter goes back by one, so the attempt does
+	// not count against the retry policy; and the delivery is due again
+	// at NextAttemptAt, in status retrying (pending if it has no earlier
+	// attempt). The token must hold the lease, as for any result.
+	Released bool
 }

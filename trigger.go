@@ -745,7 +745,7 @@ func normalize(v any, depth int) (any, bool) {
 		return x, true
 	case json.Number:
 		f, err := x.Float64()
-		if err != nil || math.IsInf(f, 0) {
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 			return nil, false
 		}
 		return f, true

@@ -3,6 +3,7 @@ package webhook
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/url"
@@ -62,6 +63,11 @@ type Webhook struct {
 	// CreatedAt and UpdatedAt are set by the Service.
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Version counts the stored versions of the webhook, from 1; every
+	// update increments it. Update refuses a webhook whose Version is
+	// set but no longer current (ErrConflict), so that a client cannot
+	// overwrite changes it has not seen.
+	Version int64
 }
 
 // RetiredSecret is a previous secret that keeps signing until ExpiresAt.
@@ -101,6 +107,7 @@ type webhookJSON struct {
 	TimeoutSeconds  float64           `json:"timeout_seconds,omitempty"`
 	CreatedAt       time.Time         `json:"created_at"`
 	UpdatedAt       time.Time         `json:"updated_at"`
+	Version         int64             `json:"version,omitempty"`
 }
 
 // MarshalJSON encodes the webhook in the seed's field names.
@@ -114,7 +121,7 @@ func (w Webhook) MarshalJSON() ([]byte, error) {
 		Triggers: w.Triggers, Headers: w.Headers, Retry: &retry,
 		Environments: w.Environments, SignatureScheme: w.SignatureScheme,
 		TimeoutSeconds: w.Timeout.Seconds(),
-		CreatedAt:      w.CreatedAt, UpdatedAt: w.UpdatedAt,
+		CreatedAt:      w.CreatedAt, UpdatedAt: w.UpdatedAt, Version: w.Version,
 	})
 }
 
@@ -132,7 +139,7 @@ func (w *Webhook) UnmarshalJSON(b []byte) error {
 		Triggers: j.Triggers, Headers: j.Headers,
 		Environments: j.Environments, SignatureScheme: j.SignatureScheme,
 		Timeout:   secondsToDuration(j.TimeoutSeconds),
-		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, Version: j.Version,
 	}
 	if j.Retry != nil {
 		w.Retry = *j.Retry
@@ -166,35 +173,51 @@ func (t Trigger) clone() Trigger {
 		c.Filters = make([]Filter, len(t.Filters))
 		for i, f := range t.Filters {
 			c.Filters[i] = f
-			c.Filters[i].Value = deepCopy(f.Value)
+			c.Filters[i].Value = deepCopy(f.Value, 0)
 		}
 	}
 	return c
 }
 
-// deepCopy copies the maps and slices of a JSON-like value.
-func deepCopy(v any) any {
+// deepCopy copies the maps and slices of a JSON-like value. Values
+// nested deeper than validation allows (a map that contains itself, say)
+// are returned as they are, for validation to refuse.
+func deepCopy(v any, depth int) any {
+	if depth > maxDepth {
+		return v
+	}
 	switch x := v.(type) {
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = deepCopy(e)
+			out[i] = deepCopy(e, depth+1)
 		}
 		return out
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[k] = deepCopy(e)
+			out[k] = deepCopy(e, depth+1)
 		}
 		return out
 	}
-	if n, ok := normalize(v, 0); ok {
+	if n, ok := normalize(v, depth); ok {
 		switch n.(type) {
 		case []any, map[string]any:
-			return deepCopy(n)
+			return deepCopy(n, depth)
 		}
 	}
 	return v
+}
+
+// String describes the webhook without its secrets, so that printing one
+// with %v or %s never leaks them.
+func (w Webhook) String() string {
+	return fmt.Sprintf("webhook %s %q → %s", w.ID, w.Name, w.URL)
+}
+
+// LogValue logs the webhook without its secrets.
+func (w Webhook) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", w.ID), slog.String("name", w.Name), slog.String("url", w.URL), slog.Bool("enabled", !w.Disabled))
 }
 
 // ActiveSecrets returns the secrets that sign deliveries at now: the

@@ -17,10 +17,12 @@ import (
 type WorkerConfig struct {
 	// Concurrency is the most attempts in flight at once. Defaults to 32.
 	Concurrency int
-	// MaxPerEndpoint is the most attempts in flight to one webhook at
-	// once; a slow or hanging endpoint can hold no more of the pool than
-	// this, and its backlog waits in storage. Defaults to 4.
-	MaxPerEndpoint int
+	// MaxPerWebhook is the most attempts this worker has in flight to
+	// one webhook at once: a slow or hanging endpoint holds no more of
+	// the pool than this, and its backlog waits in storage, unclaimed.
+	// The cap is per worker and per webhook; several webhooks with the
+	// same URL count separately. Defaults to 4.
+	MaxPerWebhook int
 	// BatchSize is the most deliveries claimed in one storage call.
 	// Defaults to Concurrency.
 	BatchSize int
@@ -46,7 +48,7 @@ type WorkerConfig struct {
 // Defaults for WorkerConfig.
 const (
 	DefaultConcurrency     = 32
-	DefaultMaxPerEndpoint  = 4
+	DefaultMaxPerWebhook   = 4
 	DefaultLeaseDuration   = 5 * time.Minute
 	DefaultPollInterval    = time.Second
 	DefaultShutdownTimeout = 30 * time.Second
@@ -55,8 +57,9 @@ const (
 // leaseMargin is kept free at the end of a lease for recording the result.
 const leaseMargin = 10 * time.Second
 
-// recordTimeout bounds the storage calls that record a result.
-const recordTimeout = 15 * time.Second
+// recordTimeout bounds the storage calls that record a result; it fits
+// in leaseMargin, so a result is recorded before the lease runs out.
+const recordTimeout = 8 * time.Second
 
 // ErrWorkerRunning is returned by Run and RunOnce when the worker is
 // already running.
@@ -81,7 +84,7 @@ type Worker struct {
 	mu       sync.Mutex
 	inflight map[string]int // webhook ID → attempts in flight
 	total    int
-	claims   int           // claims made, for RunOnce's count
+	settled  atomic.Int64  // deliveries whose outcome was recorded, for RunOnce
 	freed    chan struct{} // signalled when an attempt finishes
 	wg       sync.WaitGroup
 }
@@ -100,7 +103,7 @@ func NewWorker(svc *Service, cfg *WorkerConfig) (*Worker, error) {
 	}
 	var ps problems
 	setDefault(&ps, "Concurrency", &c.Concurrency, DefaultConcurrency)
-	setDefault(&ps, "MaxPerEndpoint", &c.MaxPerEndpoint, DefaultMaxPerEndpoint)
+	setDefault(&ps, "MaxPerWebhook", &c.MaxPerWebhook, DefaultMaxPerWebhook)
 	setDefault(&ps, "BatchSize", &c.BatchSize, c.Concurrency)
 	setDefault(&ps, "LeaseDuration", &c.LeaseDuration, DefaultLeaseDuration)
 	setDefault(&ps, "PollInterval", &c.PollInterval, DefaultPollInterval)
@@ -196,42 +199,35 @@ func (w *Worker) shutdown(abort context.CancelFunc) {
 	}
 }
 
-// RunOnce attempts every delivery that is due now, waits for those
-// attempts to finish, and returns how many it attempted. Deliveries that
-// become due while it runs (retries scheduled for later) are left for the
-// next call. It is meant for tests and batch jobs. It returns ctx's error
-// if ctx is canceled, and the Storage's error if claiming fails.
+// RunOnce attempts every delivery that is due, waits for those attempts
+// to finish, and returns how many deliveries it settled (attempted, or
+// failed without sending). Retries that come due while it runs may be
+// attempted too; it returns once nothing is due and nothing is in
+// flight. It is meant for tests and batch jobs. It returns ctx's error if
+// ctx is canceled, and the Storage's error if claiming fails.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	if !w.running.CompareAndSwap(false, true) {
 		return 0, ErrWorkerRunning
 	}
 	defer w.running.Store(false)
-	defer w.wg.Wait()
-	start := w.svc.clock()
-	total := 0
+	before := w.settled.Load()
 	for {
-		before := w.claimedCount()
-		more, err := w.fillAt(ctx, ctx, start)
+		more, err := w.fill(ctx, ctx)
 		if err != nil {
-			return total, err
+			w.wg.Wait()
+			return int(w.settled.Load() - before), err
 		}
-		total += w.claimedCount() - before
 		if w.busy() == 0 && !more {
-			return total, nil
+			w.wg.Wait()
+			return int(w.settled.Load() - before), nil
 		}
 		select {
 		case <-w.freed:
 		case <-ctx.Done():
-			return total, ctx.Err()
+			w.wg.Wait()
+			return int(w.settled.Load() - before), ctx.Err()
 		}
 	}
-}
-
-// claimed counts claims made by this worker, for RunOnce's result.
-func (w *Worker) claimedCount() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.claims
 }
 
 func (w *Worker) busy() int {
@@ -242,30 +238,21 @@ func (w *Worker) busy() int {
 
 // fill claims and starts deliveries until the pool is full or nothing
 // more is due. It reports whether more work may be waiting for a free
-// slot.
+// slot. Claims use ctx; the attempts they start use sendCtx.
 func (w *Worker) fill(ctx, sendCtx context.Context) (bool, error) {
-	return w.fillAt(ctx, sendCtx, time.Time{})
-}
-
-// fillAt is fill with an optional fixed claim time (zero means now).
-func (w *Worker) fillAt(ctx, sendCtx context.Context, at time.Time) (bool, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
 		limit, exclude := w.capacity()
-		if limit == 0 {
+		if limit <= 0 {
 			return true, nil
-		}
-		now := at
-		if now.IsZero() {
-			now = w.svc.clock()
 		}
 		claims, err := w.svc.store.ClaimDeliveries(ctx, ClaimParams{
 			WorkerID:        w.cfg.WorkerID,
 			Limit:           limit,
 			LeaseDuration:   w.cfg.LeaseDuration,
-			Now:             now,
+			Now:             w.svc.clock(),
 			ExcludeWebhooks: exclude,
 			MaxPerWebhook:   1,
 		})
@@ -279,7 +266,6 @@ func (w *Worker) fillAt(ctx, sendCtx context.Context, at time.Time) (bool, error
 		for _, c := range claims {
 			w.inflight[c.Delivery.WebhookID]++
 			w.total++
-			w.claims++
 		}
 		w.mu.Unlock()
 		for _, c := range claims {
@@ -298,7 +284,7 @@ func (w *Worker) capacity() (int, []string) {
 	defer w.mu.Unlock()
 	var exclude []string
 	for id, n := range w.inflight {
-		if n >= w.cfg.MaxPerEndpoint {
+		if n >= w.cfg.MaxPerWebhook {
 			exclude = append(exclude, id)
 		}
 	}
@@ -326,6 +312,11 @@ func (w *Worker) process(ctx context.Context, c *Claim) {
 	log := s.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt)
 	hook, err := s.webhookForSend(ctx, d.WebhookID)
 	switch {
+	case d.EventType == EventTypeTest:
+		// Only an interrupted Test leaves a test delivery to claim; a
+		// test send is never retried.
+		w.record(ctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: a test send is never retried"}})
+		return
 	case errors.Is(err, ErrNotFound):
 		w.record(ctx, c, nil, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook was deleted"}})
 		return
@@ -349,17 +340,31 @@ func (w *Worker) process(ctx context.Context, c *Claim) {
 	// the delivery once the lease expires.
 	if left := c.Lease.ExpiresAt.Sub(s.clock()) - leaseMargin; left < timeout {
 		if left < time.Second {
-			log.WarnContext(ctx, "webhook: lease too short to attempt; leaving it to expire")
+			log.WarnContext(ctx, "webhook: lease too short to attempt; handing the delivery back")
+			w.release(ctx, c)
 			return
 		}
 		timeout = left
 	}
 	res := s.send(ctx, hook, c.Payload, d.ID, timeout)
-	if ctx.Err() != nil && res.outcome != OutcomeSuccess {
-		res.attempt.Error = "aborted: the worker was shutting down"
-		res.outcome = OutcomeRetry
+	if ctx.Err() != nil && res.attempt.StatusCode == 0 {
+		// The worker is shutting down and aborted the request before an
+		// answer came: hand the delivery back; the attempt does not count.
+		w.release(ctx, c)
+		return
 	}
 	w.record(ctx, c, hook, res)
+}
+
+// release hands a claimed delivery back without an outcome, due at once.
+func (w *Worker) release(ctx context.Context, c *Claim) {
+	s := w.svc
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	err := s.store.RecordAttempt(rctx, RecordAttemptParams{DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Released: true, NextAttemptAt: s.clock(), Now: s.clock()})
+	if err != nil {
+		s.log.WarnContext(rctx, "webhook: handing a delivery back failed; it is retried when its lease expires", "delivery_id", c.Delivery.ID, "error", err)
+	}
 }
 
 // record stores an attempt's outcome and runs the hooks.
@@ -378,9 +383,7 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 	case OutcomeAbort:
 		p.Status = StatusFailed
 	default:
-		if ctx.Err() != nil {
-			p.Status, p.NextAttemptAt = StatusRetrying, now // shutting down: due again at once
-		} else if hook != nil && d.Attempt < hook.Retry.MaxAttempts {
+		if hook != nil && d.Attempt < hook.Retry.MaxAttempts {
 			p.Status = StatusRetrying
 			p.NextAttemptAt = now.Add(hook.Retry.Backoff(d.Attempt, res.retryAfter)).Truncate(time.Microsecond)
 		} else {
@@ -398,6 +401,7 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 		}
 		return
 	}
+	w.settled.Add(1)
 	switch p.Status {
 	case StatusDelivered:
 		log.DebugContext(rctx, "webhook: delivered", "status_code", res.attempt.StatusCode, "duration", res.attempt.Duration)
@@ -425,9 +429,10 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 }
 
 // webhookForSend returns the webhook to send to: from the matching index
-// when it is there (enabled and fresh), else from Storage.
+// when that is fresh and has it (enabled), else from Storage. It never
+// reloads the index, so sends cost at most one lookup.
 func (s *Service) webhookForSend(ctx context.Context, id string) (*Webhook, error) {
-	if idx, err := s.index(ctx); err == nil {
+	if idx := s.idx.Load(); s.fresh(idx) {
 		if cw, ok := idx.byID[id]; ok {
 			return cw.w, nil
 		}

@@ -429,7 +429,8 @@ func TestStoppedWorkerHandsOver(t *testing.T) {
 	store := memstore.New()
 	svc, err := webhook.NewService(store, nil)
 	require.NoError(t, err)
-	_, err = svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: rc.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	// One attempt only: an aborted attempt must not use it up.
+	_, err = svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: rc.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}, Retry: webhook.RetryPolicy{MaxAttempts: 1}})
 	require.NoError(t, err)
 	const n = 5
 	var ids []string
@@ -439,7 +440,7 @@ func TestStoppedWorkerHandsOver(t *testing.T) {
 		ids = append(ids, got...)
 	}
 
-	w1, err := webhook.NewWorker(svc, &webhook.WorkerConfig{MaxPerEndpoint: n, ShutdownTimeout: 50 * time.Millisecond})
+	w1, err := webhook.NewWorker(svc, &webhook.WorkerConfig{MaxPerWebhook: n, ShutdownTimeout: 50 * time.Millisecond})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
 	stopped := make(chan error)
@@ -463,8 +464,8 @@ func TestStoppedWorkerHandsOver(t *testing.T) {
 		d, err := svc.Delivery(t.Context(), id)
 		require.NoError(t, err)
 		assert.Equal(t, webhook.StatusDelivered, d.Status, "none lost")
-		require.Len(t, d.Attempts, 2)
-		assert.Contains(t, d.Attempts[0].Error, "shutting down")
+		require.Len(t, d.Attempts, 1, "an attempt aborted by shutdown is handed back, not counted")
+		assert.Equal(t, 1, d.Attempts[0].Number)
 	}
 	for wid, dids := range byID {
 		assert.Len(t, dids, 2, "webhook-id %s: a duplicate carries the same webhook-id", wid)
@@ -538,13 +539,13 @@ func TestHangingEndpointDoesNotStallOthers(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: 16, MaxPerEndpoint: 4, ShutdownTimeout: time.Millisecond})
+	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: 16, MaxPerWebhook: 4, ShutdownTimeout: time.Millisecond})
 	require.NoError(t, err)
 	runCtx, cancel := context.WithCancel(ctx)
 	stopped := make(chan error)
 	go func() { stopped <- w.Run(runCtx) }()
 	<-done // every healthy delivery arrived while the slow endpoint hangs
-	assert.LessOrEqual(t, hanging.Load(), int32(4), "at most MaxPerEndpoint attempts tie up the slow endpoint")
+	assert.LessOrEqual(t, hanging.Load(), int32(4), "at most MaxPerWebhook attempts tie up the slow endpoint")
 	close(release)
 	cancel()
 	require.NoError(t, <-stopped)
@@ -575,7 +576,9 @@ func TestTestSend(t *testing.T) {
 	require.NoError(t, err, "a failing endpoint is a failed delivery, not an error")
 	assert.Equal(t, webhook.StatusFailed, d.Status)
 	assert.Equal(t, 502, d.StatusCode)
+	e.clock.Advance(24 * time.Hour)
 	assert.Equal(t, 0, e.runOnce(t), "a test send is never retried")
+	assert.Len(t, rc.all(), 2)
 
 	_, err = e.svc.Test(t.Context(), "00000000-0000-0000-0000-000000000000")
 	require.ErrorIs(t, err, webhook.ErrNotFound)
@@ -678,4 +681,95 @@ func TestWorkerConfigErrors(t *testing.T) {
 	w, err := webhook.NewWorker(svc, nil)
 	require.NoError(t, err)
 	assert.NotEmpty(t, w.ID())
+}
+
+func TestInterruptedTestSendIsNotRetried(t *testing.T) {
+	rc := newReceiver(t, nil)
+	e := newEnv(t, nil, &webhook.WorkerConfig{LeaseDuration: time.Minute})
+	w := e.hook(t, rc.URL)
+	// What Test stores before it sends; then the process dies.
+	now := e.clock.Now()
+	pl := &webhook.Payload{ID: "00000000-0000-7000-8000-0000000000a1", WebhookID: w.ID, EventType: "$test", Environment: "test", Timestamp: now, Body: []byte(`{}`)}
+	d := &webhook.Delivery{ID: "00000000-0000-7000-8000-0000000000a2", WebhookID: w.ID, PayloadID: pl.ID, EventType: "$test", Status: webhook.StatusDelivering, Attempt: 1, NextAttemptAt: now, CreatedAt: now}
+	_, err := e.store.Enqueue(t.Context(), webhook.EnqueueParams{Payloads: []*webhook.Payload{pl}, Deliveries: []*webhook.Delivery{d}, Lease: &webhook.Lease{Token: "t", ExpiresAt: now.Add(time.Minute)}, Now: now})
+	require.NoError(t, err)
+	e.clock.Advance(time.Minute)
+	e.runOnce(t)
+	got := e.delivery(t, d.ID)
+	assert.Equal(t, webhook.StatusFailed, got.Status)
+	assert.Contains(t, got.Error, "never retried")
+	assert.Empty(t, rc.all())
+}
+
+func TestRunOnceLeasesFromTheCurrentTime(t *testing.T) {
+	// Each attempt takes (fake) minutes: later claims of the same run
+	// must still get a full lease and be sent.
+	var clock *fakeClock
+	rc := newReceiver(t, func(int, http.ResponseWriter, *http.Request) { clock.Advance(2 * time.Minute) })
+	e := newEnv(t, nil, &webhook.WorkerConfig{LeaseDuration: time.Minute, MaxPerWebhook: 1})
+	clock = e.clock
+	e.hook(t, rc.URL)
+	var ids []string
+	for range 3 {
+		ids = append(ids, e.trigger(t)...)
+	}
+	assert.Equal(t, 3, e.runOnce(t))
+	for _, id := range ids {
+		d := e.delivery(t, id)
+		assert.Equal(t, webhook.StatusDelivered, d.Status)
+		assert.Len(t, d.Attempts, 1)
+	}
+	assert.Len(t, rc.all(), 3)
+}
+
+// slowClaimStore makes its first claim take (fake) time, so that the
+// lease is nearly over when the worker gets it.
+type slowClaimStore struct {
+	webhook.Storage
+	clock *fakeClock
+	once  sync.Once
+}
+
+func (s *slowClaimStore) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Claim, error) {
+	cs, err := s.Storage.ClaimDeliveries(ctx, p)
+	if len(cs) > 0 {
+		s.once.Do(func() { s.clock.Advance(p.LeaseDuration - time.Second) })
+	}
+	return cs, err
+}
+
+func TestShortLeaseIsHandedBack(t *testing.T) {
+	rc := newReceiver(t, nil)
+	clock := newFakeClock()
+	store := memstore.New()
+	svc, err := webhook.NewService(&slowClaimStore{Storage: store, clock: clock}, &webhook.Config{Now: clock.Now})
+	require.NoError(t, err)
+	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{LeaseDuration: time.Minute})
+	require.NoError(t, err)
+	_, err = svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: rc.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	require.NoError(t, err)
+	ids, err := svc.TriggerEvent(t.Context(), "e", nil, "")
+	require.NoError(t, err)
+
+	n, err := w.RunOnce(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	d, err := svc.Delivery(t.Context(), ids[0])
+	require.NoError(t, err)
+	assert.Equal(t, webhook.StatusDelivered, d.Status, "handed back, claimed again, sent")
+	assert.Equal(t, 1, d.Attempt, "the handed-back claim did not count")
+	assert.Len(t, d.Attempts, 1)
+	assert.Len(t, rc.all(), 1, "nothing was sent on the nearly expired lease")
+}
+
+func TestCyclicFilterValueIsRefused(t *testing.T) {
+	svc, _, _ := newService(t)
+	m := map[string]any{}
+	m["self"] = m
+	_, err := svc.Create(t.Context(), &webhook.Webhook{Name: "n", URL: "https://example.com", Triggers: []webhook.Trigger{{
+		Type: webhook.TriggerEvent, Filters: []webhook.Filter{{Property: "p", Operator: "equals", Value: m}},
+	}}})
+	require.ErrorIs(t, err, webhook.ErrInvalid)
+	_, err = svc.TriggerEvent(t.Context(), "e", map[string]any{"m": m}, "")
+	require.ErrorIs(t, err, webhook.ErrInvalid)
 }

@@ -100,10 +100,16 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *webhook.Webhook) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.webhooks[w.ID]; !ok {
+	old, ok := s.webhooks[w.ID]
+	if !ok {
 		return fmt.Errorf("webhook %s: %w", w.ID, webhook.ErrNotFound)
 	}
-	s.webhooks[w.ID] = w.Clone()
+	if old.Version != w.Version {
+		return fmt.Errorf("webhook %s: version %d, stored %d: %w", w.ID, w.Version, old.Version, webhook.ErrConflict)
+	}
+	c := w.Clone()
+	c.Version++
+	s.webhooks[w.ID] = c
 	return nil
 }
 
@@ -314,10 +320,8 @@ func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	switch p.Status {
-	case webhook.StatusDelivered, webhook.StatusRetrying, webhook.StatusFailed:
-	default:
-		return fmt.Errorf("%w: cannot record an attempt with status %q", webhook.ErrInvalid, p.Status)
+	if err := checkRecord(p); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -327,6 +331,16 @@ func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams
 	}
 	if d.d.Status != webhook.StatusDelivering || p.Token == "" || d.lease.Token != p.Token {
 		return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrLeaseLost)
+	}
+	if p.Released {
+		d.lease = webhook.Lease{}
+		d.d.Attempt--
+		d.d.Status = webhook.StatusRetrying
+		if d.d.Attempt <= 0 {
+			d.d.Attempt, d.d.Status = 0, webhook.StatusPending
+		}
+		d.d.NextAttemptAt = p.NextAttemptAt
+		return nil
 	}
 	a := p.Attempt
 	a.DeliveryID = d.d.ID
@@ -350,9 +364,22 @@ func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams
 			w.Disabled = true
 			w.DisabledReason = p.DisabledReason
 			w.UpdatedAt = p.Now
+			w.Version++
 		}
 	}
 	return nil
+}
+
+// checkRecord validates RecordAttempt's parameters.
+func checkRecord(p webhook.RecordAttemptParams) error {
+	if p.Released {
+		return nil
+	}
+	switch p.Status {
+	case webhook.StatusDelivered, webhook.StatusRetrying, webhook.StatusFailed:
+		return nil
+	}
+	return fmt.Errorf("%w: cannot record an attempt with status %q", webhook.ErrInvalid, p.Status)
 }
 
 // GetDelivery implements webhook.Storage.

@@ -98,7 +98,7 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 			start := time.Now()
 			var wg sync.WaitGroup
 			for range workers {
-				w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: 32, MaxPerEndpoint: 4})
+				w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: 32, MaxPerWebhook: 4})
 				if err != nil {
 					b.Fatal(err)
 				}

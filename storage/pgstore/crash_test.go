@@ -55,7 +55,7 @@ func crashWorker(schema string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{LeaseDuration: 12 * time.Second, PollInterval: 200 * time.Millisecond, MaxPerEndpoint: 8})
+	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{LeaseDuration: 12 * time.Second, PollInterval: 200 * time.Millisecond, MaxPerWebhook: 8})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -277,7 +277,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w *webhook.Webhook) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, s.sql.createWebhook, w.ID, w.TenantID, !w.Disabled, config, w.CreatedAt, w.UpdatedAt)
+	_, err = s.pool.Exec(ctx, s.sql.createWebhook, w.ID, w.TenantID, !w.Disabled, config, w.CreatedAt, w.UpdatedAt, w.Version)
 	return translate(err, "webhook %s", w.ID)
 }
 
@@ -304,18 +304,32 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *webhook.Webhook) error {
 	if !validID(w.ID) {
 		return fmt.Errorf("webhook %s: %w", w.ID, webhook.ErrNotFound)
 	}
-	config, err := encodeWebhook(w)
+	return s.updateWebhook(ctx, s.pool, w)
+}
+
+// updateWebhook stores w as version w.Version+1 if w.Version is current.
+func (s *Store) updateWebhook(ctx context.Context, q querier, w *webhook.Webhook) error {
+	next := *w
+	next.Version++
+	config, err := encodeWebhook(&next)
 	if err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, s.sql.updateWebhook, w.ID, w.TenantID, !w.Disabled, config, w.UpdatedAt)
+	tag, err := q.Exec(ctx, s.sql.updateWebhook, w.ID, w.TenantID, !w.Disabled, config, w.UpdatedAt, w.Version)
 	if err != nil {
 		return translate(err, "webhook %s", w.ID)
 	}
-	if tag.RowsAffected() == 0 {
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var exists bool
+	if err := q.QueryRow(ctx, s.sql.webhookExists, w.ID).Scan(&exists); err != nil {
+		return translate(err, "webhook %s", w.ID)
+	}
+	if !exists {
 		return fmt.Errorf("webhook %s: %w", w.ID, webhook.ErrNotFound)
 	}
-	return nil
+	return fmt.Errorf("webhook %s: version %d is not current: %w", w.ID, w.Version, webhook.ErrConflict)
 }
 
 // DeleteWebhook implements webhook.Storage.
@@ -535,33 +549,47 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 
 // RecordAttempt implements webhook.Storage.
 func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams) error {
-	switch p.Status {
-	case webhook.StatusDelivered, webhook.StatusRetrying, webhook.StatusFailed:
-	default:
-		return fmt.Errorf("%w: cannot record an attempt with status %q", webhook.ErrInvalid, p.Status)
+	if !p.Released {
+		switch p.Status {
+		case webhook.StatusDelivered, webhook.StatusRetrying, webhook.StatusFailed:
+		default:
+			return fmt.Errorf("%w: cannot record an attempt with status %q", webhook.ErrInvalid, p.Status)
+		}
 	}
 	if !validID(p.DeliveryID) {
 		return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrNotFound)
 	}
-	var next, completed any
-	if p.Status.Final() {
-		completed = p.Now
-	} else {
-		next = p.NextAttemptAt
+	// Without a webhook to disable, one statement does it all: one
+	// round trip, one commit.
+	var q querier = s.pool
+	var tx pgx.Tx
+	if p.DisableWebhook && !p.Released {
+		var err error
+		if tx, err = s.pool.Begin(ctx); err != nil {
+			return translate(err, "delivery %s: record attempt", p.DeliveryID)
+		}
+		defer tx.Rollback(ctx)
+		q = tx
 	}
-	a := p.Attempt
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return translate(err, "delivery %s: record attempt", p.DeliveryID)
-	}
-	defer tx.Rollback(ctx)
 	var webhookID string
-	err = tx.QueryRow(ctx, s.sql.recordAttempt, p.DeliveryID, p.Token, string(p.Status),
-		int32(a.StatusCode), text(a.ResponseBody), int64(a.Duration), text(a.Error), next, completed, a.StartedAt,
-	).Scan(&webhookID)
+	var err error
+	if p.Released {
+		err = q.QueryRow(ctx, s.sql.releaseDelivery, p.DeliveryID, p.Token, p.NextAttemptAt).Scan(&webhookID)
+	} else {
+		var next, completed any
+		if p.Status.Final() {
+			completed = p.Now
+		} else {
+			next = p.NextAttemptAt
+		}
+		a := p.Attempt
+		err = q.QueryRow(ctx, s.sql.recordAttempt, p.DeliveryID, p.Token, string(p.Status),
+			int32(a.StatusCode), text(a.ResponseBody), int64(a.Duration), text(a.Error), next, completed, a.StartedAt,
+		).Scan(&webhookID)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		var exists bool
-		if err := tx.QueryRow(ctx, s.sql.deliveryExists, p.DeliveryID).Scan(&exists); err != nil {
+		if err := q.QueryRow(ctx, s.sql.deliveryExists, p.DeliveryID).Scan(&exists); err != nil {
 			return translate(err, "delivery %s: record attempt", p.DeliveryID)
 		}
 		if !exists {
@@ -572,10 +600,11 @@ func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams
 	if err != nil {
 		return translate(err, "delivery %s: record attempt", p.DeliveryID)
 	}
-	if p.DisableWebhook {
-		if err := s.disable(ctx, tx, webhookID, p.DisabledReason, p.Now); err != nil {
-			return err
-		}
+	if tx == nil {
+		return nil
+	}
+	if err := s.disable(ctx, tx, webhookID, p.DisabledReason, p.Now); err != nil {
+		return err
 	}
 	return translate(tx.Commit(ctx), "delivery %s: record attempt", p.DeliveryID)
 }
@@ -595,11 +624,7 @@ func (s *Store) disable(ctx context.Context, tx pgx.Tx, id, reason string, now t
 		return err
 	}
 	w.Disabled, w.DisabledReason, w.UpdatedAt = true, reason, now
-	if config, err = encodeWebhook(w); err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, s.sql.updateWebhook, w.ID, w.TenantID, false, config, w.UpdatedAt)
-	return translate(err, "webhook %s: disable", id)
+	return s.updateWebhook(ctx, tx, w) // the row is locked: the version holds
 }
 
 // ---- history ----

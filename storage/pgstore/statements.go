@@ -5,6 +5,7 @@ import "strings"
 // statements holds the store's SQL with the schema filled in.
 type statements struct {
 	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks, lockWebhook string
+	webhookExists, releaseDelivery                                                     string
 	insertKey, getKey, insertPayloads, insertDeliveries                                string
 	claim, recordAttempt, deliveryExists                                               string
 	getDelivery, listDeliveries, listAttempts, getPayload                              string
@@ -14,11 +15,13 @@ type statements struct {
 func newStatements(schema string) statements {
 	q := func(sql string) string { return strings.ReplaceAll(sql, "{{schema}}", schema) }
 	return statements{
-		createWebhook: q(`INSERT INTO {{schema}}.webhooks (id, tenant_id, enabled, config, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`),
+		createWebhook: q(`INSERT INTO {{schema}}.webhooks (id, tenant_id, enabled, config, created_at, updated_at, version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`),
 		getWebhook: q(`SELECT config FROM {{schema}}.webhooks WHERE id = $1`),
-		updateWebhook: q(`UPDATE {{schema}}.webhooks SET tenant_id = $2, enabled = $3, config = $4, updated_at = $5
-			WHERE id = $1`),
+		// $6 is the version the writer read; the row gets $6 + 1.
+		updateWebhook: q(`UPDATE {{schema}}.webhooks SET tenant_id = $2, enabled = $3, config = $4, updated_at = $5, version = $6 + 1
+			WHERE id = $1 AND version = $6`),
+		webhookExists: q(`SELECT EXISTS (SELECT 1 FROM {{schema}}.webhooks WHERE id = $1)`),
 		deleteWebhook: q(`DELETE FROM {{schema}}.webhooks WHERE id = $1`),
 		listWebhooks: q(`SELECT config FROM {{schema}}.webhooks
 			WHERE ($1 = '' OR tenant_id = $1) AND id > $2::uuid
@@ -97,6 +100,14 @@ func newStatements(schema string) statements {
 			)
 			SELECT webhook_id::text FROM upd`),
 		deliveryExists: q(`SELECT EXISTS (SELECT 1 FROM {{schema}}.deliveries WHERE id = $1)`),
+		// Hand a lease back without an outcome: the attempt does not count.
+		releaseDelivery: q(`UPDATE {{schema}}.deliveries
+			SET attempt = greatest(attempt - 1, 0),
+				status = CASE WHEN attempt - 1 > 0 THEN 'retrying' ELSE 'pending' END,
+				next_attempt_at = $3, due_at = $3,
+				lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL
+			WHERE id = $1 AND status = 'delivering' AND lease_token = $2
+			RETURNING webhook_id::text`),
 
 		getDelivery: q(`SELECT ` + deliveryColumns + ` FROM {{schema}}.deliveries d WHERE d.id = $1`),
 		listDeliveries: q(`SELECT ` + deliveryColumns + ` FROM {{schema}}.deliveries d

@@ -76,6 +76,9 @@ var cases = []struct {
 	{"ListDeliveriesPages", testListDeliveries},
 	{"HistoryNotFound", testHistoryNotFound},
 	{"CanceledContext", testCanceledContext},
+	{"ReleaseWithoutOutcome", testRelease},
+	{"HistoryOutlivesWebhook", testHistoryOutlivesWebhook},
+	{"DeliveryCopiesAreIndependent", testDeliveryCopies},
 	{"Prune", testPrune},
 }
 
@@ -128,6 +131,7 @@ func fullWebhook(t *testing.T) *webhook.Webhook {
 		Timeout:         45 * time.Second,
 		CreatedAt:       t0,
 		UpdatedAt:       t0.Add(time.Second),
+		Version:         1,
 	}
 }
 
@@ -143,6 +147,7 @@ func simpleWebhook(t *testing.T, tenant string) *webhook.Webhook {
 		Retry:           webhook.DefaultRetryPolicy(),
 		SignatureScheme: webhook.SchemeStandard,
 		CreatedAt:       t0, UpdatedAt: t0,
+		Version: 1,
 	}
 }
 
@@ -188,7 +193,19 @@ func testWebhookUpdateDelete(t *testing.T, s webhook.Storage) {
 	require.NoError(t, s.UpdateWebhook(ctx, u))
 	got, err := s.GetWebhook(ctx, w.ID)
 	require.NoError(t, err)
-	require.Equal(t, u, got)
+	want := u.Clone()
+	want.Version = 2
+	require.Equal(t, want, got, "the update is stored as the next version")
+	require.Equal(t, int64(1), u.Version, "UpdateWebhook does not modify its argument")
+
+	// A writer holding an older version is refused and changes nothing.
+	stale := u.Clone()
+	stale.Name = "stale"
+	require.ErrorIs(t, s.UpdateWebhook(ctx, stale), webhook.ErrConflict)
+	got, err = s.GetWebhook(ctx, w.ID)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	require.NoError(t, s.UpdateWebhook(ctx, got), "the current version updates")
 
 	require.NoError(t, s.DeleteWebhook(ctx, w.ID))
 	_, err = s.GetWebhook(ctx, w.ID)
@@ -248,9 +265,15 @@ func testListWebhooksPages(t *testing.T, s webhook.Storage) {
 	}
 	require.Equal(t, ids, seen, "pages must list every webhook once, in ascending ID order")
 
-	all, err := s.ListWebhooks(ctx, webhook.ListWebhooksParams{})
+	for range webhook.DefaultPageSize - 6 {
+		require.NoError(t, s.CreateWebhook(ctx, simpleWebhook(t, "c")))
+	}
+	page, err := s.ListWebhooks(ctx, webhook.ListWebhooksParams{})
 	require.NoError(t, err)
-	require.Len(t, all, 7, "Limit 0 means the default page size")
+	require.Len(t, page, webhook.DefaultPageSize, "Limit 0 means the default page size")
+	page, err = s.ListWebhooks(ctx, webhook.ListWebhooksParams{Limit: 5 * webhook.MaxPageSize})
+	require.NoError(t, err)
+	require.Len(t, page, webhook.DefaultPageSize+1, "a limit above the maximum returns at most the maximum")
 
 	b, err := s.ListWebhooks(ctx, webhook.ListWebhooksParams{TenantID: "b"})
 	require.NoError(t, err)
@@ -745,6 +768,8 @@ func testRecordFailedDisable(t *testing.T, s webhook.Storage) {
 	require.NoError(t, err)
 	require.True(t, got.Disabled)
 	require.Equal(t, "endpoint answered 410 Gone", got.DisabledReason)
+	require.Equal(t, w.Version+1, got.Version, "disabling makes a new version")
+	require.True(t, got.UpdatedAt.Equal(t0.Add(time.Second)))
 	require.Empty(t, claim(t, s, t0.Add(time.Hour), 10), "failed is final")
 
 	// Disabling a deleted webhook is not an error.
@@ -878,6 +903,89 @@ func testCanceledContext(t *testing.T, s webhook.Storage) {
 	require.False(t, errors.Is(err, webhook.ErrNotFound), "a canceled call must not report a missing row")
 	_, err = s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: 1, LeaseDuration: time.Second, Now: t0})
 	assert.Error(t, err)
+	w := simpleWebhook(t, "")
+	assert.Error(t, s.CreateWebhook(ctx, w))
+	_, err = s.GetWebhook(t.Context(), w.ID)
+	require.ErrorIs(t, err, webhook.ErrNotFound, "a canceled create stores nothing")
+	pl, d := newDelivery(t, newID(t), t0)
+	_, err = s.Enqueue(ctx, webhook.EnqueueParams{Payloads: []*webhook.Payload{pl}, Deliveries: []*webhook.Delivery{d}, Now: t0})
+	assert.Error(t, err)
+	assertNothingStored(t, s, []*webhook.Payload{pl}, []*webhook.Delivery{d})
+}
+
+func testRelease(t *testing.T, s webhook.Storage) {
+	ctx := t.Context()
+	id := enqueue(t, s, newID(t), 1, t0)[0]
+	c := claim(t, s, t0, 1)[0]
+	later := t0.Add(time.Minute)
+	require.NoError(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{DeliveryID: id, Token: c.Lease.Token, Released: true, NextAttemptAt: later, Now: t0}))
+	d, err := s.GetDelivery(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, webhook.StatusPending, d.Status, "a released first attempt leaves the delivery pending")
+	require.Equal(t, 0, d.Attempt, "a released attempt does not count")
+	require.True(t, d.NextAttemptAt.Equal(later))
+	atts, err := s.ListAttempts(ctx, id)
+	require.NoError(t, err)
+	require.Empty(t, atts, "a released attempt leaves no record")
+	require.ErrorIs(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{DeliveryID: id, Token: c.Lease.Token, Released: true, NextAttemptAt: later, Now: t0}),
+		webhook.ErrLeaseLost, "the lease ended with the release")
+	require.Empty(t, claim(t, s, later.Add(-time.Microsecond), 1))
+
+	// After a real failed attempt, a released one leaves it retrying.
+	c = claim(t, s, later, 1)[0]
+	require.Equal(t, 1, c.Delivery.Attempt)
+	require.NoError(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{DeliveryID: id, Token: c.Lease.Token, Status: webhook.StatusRetrying, NextAttemptAt: later, Attempt: webhook.Attempt{StartedAt: later, Error: "HTTP 500"}, Now: later}))
+	c = claim(t, s, later, 1)[0]
+	require.Equal(t, 2, c.Delivery.Attempt)
+	require.NoError(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{DeliveryID: id, Token: c.Lease.Token, Released: true, NextAttemptAt: later, Now: later}))
+	d, err = s.GetDelivery(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, webhook.StatusRetrying, d.Status)
+	require.Equal(t, 1, d.Attempt)
+	c = claim(t, s, later, 1)[0]
+	require.Equal(t, 2, c.Delivery.Attempt, "the next claim makes attempt 2 again")
+}
+
+func testHistoryOutlivesWebhook(t *testing.T, s webhook.Storage) {
+	ctx := t.Context()
+	w := simpleWebhook(t, "")
+	require.NoError(t, s.CreateWebhook(ctx, w))
+	id := enqueue(t, s, w.ID, 1, t0)[0]
+	c := claim(t, s, t0, 1)[0]
+	require.NoError(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{DeliveryID: id, Token: c.Lease.Token, Status: webhook.StatusDelivered, Attempt: webhook.Attempt{StartedAt: t0, StatusCode: 200}, Now: t0}))
+	require.NoError(t, s.DeleteWebhook(ctx, w.ID))
+	ds, err := s.ListDeliveries(ctx, webhook.ListDeliveriesParams{WebhookID: w.ID})
+	require.NoError(t, err)
+	require.Equal(t, []string{id}, deliveryIDs(ds), "deleting a webhook keeps its deliveries")
+	atts, err := s.ListAttempts(ctx, id)
+	require.NoError(t, err)
+	require.Len(t, atts, 1)
+	_, err = s.GetPayload(ctx, ds[0].PayloadID)
+	require.NoError(t, err)
+}
+
+func testDeliveryCopies(t *testing.T, s webhook.Storage) {
+	ctx := t.Context()
+	pl, d := newDelivery(t, newID(t), t0)
+	_, err := s.Enqueue(ctx, webhook.EnqueueParams{Payloads: []*webhook.Payload{pl}, Deliveries: []*webhook.Delivery{d}, Now: t0})
+	require.NoError(t, err)
+	pl.Body[2] = 'X' // the caller's slice, changed after the call
+	d.EventType = "changed"
+	got, err := s.GetPayload(ctx, pl.ID)
+	require.NoError(t, err)
+	require.Equal(t, byte('i'), got.Body[2])
+	got.Body[2] = 'Y'
+	c := claim(t, s, t0, 1)[0]
+	require.Equal(t, "purchase", c.Delivery.EventType)
+	require.Equal(t, byte('i'), c.Payload.Body[2])
+	c.Payload.Body[2] = 'Z'
+	c.Delivery.Status = webhook.StatusFailed
+	again, err := s.GetPayload(ctx, pl.ID)
+	require.NoError(t, err)
+	require.Equal(t, byte('i'), again.Body[2])
+	dd, err := s.GetDelivery(ctx, d.ID)
+	require.NoError(t, err)
+	require.Equal(t, webhook.StatusDelivering, dd.Status)
 }
 
 func testPrune(t *testing.T, s webhook.Storage) {

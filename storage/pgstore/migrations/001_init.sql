@@ -5,6 +5,7 @@ CREATE TABLE {{schema}}.webhooks (
     id          uuid PRIMARY KEY,
     tenant_id   text NOT NULL,
     enabled     boolean NOT NULL,
+    version     bigint NOT NULL,
     -- The whole webhook as JSON text (webhook.Webhook's wire form; text,
     -- not jsonb, which refuses \u0000). New fields
     -- need no migration; the columns above exist for filtering.
