@@ -112,6 +112,18 @@ type Notifier interface {
 	Listen(ctx context.Context, notify func()) error
 }
 
+// BatchRecorder is an optional interface for a Storage that records many
+// attempts in one round trip. Workers whose Storage implements it group
+// the results that finish while a write is under way into the next one.
+type BatchRecorder interface {
+	// RecordAttempts has the effect of calling RecordAttempt for each
+	// element of ps, which name distinct deliveries. It returns one error
+	// per element (nil where that element was recorded), or a non-nil
+	// second result if the batch as a whole failed, in which case the
+	// caller may record the elements one by one.
+	RecordAttempts(ctx context.Context, ps []RecordAttemptParams) ([]error, error)
+}
+
 // Pruner is an optional interface for a Storage that can delete old
 // history.
 type Pruner interface {

@@ -87,7 +87,17 @@ type Worker struct {
 	settled  atomic.Int64  // deliveries whose outcome was recorded, for RunOnce
 	freed    chan struct{} // signalled when an attempt finishes
 	wg       sync.WaitGroup
+	results  chan recordReq // to the recorder, while one runs
 }
+
+// recordReq is one result waiting for the recorder.
+type recordReq struct {
+	p    RecordAttemptParams
+	done chan error // buffered: the recorder never waits on it
+}
+
+// maxRecordBatch bounds how many results one batch write carries.
+const maxRecordBatch = 128
 
 // NewWorker returns a worker that sends the deliveries of svc's Storage
 // using svc's Doer, timeouts and hooks. A nil cfg means the defaults. It
@@ -141,6 +151,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer unsubscribe()
 	sendCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
 	defer abort()
+	defer w.startRecorder(ctx)() // stops after the attempts: deferred first, runs last
 	if n, ok := w.svc.store.(Notifier); ok {
 		// Wake on enqueues by other processes too. wake has room for
 		// one signal; more would be coalesced anyway.
@@ -210,6 +221,7 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 		return 0, ErrWorkerRunning
 	}
 	defer w.running.Store(false)
+	defer w.startRecorder(ctx)()
 	before := w.settled.Load()
 	for {
 		more, err := w.fill(ctx, ctx)
@@ -356,12 +368,87 @@ func (w *Worker) process(ctx context.Context, c *Claim) {
 	w.record(ctx, c, hook, res)
 }
 
+// startRecorder starts the goroutine that writes results in batches, if
+// the Storage can, and returns the function that stops it once every
+// attempt has finished.
+func (w *Worker) startRecorder(ctx context.Context) (stop func()) {
+	br, ok := w.svc.store.(BatchRecorder)
+	if !ok {
+		return func() {}
+	}
+	w.results = make(chan recordReq, w.cfg.Concurrency)
+	var wg sync.WaitGroup
+	wg.Go(func() { w.recordLoop(context.WithoutCancel(ctx), br) })
+	return func() {
+		w.wg.Wait() // no attempt is left to send a result
+		close(w.results)
+		wg.Wait()
+		w.results = nil
+	}
+}
+
+// recordLoop writes the results that arrive, each batch holding all that
+// queued up while the previous write was under way.
+func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
+	for first := range w.results {
+		batch := []recordReq{first}
+	collect:
+		for len(batch) < maxRecordBatch {
+			select {
+			case r, ok := <-w.results:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, r)
+			default:
+				break collect
+			}
+		}
+		ps := make([]RecordAttemptParams, len(batch))
+		for i, r := range batch {
+			ps[i] = r.p
+		}
+		rctx, cancel := context.WithTimeout(ctx, recordTimeout)
+		errs, err := br.RecordAttempts(rctx, ps)
+		if err != nil || len(errs) != len(batch) {
+			// The batch failed as a whole: record one by one.
+			for _, r := range batch {
+				r.done <- w.svc.store.RecordAttempt(rctx, r.p)
+			}
+		} else {
+			for i, r := range batch {
+				r.done <- errs[i]
+			}
+		}
+		cancel()
+	}
+}
+
+// write records one result, through the recorder when one runs.
+func (w *Worker) write(ctx context.Context, p RecordAttemptParams) error {
+	if w.results == nil {
+		return w.svc.store.RecordAttempt(ctx, p)
+	}
+	r := recordReq{p: p, done: make(chan error, 1)}
+	select {
+	case w.results <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // release hands a claimed delivery back without an outcome, due at once.
 func (w *Worker) release(ctx context.Context, c *Claim) {
 	s := w.svc
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	err := s.store.RecordAttempt(rctx, RecordAttemptParams{DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Released: true, NextAttemptAt: s.clock(), Now: s.clock()})
+	err := w.write(rctx, RecordAttemptParams{DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Released: true, NextAttemptAt: s.clock(), Now: s.clock()})
 	if err != nil {
 		s.log.WarnContext(rctx, "webhook: handing a delivery back failed; it is retried when its lease expires", "delivery_id", c.Delivery.ID, "error", err)
 	}
@@ -393,7 +480,7 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	log := s.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt, "status", p.Status)
-	if err := s.store.RecordAttempt(rctx, p); err != nil {
+	if err := w.write(rctx, p); err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			log.WarnContext(rctx, "webhook: result refused: the lease was lost to another worker")
 		} else {

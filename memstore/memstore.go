@@ -43,8 +43,9 @@ type delivery struct {
 }
 
 var (
-	_ webhook.Storage = (*Store)(nil)
-	_ webhook.Pruner  = (*Store)(nil)
+	_ webhook.Storage       = (*Store)(nil)
+	_ webhook.Pruner        = (*Store)(nil)
+	_ webhook.BatchRecorder = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -368,6 +369,18 @@ func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams
 		}
 	}
 	return nil
+}
+
+// RecordAttempts implements webhook.BatchRecorder.
+func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = s.RecordAttempt(ctx, p)
+	}
+	return errs, nil
 }
 
 // checkRecord validates RecordAttempt's parameters.

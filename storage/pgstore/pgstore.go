@@ -90,9 +90,10 @@ type Store struct {
 }
 
 var (
-	_ webhook.Storage  = (*Store)(nil)
-	_ webhook.Notifier = (*Store)(nil)
-	_ webhook.Pruner   = (*Store)(nil)
+	_ webhook.Storage       = (*Store)(nil)
+	_ webhook.Notifier      = (*Store)(nil)
+	_ webhook.Pruner        = (*Store)(nil)
+	_ webhook.BatchRecorder = (*Store)(nil)
 )
 
 // New returns a Store over pool. It does not touch the database; call
@@ -607,6 +608,90 @@ func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams
 		return err
 	}
 	return translate(tx.Commit(ctx), "delivery %s: record attempt", p.DeliveryID)
+}
+
+// RecordAttempts implements webhook.BatchRecorder: plain results are
+// written in one statement; releases and results that disable a webhook
+// are recorded one by one.
+func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
+	errs := make([]error, len(ps))
+	var batch []int
+	for i, p := range ps {
+		if p.Released || p.DisableWebhook || !validID(p.DeliveryID) {
+			errs[i] = s.RecordAttempt(ctx, p)
+			continue
+		}
+		switch p.Status {
+		case webhook.StatusDelivered, webhook.StatusRetrying, webhook.StatusFailed:
+			batch = append(batch, i)
+		default:
+			errs[i] = fmt.Errorf("%w: cannot record an attempt with status %q", webhook.ErrInvalid, p.Status)
+		}
+	}
+	if len(batch) == 0 {
+		return errs, nil
+	}
+	n := len(batch)
+	var (
+		ids, tokens, statuses, bodies, msgs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		codes                               = make([]int32, n)
+		durs                                = make([]int64, n)
+		nexts, completed, started           = make([]*time.Time, n), make([]*time.Time, n), make([]time.Time, n)
+	)
+	for j, i := range batch {
+		p := ps[i]
+		ids[j], tokens[j], statuses[j] = p.DeliveryID, p.Token, string(p.Status)
+		codes[j], bodies[j], durs[j], msgs[j] = int32(p.Attempt.StatusCode), text(p.Attempt.ResponseBody), int64(p.Attempt.Duration), text(p.Attempt.Error)
+		if p.Status.Final() {
+			completed[j] = &p.Now
+		} else {
+			nexts[j] = &p.NextAttemptAt
+		}
+		started[j] = p.Attempt.StartedAt
+	}
+	rows, err := s.pool.Query(ctx, s.sql.recordAttempts, ids, tokens, statuses, codes, bodies, durs, msgs, nexts, completed, started)
+	if err != nil {
+		return nil, translate(err, "record attempts")
+	}
+	recorded, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, translate(err, "record attempts")
+	}
+	done := make(map[string]bool, len(recorded))
+	for _, id := range recorded {
+		done[id] = true
+	}
+	var missing []string
+	for _, i := range batch {
+		if !done[ps[i].DeliveryID] {
+			missing = append(missing, ps[i].DeliveryID)
+		}
+	}
+	exists := map[string]bool{}
+	if len(missing) > 0 {
+		rows, err := s.pool.Query(ctx, s.sql.existingDeliveries, missing)
+		if err != nil {
+			return nil, translate(err, "record attempts")
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, translate(err, "record attempts")
+		}
+		for _, id := range found {
+			exists[id] = true
+		}
+	}
+	for _, i := range batch {
+		id := ps[i].DeliveryID
+		switch {
+		case done[id]:
+		case exists[id]:
+			errs[i] = fmt.Errorf("delivery %s: %w", id, webhook.ErrLeaseLost)
+		default:
+			errs[i] = fmt.Errorf("delivery %s: %w", id, webhook.ErrNotFound)
+		}
+	}
+	return errs, nil
 }
 
 // disable disables a webhook inside tx, if it still exists.

@@ -7,7 +7,7 @@ type statements struct {
 	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks, lockWebhook string
 	webhookExists, releaseDelivery                                                     string
 	insertKey, getKey, insertPayloads, insertDeliveries                                string
-	claim, recordAttempt, deliveryExists                                               string
+	claim, recordAttempt, recordAttempts, deliveryExists, existingDeliveries           string
 	getDelivery, listDeliveries, listAttempts, getPayload                              string
 	pruneDeliveries, prunePayloads, pruneKeys                                          string
 }
@@ -99,7 +99,26 @@ func newStatements(schema string) statements {
 				SELECT id, attempt, $10, $6, $4, $5, $7 FROM upd
 			)
 			SELECT webhook_id::text FROM upd`),
-		deliveryExists: q(`SELECT EXISTS (SELECT 1 FROM {{schema}}.deliveries WHERE id = $1)`),
+		deliveryExists:     q(`SELECT EXISTS (SELECT 1 FROM {{schema}}.deliveries WHERE id = $1)`),
+		existingDeliveries: q(`SELECT id::text FROM {{schema}}.deliveries WHERE id = ANY ($1::text[]::uuid[])`),
+		// recordAttempt for many deliveries at once; returns those recorded.
+		recordAttempts: q(`WITH input AS (
+				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::int8[], $7::text[],
+					$8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
+					AS i(id, token, status, code, body, dur, err, next_at, completed, started)
+			), upd AS (
+				UPDATE {{schema}}.deliveries d
+				SET status = i.status, status_code = i.code, response_body = i.body, duration_ns = i.dur, error = i.err,
+					next_attempt_at = i.next_at, due_at = i.next_at, completed_at = i.completed,
+					lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL
+				FROM input i
+				WHERE d.id = i.id::uuid AND d.status = 'delivering' AND d.lease_token = i.token
+				RETURNING d.id, d.attempt, i.started, i.dur, i.code, i.body, i.err
+			), ins AS (
+				INSERT INTO {{schema}}.attempts (delivery_id, number, started_at, duration_ns, status_code, response_body, error)
+				SELECT id, attempt, started, dur, code, body, err FROM upd
+			)
+			SELECT id::text FROM upd`),
 		// Hand a lease back without an outcome: the attempt does not count.
 		releaseDelivery: q(`UPDATE {{schema}}.deliveries
 			SET attempt = greatest(attempt - 1, 0),

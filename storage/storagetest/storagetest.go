@@ -80,6 +80,7 @@ var cases = []struct {
 	{"HistoryOutlivesWebhook", testHistoryOutlivesWebhook},
 	{"DeliveryCopiesAreIndependent", testDeliveryCopies},
 	{"Prune", testPrune},
+	{"RecordAttemptsBatch", testRecordAttemptsBatch},
 }
 
 // newID returns a new time-ordered ID like the Service's.
@@ -1040,4 +1041,56 @@ func testPrune(t *testing.T, s webhook.Storage) {
 	res, err := s.Enqueue(ctx, webhook.EnqueueParams{IdempotencyKey: "old-key", Now: t0.Add(48 * time.Hour)})
 	require.NoError(t, err)
 	require.False(t, res.Duplicate, "old idempotency keys are forgotten")
+}
+
+func testRecordAttemptsBatch(t *testing.T, s webhook.Storage) {
+	br, ok := s.(webhook.BatchRecorder)
+	if !ok {
+		t.Skipf("%T does not implement webhook.BatchRecorder", s)
+	}
+	ctx := t.Context()
+	w := simpleWebhook(t, "")
+	require.NoError(t, s.CreateWebhook(ctx, w))
+	ids := enqueue(t, s, w.ID, 5, t0)
+	cs := claim(t, s, t0, 10)
+	require.Len(t, cs, 5)
+	byID := map[string]*webhook.Claim{}
+	for _, c := range cs {
+		byID[c.Delivery.ID] = c
+	}
+	next := t0.Add(time.Minute)
+	ps := []webhook.RecordAttemptParams{
+		{DeliveryID: ids[0], Token: byID[ids[0]].Lease.Token, Status: webhook.StatusDelivered, Attempt: webhook.Attempt{StartedAt: t0, StatusCode: 200, Duration: time.Millisecond}, Now: t0},
+		{DeliveryID: ids[1], Token: byID[ids[1]].Lease.Token, Status: webhook.StatusRetrying, NextAttemptAt: next, Attempt: webhook.Attempt{StartedAt: t0, StatusCode: 500, Error: "HTTP 500"}, Now: t0},
+		{DeliveryID: ids[2], Token: "stale", Status: webhook.StatusDelivered, Now: t0},
+		{DeliveryID: newID(t), Token: "x", Status: webhook.StatusDelivered, Now: t0},
+		{DeliveryID: ids[3], Token: byID[ids[3]].Lease.Token, Released: true, NextAttemptAt: next, Now: t0},
+		{DeliveryID: ids[4], Token: byID[ids[4]].Lease.Token, Status: webhook.StatusFailed, DisableWebhook: true, DisabledReason: "gone", Attempt: webhook.Attempt{StartedAt: t0, StatusCode: 410}, Now: t0},
+	}
+	errs, err := br.RecordAttempts(ctx, ps)
+	require.NoError(t, err)
+	require.Len(t, errs, len(ps))
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	require.ErrorIs(t, errs[2], webhook.ErrLeaseLost)
+	require.ErrorIs(t, errs[3], webhook.ErrNotFound)
+	require.NoError(t, errs[4])
+	require.NoError(t, errs[5])
+
+	want := map[string]webhook.DeliveryStatus{ids[0]: webhook.StatusDelivered, ids[1]: webhook.StatusRetrying, ids[2]: webhook.StatusDelivering, ids[3]: webhook.StatusPending, ids[4]: webhook.StatusFailed}
+	for id, st := range want {
+		d, err := s.GetDelivery(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, st, d.Status, id)
+	}
+	d, err := s.GetDelivery(ctx, ids[1])
+	require.NoError(t, err)
+	require.True(t, d.NextAttemptAt.Equal(next))
+	require.Equal(t, "HTTP 500", d.Error)
+	atts, err := s.ListAttempts(ctx, ids[0])
+	require.NoError(t, err)
+	require.Equal(t, []webhook.Attempt{{DeliveryID: ids[0], Number: 1, StartedAt: t0, StatusCode: 200, Duration: time.Millisecond}}, atts)
+	got, err := s.GetWebhook(ctx, w.ID)
+	require.NoError(t, err)
+	require.True(t, got.Disabled)
 }
