@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -35,31 +34,6 @@ const userAgent = "analytics-webhooks/" + Version + " (+https://github.com/analy
 // read and discarded so the connection can be reused; a longer body is
 // cut off with its connection.
 const drainLimit = 64 << 10
-
-// NewHTTPClient returns the *http.Client the library uses when no Doer is
-// configured: it never follows redirects, takes no proxy from the
-// environment (a proxy would hide the real target), bounds dialing and
-// TLS handshakes, and keeps more idle connections per host than Go's
-// default of two, so that steady traffic to one endpoint reuses them.
-// Requests are bounded by their context, which the library sets from
-// the request timeout.
-func NewHTTPClient() *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:                  nil,
-			DialContext:            dialer.DialContext,
-			ForceAttemptHTTP2:      true,
-			MaxIdleConns:           512,
-			MaxIdleConnsPerHost:    32,
-			IdleConnTimeout:        90 * time.Second,
-			TLSHandshakeTimeout:    10 * time.Second,
-			ExpectContinueTimeout:  time.Second,
-			MaxResponseHeaderBytes: 64 << 10,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
 
 // sendResult is the outcome of one HTTP attempt.
 type sendResult struct {

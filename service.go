@@ -38,8 +38,14 @@ type Config struct {
 	// to 256 KiB.
 	MaxPayloadBytes int
 
-	// Doer sends the requests of workers and of Test. Defaults to the
-	// client NewHTTPClient returns.
+	// Network says which addresses webhooks may reach: it is checked
+	// when a webhook is saved (literal IP addresses) and, through the
+	// default Doer, whenever a connection is made. The zero value allows
+	// public addresses only; tests and local demos set AllowPrivate.
+	Network NetworkPolicy
+	// Doer sends the requests of workers and of Test. Defaults to
+	// NewHTTPClient(&ClientConfig{Network: Network}). A Doer you supply
+	// is responsible for its own address checks.
 	Doer Doer
 	// RequestTimeout bounds each attempt, from connecting to reading the
 	// response, unless the webhook sets its own Timeout. Defaults to 30
@@ -84,6 +90,7 @@ type Service struct {
 	ttl         time.Duration
 	maxLen      int
 	doer        Doer
+	network     NetworkPolicy
 	timeout     time.Duration
 	maxResponse int
 	grace       time.Duration
@@ -118,7 +125,7 @@ func NewService(store Storage, cfg *Config) (*Service, error) {
 		c.WebhookCacheTTL = DefaultWebhookCacheTTL
 	}
 	if c.Doer == nil {
-		c.Doer = NewHTTPClient()
+		c.Doer = NewHTTPClient(&ClientConfig{Network: c.Network})
 	}
 	var ps problems
 	setDefault(&ps, "MaxPayloadBytes", &c.MaxPayloadBytes, DefaultMaxPayloadBytes)
@@ -138,6 +145,7 @@ func NewService(store Storage, cfg *Config) (*Service, error) {
 		ttl:         c.WebhookCacheTTL,
 		maxLen:      c.MaxPayloadBytes,
 		doer:        c.Doer,
+		network:     c.Network,
 		timeout:     c.RequestTimeout,
 		maxResponse: c.MaxResponseBodyBytes,
 		grace:       c.SecretRotationGrace,
@@ -201,7 +209,7 @@ func (s *Service) Create(ctx context.Context, w *Webhook) (*Webhook, error) {
 	now := s.clock()
 	c.CreatedAt, c.UpdatedAt, c.Version = now, now, 1
 	prepare(c)
-	if err := c.Validate(); err != nil {
+	if err := s.validate(c); err != nil {
 		return nil, err
 	}
 	if err := s.store.CreateWebhook(ctx, c); err != nil {
@@ -278,11 +286,28 @@ func (s *Service) Update(ctx context.Context, w *Webhook) (*Webhook, error) {
 			c.DisabledReason = old.DisabledReason
 		}
 		prepare(c)
-		if err := c.Validate(); err != nil {
+		if err := s.validate(c); err != nil {
 			return nil, err
 		}
 		return c, nil
 	})
+}
+
+// validate checks w as Validate does, and its URL against the service's
+// network policy.
+func (s *Service) validate(w *Webhook) error {
+	err := w.Validate()
+	var be *BlockedError
+	if berr := s.network.CheckURL(w.URL); errors.As(berr, &be) {
+		reason := fmt.Sprintf("%s is a %s address, which webhooks may not reach (see Config.Network)", be.Addr, be.Range)
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			ve.Fields = append(ve.Fields, FieldError{Field: "url", Reason: reason})
+			return ve
+		}
+		return invalid("webhook", "url", reason)
+	}
+	return err
 }
 
 // maxConflictRetries bounds how often modify re-reads a webhook that

@@ -60,6 +60,9 @@ func (rc *receiver) all() []received {
 	return append([]received(nil), rc.requests...)
 }
 
+// loopbackOK is a service configuration that may reach test receivers.
+var loopbackOK = &webhook.Config{Network: webhook.NetworkPolicy{AllowPrivate: true}}
+
 type env struct {
 	svc    *webhook.Service
 	store  *memstore.Store
@@ -76,6 +79,7 @@ func newEnv(t *testing.T, cfg *webhook.Config, wcfg *webhook.WorkerConfig) *env 
 	if cfg.Now == nil {
 		cfg.Now = e.clock.Now
 	}
+	cfg.Network.AllowPrivate = true // the receivers are on loopback
 	var err error
 	e.svc, err = webhook.NewService(e.store, cfg)
 	require.NoError(t, err)
@@ -427,7 +431,7 @@ func TestStoppedWorkerHandsOver(t *testing.T) {
 		}
 	})
 	store := memstore.New()
-	svc, err := webhook.NewService(store, nil)
+	svc, err := webhook.NewService(store, loopbackOK)
 	require.NoError(t, err)
 	// One attempt only: an aborted attempt must not use it up.
 	_, err = svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: rc.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}, Retry: webhook.RetryPolicy{MaxAttempts: 1}})
@@ -476,7 +480,7 @@ func TestStoppedWorkerHandsOver(t *testing.T) {
 func TestRunWakesOnEnqueue(t *testing.T) {
 	rc := newReceiver(t, nil)
 	store := memstore.New()
-	svc, err := webhook.NewService(store, nil)
+	svc, err := webhook.NewService(store, loopbackOK)
 	require.NoError(t, err)
 	_, err = svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: rc.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
 	require.NoError(t, err)
@@ -520,7 +524,7 @@ func TestHangingEndpointDoesNotStallOthers(t *testing.T) {
 		}
 	})
 	store := memstore.New()
-	svc, err := webhook.NewService(store, nil)
+	svc, err := webhook.NewService(store, loopbackOK)
 	require.NoError(t, err)
 	ctx := t.Context()
 	_, err = svc.Create(ctx, &webhook.Webhook{Name: "slow", URL: slow.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent, Events: []string{"slow"}}}})
@@ -742,7 +746,7 @@ func TestShortLeaseIsHandedBack(t *testing.T) {
 	rc := newReceiver(t, nil)
 	clock := newFakeClock()
 	store := memstore.New()
-	svc, err := webhook.NewService(&slowClaimStore{Storage: store, clock: clock}, &webhook.Config{Now: clock.Now})
+	svc, err := webhook.NewService(&slowClaimStore{Storage: store, clock: clock}, &webhook.Config{Now: clock.Now, Network: webhook.NetworkPolicy{AllowPrivate: true}})
 	require.NoError(t, err)
 	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{LeaseDuration: time.Minute})
 	require.NoError(t, err)

@@ -28,7 +28,7 @@ func enqueueN(b *testing.B, svc *webhook.Service, n int) {
 func benchService(b *testing.B, hooks int, url string) (*webhook.Service, webhook.Storage) {
 	b.Helper()
 	store := newStore(b)
-	svc, err := webhook.NewService(store, &webhook.Config{Doer: testDoer()})
+	svc, err := webhook.NewService(store, &webhook.Config{Network: testNetwork()})
 	if err != nil {
 		b.Fatal(err)
 	}

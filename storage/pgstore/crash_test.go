@@ -50,7 +50,7 @@ func crashWorker(schema string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	svc, err := webhook.NewService(store, &webhook.Config{Doer: testDoer(), RequestTimeout: time.Second})
+	svc, err := webhook.NewService(store, &webhook.Config{Network: testNetwork(), RequestTimeout: time.Second})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -29,7 +29,7 @@ func sink(t *testing.T) (*httptest.Server, <-chan string) {
 
 func newService(t *testing.T, store webhook.Storage) *webhook.Service {
 	t.Helper()
-	svc, err := webhook.NewService(store, &webhook.Config{Doer: testDoer()})
+	svc, err := webhook.NewService(store, &webhook.Config{Network: testNetwork()})
 	require.NoError(t, err)
 	return svc
 }

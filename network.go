@@ -1,0 +1,355 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrBlockedAddress reports that a webhook URL names, or resolves to, an
+// address the NetworkPolicy refuses: loopback, private, link-local (cloud
+// metadata included) and other special-purpose ranges. Errors that wrap
+// it are *BlockedError values that say which address and why.
+var ErrBlockedAddress = errors.New("webhook: address not allowed")
+
+// BlockedError is returned when a request would reach a refused address.
+// errors.Is(err, ErrBlockedAddress) reports true for it.
+type BlockedError struct {
+	// Host is the host name or literal the URL named.
+	Host string
+	// Addr is the refused address (for a name, the one it resolved to).
+	Addr netip.Addr
+	// Range names the special-purpose range Addr is in.
+	Range string
+}
+
+// Error says what was refused and why.
+func (e *BlockedError) Error() string {
+	if e.Host != "" && e.Host != e.Addr.String() {
+		return fmt.Sprintf("webhook: %s resolves to %s, a %s address, which webhooks may not reach", e.Host, e.Addr, e.Range)
+	}
+	return fmt.Sprintf("webhook: %s is a %s address, which webhooks may not reach", e.Addr, e.Range)
+}
+
+// Is reports whether target is ErrBlockedAddress.
+func (e *BlockedError) Is(target error) bool { return target == ErrBlockedAddress }
+
+// NetworkPolicy says which addresses webhook requests may reach. The zero
+// value is the safe default: public unicast addresses only. It applies
+// when a webhook's URL is saved (literal IP addresses, in any spelling)
+// and when a connection is made (the resolved address, checked at
+// connect time so that a DNS answer that changes between check and
+// connect cannot slip through).
+type NetworkPolicy struct {
+	// AllowPrivate lets requests reach every address: loopback, private,
+	// link-local and the rest. Meant for tests and local demos only.
+	AllowPrivate bool
+	// AllowedNetworks are ranges requests may reach although they are
+	// special-purpose, for operators with internal endpoints
+	// (e.g. netip.MustParsePrefix("10.20.0.0/16")).
+	AllowedNetworks []netip.Prefix
+	// AllowedHosts are host names (exact, case-insensitive) whose
+	// addresses are not checked, for internal endpoints known by name.
+	AllowedHosts []string
+}
+
+// blockedRange is a special-purpose range and its name.
+type blockedRange struct {
+	prefix netip.Prefix
+	name   string
+}
+
+// blockedRanges lists the ranges a request may not reach unless allowed:
+// the IANA IPv4 and IPv6 special-purpose registries, multicast and
+// reserved space. IPv4 forms embedded in IPv6 (mapped, NAT64, 6to4) are
+// checked as the IPv4 address they carry. It is never modified.
+var blockedRanges = func() []blockedRange {
+	return []blockedRange{
+		{netip.MustParsePrefix("0.0.0.0/8"), "this-network"},
+		{netip.MustParsePrefix("10.0.0.0/8"), "private"},
+		{netip.MustParsePrefix("100.64.0.0/10"), "carrier-grade NAT"},
+		{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+		{netip.MustParsePrefix("169.254.0.0/16"), "link-local (cloud metadata)"},
+		{netip.MustParsePrefix("172.16.0.0/12"), "private"},
+		{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol assignment"},
+		{netip.MustParsePrefix("192.0.2.0/24"), "documentation"},
+		{netip.MustParsePrefix("192.88.99.0/24"), "6to4 relay"},
+		{netip.MustParsePrefix("192.168.0.0/16"), "private"},
+		{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking"},
+		{netip.MustParsePrefix("198.51.100.0/24"), "documentation"},
+		{netip.MustParsePrefix("203.0.113.0/24"), "documentation"},
+		{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+		{netip.MustParsePrefix("240.0.0.0/4"), "reserved"}, // 255.255.255.255 broadcast included
+		{netip.MustParsePrefix("::/128"), "unspecified"},
+		{netip.MustParsePrefix("::1/128"), "loopback"},
+		{netip.MustParsePrefix("::/96"), "IPv4-compatible (deprecated)"},
+		{netip.MustParsePrefix("64:ff9b:1::/48"), "local-use NAT64"},
+		{netip.MustParsePrefix("100::/64"), "discard-only"},
+		{netip.MustParsePrefix("2001::/23"), "IETF protocol assignment"},
+		{netip.MustParsePrefix("2001:db8::/32"), "documentation"},
+		{netip.MustParsePrefix("3fff::/20"), "documentation"},
+		{netip.MustParsePrefix("fc00::/7"), "unique-local (fd00:ec2::254 cloud metadata included)"},
+		{netip.MustParsePrefix("fe80::/10"), "link-local"},
+		{netip.MustParsePrefix("fec0::/10"), "site-local (deprecated)"},
+		{netip.MustParsePrefix("ff00::/8"), "multicast"},
+	}
+}()
+
+// Translation prefixes that carry an IPv4 address inside IPv6.
+var (
+	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour   = netip.MustParsePrefix("2002::/16")
+)
+
+// embeddedIPv4 returns the IPv4 address an IPv6 address carries by a
+// well-known translation: IPv4-mapped (::ffff:0:0/96), NAT64
+// (64:ff9b::/96) or 6to4 (2002::/16).
+func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
+	if a.Is4In6() {
+		return a.Unmap(), true
+	}
+	if !a.Is6() {
+		return netip.Addr{}, false
+	}
+	b := a.As16()
+	switch {
+	case nat64Prefix.Contains(a):
+		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), true
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}), true
+	}
+	return netip.Addr{}, false
+}
+
+// check returns the name of the blocked range a is in, or "" if the
+// policy lets requests reach it.
+func (p *NetworkPolicy) check(a netip.Addr) string {
+	if p.AllowPrivate {
+		return ""
+	}
+	a = a.WithZone("")
+	for _, n := range p.AllowedNetworks {
+		if n.Contains(a) || (a.Is4In6() && n.Contains(a.Unmap())) {
+			return ""
+		}
+	}
+	if v4, ok := embeddedIPv4(a); ok {
+		if r := p.check(v4); r != "" {
+			return r + " (embedded in " + a.String() + ")"
+		}
+		if a.Is4In6() {
+			return ""
+		}
+	}
+	for _, r := range blockedRanges {
+		if r.prefix.Contains(a) {
+			return r.name
+		}
+	}
+	return ""
+}
+
+func (p *NetworkPolicy) hostAllowed(host string) bool {
+	for _, h := range p.AllowedHosts {
+		if strings.EqualFold(strings.TrimSuffix(h, "."), strings.TrimSuffix(host, ".")) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckURL reports whether the policy lets a webhook use raw as its URL:
+// nil, or a *BlockedError if the host is an IP address in a refused
+// range, in any spelling (127.0.0.1, ::ffff:127.0.0.1, 2130706433,
+// 0177.0.0.1, 0x7f.1), or a name that always means this machine
+// ("localhost"). Names are resolved only when a request is made. It
+// returns an error wrapping ErrInvalid if raw is not a valid URL.
+func (p *NetworkPolicy) CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return invalid("webhook", "url", "not a valid URL")
+	}
+	return p.checkHost(u.Hostname())
+}
+
+func (p *NetworkPolicy) checkHost(host string) error {
+	if p.AllowPrivate || host == "" || p.hostAllowed(host) {
+		return nil
+	}
+	if a, ok := parseLiteralIP(host); ok {
+		if r := p.check(a); r != "" {
+			return &BlockedError{Host: host, Addr: a, Range: r}
+		}
+		return nil
+	}
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
+		return &BlockedError{Host: host, Addr: netip.IPv6Loopback(), Range: "loopback"}
+	}
+	return nil
+}
+
+// parseLiteralIP parses host as an IP address in any spelling that some
+// resolver accepts: standard IPv4 and IPv6 (zone ignored), and the
+// inet_aton forms with one to four parts, each decimal, octal (leading
+// 0) or hex (leading 0x): 2130706433, 0177.0.0.1, 0x7f.0.0.1, 127.1.
+func parseLiteralIP(host string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return a.WithZone(""), true
+	}
+	parts := strings.Split(strings.TrimSuffix(host, "."), ".")
+	if len(parts) == 0 || len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	vals := make([]uint64, len(parts))
+	for i, part := range parts {
+		v, ok := parseInetPart(part)
+		if !ok {
+			return netip.Addr{}, false
+		}
+		vals[i] = v
+	}
+	// The last part fills the bytes the earlier ones leave.
+	var n uint64
+	last := len(vals) - 1
+	for i, v := range vals[:last] {
+		if v > 0xff {
+			return netip.Addr{}, false
+		}
+		n |= v << (8 * (3 - i))
+	}
+	if vals[last] >= 1<<(8*(4-last)) {
+		return netip.Addr{}, false
+	}
+	n |= vals[last]
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), true
+}
+
+// parseInetPart parses one inet_aton component.
+func parseInetPart(s string) (uint64, bool) {
+	base := 10
+	switch {
+	case s == "":
+		return 0, false
+	case len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X"):
+		s, base = s[2:], 16
+	case len(s) > 1 && s[0] == '0':
+		s, base = s[1:], 8
+	}
+	v, err := strconv.ParseUint(s, base, 32)
+	return v, err == nil
+}
+
+// ClientConfig configures NewHTTPClient. The zero value is valid.
+type ClientConfig struct {
+	// Network says which addresses requests may reach. The zero value
+	// refuses every private and special-purpose address.
+	Network NetworkPolicy
+	// DialTimeout bounds connecting. Defaults to 10 seconds.
+	DialTimeout time.Duration
+	// TLSHandshakeTimeout bounds the TLS handshake. Defaults to 10 seconds.
+	TLSHandshakeTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for the response's headers
+	// once the request is written. Defaults to 30 seconds; the whole
+	// request is bounded by its context as well.
+	ResponseHeaderTimeout time.Duration
+	// MaxIdleConnsPerHost is how many idle connections are kept per
+	// host for reuse. Defaults to 32 (Go's default is 2).
+	MaxIdleConnsPerHost int
+	// Resolver looks up host names. Defaults to net.DefaultResolver.
+	// Whatever it answers, the address is checked when connecting.
+	Resolver *net.Resolver
+}
+
+// NewHTTPClient returns the *http.Client the library sends with when no
+// Doer is configured. It is safe against server-side request forgery:
+// every connection's address is checked against cfg.Network at connect
+// time (after DNS, so rebinding cannot slip through); it never follows
+// redirects and takes no proxy from the environment (a proxy would hide
+// the real target). It bounds connecting, TLS handshakes and the wait
+// for response headers, allows HTTP/2, and keeps more idle connections
+// per host than Go's default so that steady traffic reuses them. A nil
+// cfg means the defaults.
+func NewHTTPClient(cfg *ClientConfig) *http.Client {
+	var c ClientConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+	if c.TLSHandshakeTimeout <= 0 {
+		c.TLSHandshakeTimeout = 10 * time.Second
+	}
+	if c.ResponseHeaderTimeout <= 0 {
+		c.ResponseHeaderTimeout = 30 * time.Second
+	}
+	if c.MaxIdleConnsPerHost <= 0 {
+		c.MaxIdleConnsPerHost = 32
+	}
+	policy := c.Network
+	policy.AllowedNetworks = append([]netip.Prefix(nil), c.Network.AllowedNetworks...)
+	policy.AllowedHosts = append([]string(nil), c.Network.AllowedHosts...)
+	guarded := &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second, Control: policy.control, Resolver: c.Resolver}
+	open := &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second, Resolver: c.Resolver}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if policy.hostAllowed(host) {
+			return open.DialContext(ctx, network, addr)
+		}
+		if err := policy.checkHost(host); err != nil {
+			return nil, err
+		}
+		conn, err := guarded.DialContext(ctx, network, addr)
+		var be *BlockedError
+		if errors.As(err, &be) {
+			be.Host = host
+			return nil, be
+		}
+		return conn, err
+	}
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                  nil,
+			DialContext:            dial,
+			ForceAttemptHTTP2:      true,
+			MaxIdleConns:           512,
+			MaxIdleConnsPerHost:    c.MaxIdleConnsPerHost,
+			IdleConnTimeout:        90 * time.Second,
+			TLSHandshakeTimeout:    c.TLSHandshakeTimeout,
+			ResponseHeaderTimeout:  c.ResponseHeaderTimeout,
+			ExpectContinueTimeout:  time.Second,
+			MaxResponseHeaderBytes: 64 << 10,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// control is a net.Dialer Control hook: it refuses to connect to an
+// address the policy blocks. It sees the address actually dialed, after
+// resolution.
+func (p *NetworkPolicy) control(network, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("webhook: cannot check address %q: %w", address, err)
+	}
+	if r := p.check(a); r != "" {
+		return &BlockedError{Addr: a.WithZone(""), Range: r}
+	}
+	return nil
+}

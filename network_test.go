@@ -1,0 +1,276 @@
+package webhook_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/memstore"
+)
+
+func TestCheckURLBlocksSpecialAddresses(t *testing.T) {
+	blocked := []string{
+		// IPv4 special-purpose ranges
+		"0.0.0.0", "0.1.2.3", "10.0.0.1", "10.255.255.255", "100.64.0.1", "100.127.255.254",
+		"127.0.0.1", "127.255.0.1", "169.254.169.254", "169.254.0.1", "172.16.0.1", "172.31.255.255",
+		"192.0.0.8", "192.0.2.1", "192.88.99.1", "192.168.1.1", "198.18.0.1", "198.19.255.255",
+		"198.51.100.7", "203.0.113.9", "224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255",
+		// IPv6 special-purpose ranges
+		"[::]", "[::1]", "[fe80::1]", "[fe80::1%25eth0]", "[fc00::1]", "[fd00:ec2::254]", "[fd12:3456::1]",
+		"[fec0::1]", "[ff02::1]", "[ff05::2]", "[2001:db8::1]", "[3fff::1]", "[100::1]", "[2001::1]",
+		"[64:ff9b:1::1]", "[::127.0.0.1]",
+		// IPv4 inside IPv6
+		"[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[::ffff:169.254.169.254]", "[::ffff:10.0.0.1]",
+		"[64:ff9b::a9fe:a9fe]", "[64:ff9b::127.0.0.1]", "[2002:7f00:1::]", "[2002:a9fe:a9fe::1]",
+		// Other spellings of IPv4 addresses
+		"2130706433", "0177.0.0.1", "0x7f.0.0.1", "0x7f000001", "0x7F.1", "127.1", "127.0.1", "017700000001",
+		"0", "2852039166", "0xa9fea9fe", "0251.0376.0251.0376", "10.1", "3232235777",
+		// Names that always mean this machine
+		"localhost", "LOCALHOST", "localhost.", "api.localhost",
+	}
+	var p webhook.NetworkPolicy
+	for _, host := range blocked {
+		err := p.CheckURL("http://" + host + ":8080/hook")
+		require.ErrorIs(t, err, webhook.ErrBlockedAddress, host)
+		var be *webhook.BlockedError
+		require.ErrorAs(t, err, &be, host)
+		assert.NotEmpty(t, be.Range, host)
+		assert.Contains(t, err.Error(), be.Range)
+	}
+
+	allowed := []string{
+		"example.com", "hooks.example.com", "8.8.8.8", "1.1.1.1", "[2606:4700:4700::1111]",
+		"[::ffff:8.8.8.8]", "[64:ff9b::808:808]", "[2002:808:808::1]", "100.63.255.255", "100.128.0.1",
+		"172.15.255.255", "172.32.0.1", "192.167.1.1", "134744072", "0x08.0x08.0x08.0x08",
+		"localhost.example.com", "127.0.0.1.nip.io.example",
+	}
+	for _, host := range allowed {
+		require.NoError(t, p.CheckURL("https://"+host+"/hook"), host)
+	}
+
+	open := webhook.NetworkPolicy{AllowPrivate: true}
+	for _, host := range blocked {
+		require.NoError(t, open.CheckURL("http://"+host+"/"), host)
+	}
+	some := webhook.NetworkPolicy{
+		AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16"), netip.MustParsePrefix("fd00:1::/32")},
+		AllowedHosts:    []string{"Internal.Example"},
+	}
+	require.NoError(t, some.CheckURL("http://10.20.3.4/"))
+	require.NoError(t, some.CheckURL("http://[::ffff:10.20.3.4]/"))
+	require.NoError(t, some.CheckURL("http://[fd00:1::5]/"))
+	require.NoError(t, some.CheckURL("http://internal.example/"))
+	require.ErrorIs(t, some.CheckURL("http://10.21.0.1/"), webhook.ErrBlockedAddress)
+	require.ErrorIs(t, some.CheckURL("http://127.0.0.1/"), webhook.ErrBlockedAddress)
+}
+
+func TestCreateRefusesPrivateURL(t *testing.T) {
+	svc, _, _ := newService(t)
+	for _, u := range []string{"http://127.0.0.1/", "http://169.254.169.254/latest/meta-data", "http://2130706433/", "http://[::ffff:10.0.0.1]/", "http://localhost:8080/"} {
+		_, err := svc.Create(t.Context(), &webhook.Webhook{Name: "n", URL: u, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+		require.ErrorIs(t, err, webhook.ErrInvalid, u)
+		assert.Equal(t, []string{"url"}, fields(t, err), u)
+	}
+	// Several problems are reported together.
+	_, err := svc.Create(t.Context(), &webhook.Webhook{URL: "http://10.0.0.1/", Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	assert.ElementsMatch(t, []string{"name", "url"}, fields(t, err))
+	w := create(t, svc, "ok", webhook.Trigger{Type: webhook.TriggerEvent})
+	w.URL = "http://192.168.0.10/"
+	_, err = svc.Update(t.Context(), w)
+	assert.Equal(t, []string{"url"}, fields(t, err))
+}
+
+// fakeDNS is a DNS server on loopback that answers every A query with addr.
+func fakeDNS(t *testing.T, addr netip.Addr) *net.Resolver {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if n < 12 {
+				continue
+			}
+			q := buf[:n]
+			// The question section ends after the name's zero byte and
+			// four bytes of type and class.
+			end := 12
+			for end < n && q[end] != 0 {
+				end += int(q[end]) + 1
+			}
+			end += 5
+			if end > n {
+				continue
+			}
+			qtype := binary.BigEndian.Uint16(q[end-4:])
+			resp := append([]byte(nil), q[:end]...)
+			resp[2] |= 0x84 // response, authoritative
+			resp[3] = 0
+			binary.BigEndian.PutUint16(resp[6:], 0) // answers
+			binary.BigEndian.PutUint16(resp[8:], 0)
+			binary.BigEndian.PutUint16(resp[10:], 0)
+			if qtype == 1 && addr.Is4() { // A
+				binary.BigEndian.PutUint16(resp[6:], 1)
+				a := addr.As4()
+				resp = append(resp, 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4)
+				resp = append(resp, a[:]...)
+			}
+			_, _ = pc.WriteTo(resp, from)
+		}
+	}()
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", pc.LocalAddr().String())
+	}}
+}
+
+func TestClientBlocksNamesThatResolvePrivately(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	target := "http://rebind.example:" + port + "/hook"
+
+	// The name passes the check on save, but resolves to loopback.
+	var p webhook.NetworkPolicy
+	require.NoError(t, p.CheckURL(target))
+	c := webhook.NewHTTPClient(&webhook.ClientConfig{Resolver: fakeDNS(t, netip.MustParseAddr("127.0.0.1"))})
+	_, err := c.Get(target)
+	require.ErrorIs(t, err, webhook.ErrBlockedAddress)
+	var be *webhook.BlockedError
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, "rebind.example", be.Host)
+	assert.Equal(t, netip.MustParseAddr("127.0.0.1"), be.Addr)
+	assert.Contains(t, err.Error(), "rebind.example resolves to 127.0.0.1")
+	assert.Zero(t, hits.Load())
+
+	// Metadata service.
+	c = webhook.NewHTTPClient(&webhook.ClientConfig{Resolver: fakeDNS(t, netip.MustParseAddr("169.254.169.254"))})
+	_, err = c.Get("http://metadata.example/latest/meta-data/")
+	require.ErrorAs(t, err, &be)
+	assert.Contains(t, be.Range, "link-local")
+
+	// Literal addresses are refused before any connection.
+	c = webhook.NewHTTPClient(nil)
+	for _, u := range []string{srv.URL, strings.Replace(srv.URL, "127.0.0.1", "[::ffff:127.0.0.1]", 1)} {
+		_, err = c.Get(u)
+		require.ErrorIs(t, err, webhook.ErrBlockedAddress, u)
+	}
+	assert.Zero(t, hits.Load())
+
+	// Allowed hosts and networks get through.
+	c = webhook.NewHTTPClient(&webhook.ClientConfig{Network: webhook.NetworkPolicy{AllowedHosts: []string{"rebind.example"}}, Resolver: fakeDNS(t, netip.MustParseAddr("127.0.0.1"))})
+	resp, err := c.Get(target)
+	require.NoError(t, err)
+	resp.Body.Close()
+	c = webhook.NewHTTPClient(&webhook.ClientConfig{Network: webhook.NetworkPolicy{AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}})
+	resp, err = c.Get(srv.URL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, int32(2), hits.Load())
+}
+
+func TestClientIgnoresProxyAndRedirects(t *testing.T) {
+	var proxied atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { proxied.Add(1) }))
+	defer proxy.Close()
+	t.Setenv("HTTP_PROXY", proxy.URL)
+	t.Setenv("HTTPS_PROXY", proxy.URL)
+	t.Setenv("http_proxy", proxy.URL)
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/iam/", http.StatusFound)
+	}))
+	defer srv.Close()
+	loopback := webhook.NetworkPolicy{AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	c := webhook.NewHTTPClient(&webhook.ClientConfig{Network: loopback})
+	resp, err := c.Get(srv.URL)
+	require.NoError(t, err, "a redirect is returned, not followed")
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	assert.Equal(t, http.StatusFound, resp.StatusCode)
+	assert.Zero(t, proxied.Load(), "HTTP_PROXY from the environment is ignored")
+}
+
+func TestBlockedDeliveryAndTestSend(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	store := memstore.New()
+	clock := newFakeClock()
+	svc, err := webhook.NewService(store, &webhook.Config{Now: clock.Now, Doer: webhook.NewHTTPClient(&webhook.ClientConfig{Resolver: fakeDNS(t, netip.MustParseAddr("127.0.0.1"))})})
+	require.NoError(t, err)
+	w, err := svc.Create(t.Context(), &webhook.Webhook{Name: "n", URL: "http://sneaky.example:" + port + "/", Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	require.NoError(t, err, "a name is not resolved when saved")
+
+	d, err := svc.Test(t.Context(), w.ID)
+	require.NoError(t, err)
+	assert.Equal(t, webhook.StatusFailed, d.Status, "a test send is blocked like a real one")
+	assert.Contains(t, d.Error, "resolves to 127.0.0.1")
+
+	ids, err := svc.TriggerEvent(t.Context(), "e", nil, "")
+	require.NoError(t, err)
+	wk, err := webhook.NewWorker(svc, nil)
+	require.NoError(t, err)
+	_, err = wk.RunOnce(t.Context())
+	require.NoError(t, err)
+	d, err = svc.Delivery(t.Context(), ids[0])
+	require.NoError(t, err)
+	assert.Equal(t, webhook.StatusRetrying, d.Status)
+	assert.Contains(t, d.Error, "loopback")
+	assert.Zero(t, hits.Load(), "no request reached the loopback server")
+}
+
+// FuzzCheckURL checks that URL validation never panics and never lets a
+// special-purpose literal address through, in whatever spelling.
+func FuzzCheckURL(f *testing.F) {
+	for _, s := range []string{
+		"http://127.0.0.1/", "http://2130706433/", "http://0x7f.1/", "http://[::ffff:127.0.0.1]/", "https://example.com/x?y#z",
+		"http://[fe80::1%25eth0]:80/", "http://user:pw@host/", "http://0177.0.0.01/", "http://1.2.3.4.5/", "http://[64:ff9b::a9fe:a9fe]/",
+	} {
+		f.Add(s)
+	}
+	var p webhook.NetworkPolicy
+	f.Fuzz(func(t *testing.T, raw string) {
+		w := &webhook.Webhook{Name: "n", URL: raw, Retry: webhook.DefaultRetryPolicy(), Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}}
+		valid := w.Validate() == nil
+		err := p.CheckURL(raw)
+		if !valid || err != nil {
+			return
+		}
+		u, perr := url.Parse(raw)
+		if perr != nil {
+			t.Fatalf("accepted an unparsable URL %q", raw)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			t.Fatalf("accepted scheme %q", u.Scheme)
+		}
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil {
+			a = a.Unmap()
+			if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
+				t.Fatalf("accepted the special address %s in %q", a, raw)
+			}
+		}
+		if errors.Is(err, webhook.ErrBlockedAddress) {
+			t.Fatal("unreachable")
+		}
+	})
+}
