@@ -58,13 +58,27 @@ type Config struct {
 	// signing beside the new one. Defaults to 24 hours.
 	SecretRotationGrace time.Duration
 
+	// DisableAfterFailures and DisableAfterFailingFor are the endpoint
+	// health policy: the library disables a webhook once at least
+	// DisableAfterFailures of its deliveries in a row have failed for
+	// good (all attempts used) and the first of them failed at least
+	// DisableAfterFailingFor ago, so that one bad burst does not disable
+	// an endpoint but a dead one stops costing attempts. A delivered
+	// delivery resets the count, and so does enabling the webhook again.
+	// 410 Gone disables at once, whatever the policy. The defaults are 20
+	// deliveries and 24 hours; a negative DisableAfterFailures turns the
+	// policy off.
+	DisableAfterFailures   int
+	DisableAfterFailingFor time.Duration
+
 	// OnDeliveryFailed, if set, is called after a delivery has failed
 	// for good (its attempts are used up, or the endpoint refused it
 	// permanently). It runs on the worker's goroutine: keep it short.
 	OnDeliveryFailed func(ctx context.Context, d *Delivery)
 	// OnWebhookDisabled, if set, is called after the library has
-	// disabled a webhook (its endpoint answered 410 Gone), with the
-	// webhook as stored; w.DisabledReason says why. Keep it short.
+	// disabled a webhook (its endpoint answered 410 Gone, or failed
+	// under the health policy), with the webhook as stored;
+	// w.DisabledReason says why. Keep it short.
 	OnWebhookDisabled func(ctx context.Context, w *Webhook)
 }
 
@@ -75,6 +89,8 @@ const (
 	DefaultRequestTimeout       = 30 * time.Second
 	DefaultMaxResponseBodyBytes = 64 << 10
 	DefaultSecretRotationGrace  = 24 * time.Hour
+	DefaultDisableAfterFailures = 20
+	DefaultDisableAfterFailing  = 24 * time.Hour
 )
 
 // ErrPayloadTooLarge reports a trigger whose request body would exceed
@@ -94,6 +110,8 @@ type Service struct {
 	timeout     time.Duration
 	maxResponse int
 	grace       time.Duration
+	failLimit   int
+	failSpan    time.Duration
 	onFailed    func(context.Context, *Delivery)
 	onDisabled  func(context.Context, *Webhook)
 
@@ -132,6 +150,10 @@ func NewService(store Storage, cfg *Config) (*Service, error) {
 	setDefault(&ps, "RequestTimeout", &c.RequestTimeout, DefaultRequestTimeout)
 	setDefault(&ps, "MaxResponseBodyBytes", &c.MaxResponseBodyBytes, DefaultMaxResponseBodyBytes)
 	setDefault(&ps, "SecretRotationGrace", &c.SecretRotationGrace, DefaultSecretRotationGrace)
+	if c.DisableAfterFailures == 0 {
+		c.DisableAfterFailures = DefaultDisableAfterFailures
+	}
+	setDefault(&ps, "DisableAfterFailingFor", &c.DisableAfterFailingFor, DefaultDisableAfterFailing)
 	if c.RequestTimeout > MaxRequestTimeout {
 		ps.add("RequestTimeout", fmt.Sprintf("must be at most %v", MaxRequestTimeout))
 	}
@@ -149,6 +171,8 @@ func NewService(store Storage, cfg *Config) (*Service, error) {
 		timeout:     c.RequestTimeout,
 		maxResponse: c.MaxResponseBodyBytes,
 		grace:       c.SecretRotationGrace,
+		failLimit:   c.DisableAfterFailures,
+		failSpan:    c.DisableAfterFailingFor,
 		onFailed:    c.OnDeliveryFailed,
 		onDisabled:  c.OnWebhookDisabled,
 		reload:      make(chan struct{}, 1),
@@ -206,6 +230,7 @@ func (s *Service) Create(ctx context.Context, w *Webhook) (*Webhook, error) {
 		}
 	}
 	c.PreviousSecrets = nil
+	c.ConsecutiveFailures, c.FailingSince = 0, time.Time{}
 	now := s.clock()
 	c.CreatedAt, c.UpdatedAt, c.Version = now, now, 1
 	prepare(c)
@@ -282,6 +307,10 @@ func (s *Service) Update(ctx context.Context, w *Webhook) (*Webhook, error) {
 		c.PreviousSecrets = old.PreviousSecrets
 		c.CreatedAt = old.CreatedAt
 		c.Version = old.Version
+		c.ConsecutiveFailures, c.FailingSince = old.ConsecutiveFailures, old.FailingSince
+		if old.Disabled && !c.Disabled {
+			c.ConsecutiveFailures, c.FailingSince = 0, time.Time{} // a fresh start
+		}
 		if c.Disabled && old.Disabled && c.DisabledReason == "" {
 			c.DisabledReason = old.DisabledReason
 		}
@@ -316,16 +345,20 @@ const maxConflictRetries = 10
 
 // modify reads the webhook, lets change build the next version from it,
 // and stores that version, starting over when another writer got there
-// first. It sets UpdatedAt and returns the stored webhook.
+// first. It sets UpdatedAt and returns the stored webhook. A change that
+// returns nil leaves the webhook as it is, and modify returns it.
 func (s *Service) modify(ctx context.Context, id, op string, change func(old *Webhook) (*Webhook, error)) (*Webhook, error) {
 	for range maxConflictRetries {
 		old, err := s.store.GetWebhook(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("webhook %s: %s: %w", id, op, err)
 		}
-		next, err := change(old)
+		next, err := change(old.Clone())
 		if err != nil {
 			return nil, err
+		}
+		if next == nil {
+			return old, nil
 		}
 		next.ID, next.Version = old.ID, old.Version
 		next.UpdatedAt = s.clock()
@@ -393,6 +426,52 @@ func (s *Service) RotateSecret(ctx context.Context, id string) (*Webhook, error)
 		w.Secret, w.PreviousSecrets = secret, kept
 		return w, nil
 	})
+}
+
+// noteHealth applies a delivery's final outcome to its webhook's health:
+// a success resets the count of failures in a row, a failure adds to it
+// and disables the webhook when the health policy says so.
+func (s *Service) noteHealth(ctx context.Context, hook *Webhook, delivered bool) {
+	if delivered && hook.ConsecutiveFailures == 0 {
+		return // nothing to reset (as far as this copy knows)
+	}
+	if s.failLimit < 0 && !delivered {
+		return
+	}
+	disabled := false
+	w, err := s.modify(ctx, hook.ID, "health", func(w *Webhook) (*Webhook, error) {
+		if delivered {
+			if w.ConsecutiveFailures == 0 {
+				return nil, nil
+			}
+			w.ConsecutiveFailures, w.FailingSince = 0, time.Time{}
+			return w, nil
+		}
+		if w.Disabled {
+			return nil, nil
+		}
+		now := s.clock()
+		w.ConsecutiveFailures++
+		if w.FailingSince.IsZero() {
+			w.FailingSince = now
+		}
+		if s.failLimit > 0 && w.ConsecutiveFailures >= s.failLimit && now.Sub(w.FailingSince) >= s.failSpan {
+			w.Disabled = true
+			w.DisabledReason = fmt.Sprintf("%d deliveries in a row failed since %s", w.ConsecutiveFailures, w.FailingSince.Format(time.RFC3339))
+			disabled = true
+		}
+		return w, nil
+	})
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		s.log.WarnContext(ctx, "webhook: updating endpoint health failed", "webhook_id", hook.ID, "error", err)
+	case disabled:
+		s.log.WarnContext(ctx, "webhook: disabled by the health policy", "webhook_id", w.ID, "reason", w.DisabledReason)
+		if s.onDisabled != nil {
+			s.onDisabled(ctx, w.Clone())
+		}
+	}
 }
 
 // List returns one page of webhooks in ID (creation) order.

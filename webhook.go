@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"net/url"
 	"slices"
@@ -60,6 +61,20 @@ type Webhook struct {
 	// Timeout bounds each request to this webhook, from 1 second to
 	// MaxRequestTimeout. Zero means the service's RequestTimeout.
 	Timeout time.Duration
+	// RateLimit caps the requests per second each worker sends to this
+	// webhook (bursts of up to max(1, RateLimit)); 0 means no limit.
+	// Deliveries over the limit wait in storage, not in the worker pool.
+	RateLimit float64
+	// MaxInFlight caps the attempts each worker has in flight to this
+	// webhook, below the worker's MaxPerWebhook; 0 means that default.
+	MaxInFlight int
+	// ConsecutiveFailures counts the deliveries to this webhook that
+	// failed for good, one after the other, since the last that
+	// succeeded; FailingSince is when the first of them failed. The
+	// library maintains both (see Config.DisableAfterFailures) and resets
+	// them when the webhook is enabled again.
+	ConsecutiveFailures int
+	FailingSince        time.Time
 	// CreatedAt and UpdatedAt are set by the Service.
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -87,7 +102,13 @@ const (
 	MaxTenantIDLength    = 256
 	MaxRequestTimeout    = 5 * time.Minute
 	MaxPreviousSecrets   = 8
+	MaxRateLimit         = 10000
 )
+
+// rateBurst is the burst of the webhook's rate limit.
+func (w *Webhook) rateBurst() int {
+	return max(1, int(w.RateLimit))
+}
 
 // webhookJSON is the wire form of Webhook.
 type webhookJSON struct {
@@ -105,6 +126,10 @@ type webhookJSON struct {
 	Environments    []string          `json:"environments,omitempty"`
 	SignatureScheme SignatureScheme   `json:"signature_scheme,omitempty"`
 	TimeoutSeconds  float64           `json:"timeout_seconds,omitempty"`
+	RateLimit       float64           `json:"rate_limit,omitempty"`
+	MaxInFlight     int               `json:"max_in_flight,omitempty"`
+	Failures        int               `json:"consecutive_failures,omitempty"`
+	FailingSince    time.Time         `json:"failing_since,omitzero"`
 	CreatedAt       time.Time         `json:"created_at"`
 	UpdatedAt       time.Time         `json:"updated_at"`
 	Version         int64             `json:"version,omitempty"`
@@ -120,8 +145,9 @@ func (w Webhook) MarshalJSON() ([]byte, error) {
 		Enabled: &enabled, DisabledReason: w.DisabledReason,
 		Triggers: w.Triggers, Headers: w.Headers, Retry: &retry,
 		Environments: w.Environments, SignatureScheme: w.SignatureScheme,
-		TimeoutSeconds: w.Timeout.Seconds(),
-		CreatedAt:      w.CreatedAt, UpdatedAt: w.UpdatedAt, Version: w.Version,
+		TimeoutSeconds: w.Timeout.Seconds(), RateLimit: w.RateLimit, MaxInFlight: w.MaxInFlight,
+		Failures: w.ConsecutiveFailures, FailingSince: w.FailingSince,
+		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, Version: w.Version,
 	})
 }
 
@@ -138,7 +164,8 @@ func (w *Webhook) UnmarshalJSON(b []byte) error {
 		Disabled: j.Enabled != nil && !*j.Enabled, DisabledReason: j.DisabledReason,
 		Triggers: j.Triggers, Headers: j.Headers,
 		Environments: j.Environments, SignatureScheme: j.SignatureScheme,
-		Timeout:   secondsToDuration(j.TimeoutSeconds),
+		Timeout: secondsToDuration(j.TimeoutSeconds), RateLimit: j.RateLimit, MaxInFlight: j.MaxInFlight,
+		ConsecutiveFailures: j.Failures, FailingSince: j.FailingSince,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, Version: j.Version,
 	}
 	if j.Retry != nil {
@@ -271,6 +298,12 @@ func (w *Webhook) compile() (*compiledWebhook, error) {
 	}
 	if len(w.PreviousSecrets) > MaxPreviousSecrets {
 		ps.add("previous_secrets", fmt.Sprintf("at most %d", MaxPreviousSecrets))
+	}
+	if math.IsNaN(w.RateLimit) || w.RateLimit < 0 || w.RateLimit > MaxRateLimit {
+		ps.add("rate_limit", fmt.Sprintf("must be between 0 (no limit) and %d requests per second", MaxRateLimit))
+	}
+	if w.MaxInFlight < 0 || w.MaxInFlight > 1000 {
+		ps.add("max_in_flight", "must be between 0 (the worker's default) and 1000")
 	}
 	if w.Timeout != 0 && (w.Timeout < time.Second || w.Timeout > MaxRequestTimeout) {
 		ps.add("timeout_seconds", fmt.Sprintf("must be between 1 and %d", int(MaxRequestTimeout/time.Second)))

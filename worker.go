@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // WorkerConfig configures a Worker. The zero value is valid: every field
@@ -81,13 +83,13 @@ type Worker struct {
 	cfg     WorkerConfig
 	running atomic.Bool
 
-	mu       sync.Mutex
-	inflight map[string]int // webhook ID → attempts in flight
-	total    int
-	settled  atomic.Int64  // deliveries whose outcome was recorded, for RunOnce
-	freed    chan struct{} // signalled when an attempt finishes
-	wg       sync.WaitGroup
-	results  chan recordReq // to the recorder, while one runs
+	mu      sync.Mutex
+	hooks   map[string]*endpoint // per-webhook state, while it matters
+	total   int
+	settled atomic.Int64  // deliveries whose outcome was recorded, for RunOnce
+	freed   chan struct{} // signalled when an attempt finishes
+	wg      sync.WaitGroup
+	results chan recordReq // to the recorder, while one runs
 }
 
 // recordReq is one result waiting for the recorder.
@@ -130,7 +132,7 @@ func NewWorker(svc *Service, cfg *WorkerConfig) (*Worker, error) {
 		_, _ = rand.Read(b[:])
 		c.WorkerID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
-	return &Worker{svc: svc, cfg: c, inflight: map[string]int{}, freed: make(chan struct{}, 1)}, nil
+	return &Worker{svc: svc, cfg: c, hooks: map[string]*endpoint{}, freed: make(chan struct{}, 1)}, nil
 }
 
 // ID returns the worker's ID, as recorded in leases.
@@ -170,7 +172,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		more, err := w.fill(ctx, sendCtx)
+		more, token, err := w.fill(ctx, sendCtx)
 		if err != nil && ctx.Err() == nil {
 			w.svc.log.ErrorContext(ctx, "webhook: claiming deliveries failed; will retry", "worker_id", w.cfg.WorkerID, "error", err)
 			more = false
@@ -179,7 +181,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		if more {
 			freed = w.freed
 		}
-		timer.Reset(w.cfg.PollInterval)
+		wait := w.cfg.PollInterval
+		if token > 0 {
+			wait = min(wait, token) // a rate-limited webhook gets its next token
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			w.shutdown(abort)
@@ -214,8 +220,9 @@ func (w *Worker) shutdown(abort context.CancelFunc) {
 // to finish, and returns how many deliveries it settled (attempted, or
 // failed without sending). Retries that come due while it runs may be
 // attempted too; it returns once nothing is due and nothing is in
-// flight. It is meant for tests and batch jobs. It returns ctx's error if
-// ctx is canceled, and the Storage's error if claiming fails.
+// flight. Deliveries that a webhook's rate limit holds back are left for
+// a later call. It is meant for tests and batch jobs. It returns ctx's
+// error if ctx is canceled, and the Storage's error if claiming fails.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	if !w.running.CompareAndSwap(false, true) {
 		return 0, ErrWorkerRunning
@@ -224,12 +231,14 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	defer w.startRecorder(ctx)()
 	before := w.settled.Load()
 	for {
-		more, err := w.fill(ctx, ctx)
+		_, _, err := w.fill(ctx, ctx)
 		if err != nil {
 			w.wg.Wait()
 			return int(w.settled.Load() - before), err
 		}
-		if w.busy() == 0 && !more {
+		// fill returns with nothing in flight only when a claim came back
+		// empty: what is left is not due, or held back by a rate limit.
+		if w.busy() == 0 {
 			w.wg.Wait()
 			return int(w.settled.Load() - before), nil
 		}
@@ -248,35 +257,57 @@ func (w *Worker) busy() int {
 	return w.total
 }
 
+// endpoint is what a worker tracks of one webhook.
+type endpoint struct {
+	inflight int           // claimed and not yet finished
+	sending  int           // admitted by admit and not yet finished
+	max      int           // the webhook's MaxInFlight, once seen; 0 for the default
+	limiter  *rate.Limiter // the webhook's RateLimit, once seen
+}
+
 // fill claims and starts deliveries until the pool is full or nothing
 // more is due. It reports whether more work may be waiting for a free
-// slot. Claims use ctx; the attempts they start use sendCtx.
-func (w *Worker) fill(ctx, sendCtx context.Context) (bool, error) {
+// slot, and how soon a rate-limited webhook gets its next token (0 if
+// none is waiting). Claims use ctx; the attempts they start use sendCtx.
+func (w *Worker) fill(ctx, sendCtx context.Context) (bool, time.Duration, error) {
 	for {
 		if err := ctx.Err(); err != nil {
-			return false, err
+			return false, 0, err
 		}
-		limit, exclude := w.capacity()
+		now := w.svc.clock()
+		limit, exclude, token := w.capacity(now)
 		if limit <= 0 {
-			return true, nil
+			return true, token, nil
 		}
 		claims, err := w.svc.store.ClaimDeliveries(ctx, ClaimParams{
 			WorkerID:        w.cfg.WorkerID,
 			Limit:           limit,
 			LeaseDuration:   w.cfg.LeaseDuration,
-			Now:             w.svc.clock(),
+			Now:             now,
 			ExcludeWebhooks: exclude,
 			MaxPerWebhook:   1,
 		})
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		if len(claims) == 0 {
-			return len(exclude) > 0, nil
+			return len(exclude) > 0, token, nil
 		}
+		idx := w.svc.idx.Load()
 		w.mu.Lock()
 		for _, c := range claims {
-			w.inflight[c.Delivery.WebhookID]++
+			e := w.hooks[c.Delivery.WebhookID]
+			if e == nil {
+				e = &endpoint{}
+				w.hooks[c.Delivery.WebhookID] = e
+				// Learn the webhook's own cap before the next claim.
+				if idx != nil {
+					if cw, ok := idx.byID[c.Delivery.WebhookID]; ok {
+						e.max = cw.w.MaxInFlight
+					}
+				}
+			}
+			e.inflight++
 			w.total++
 		}
 		w.mu.Unlock()
@@ -289,25 +320,83 @@ func (w *Worker) fill(ctx, sendCtx context.Context) (bool, error) {
 	}
 }
 
-// capacity returns how many deliveries may be claimed now and which
-// webhooks are at their limit.
-func (w *Worker) capacity() (int, []string) {
+// capacity returns how many deliveries may be claimed now, which
+// webhooks must not be claimed (at their in-flight cap, or out of rate
+// tokens), and how soon the first rate-limited one gets a token.
+func (w *Worker) capacity(now time.Time) (int, []string, time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var exclude []string
-	for id, n := range w.inflight {
-		if n >= w.cfg.MaxPerWebhook {
+	var token time.Duration
+	for id, e := range w.hooks {
+		limit := w.cfg.MaxPerWebhook
+		if e.max > 0 {
+			limit = min(limit, e.max)
+		}
+		tokens := 1.0
+		if e.limiter != nil {
+			tokens = e.limiter.TokensAt(now)
+		}
+		switch {
+		case e.inflight >= limit:
 			exclude = append(exclude, id)
+		case tokens < 1:
+			exclude = append(exclude, id)
+			wait := time.Duration((1 - tokens) / float64(e.limiter.Limit()) * float64(time.Second))
+			if token == 0 || wait < token {
+				token = max(wait, time.Millisecond)
+			}
+		case e.inflight == 0 && (e.limiter == nil || tokens >= float64(e.limiter.Burst())):
+			delete(w.hooks, id) // nothing left to remember
 		}
 	}
-	return min(w.cfg.Concurrency-w.total, w.cfg.BatchSize), exclude
+	return min(w.cfg.Concurrency-w.total, w.cfg.BatchSize), exclude, token
+}
+
+// admit applies the webhook's own limits to a claimed delivery. It
+// reports whether to send now, or else how long to hold it back. An
+// admitted delivery must be let go with unadmit.
+func (w *Worker) admit(hook *Webhook, now time.Time) (bool, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.hooks[hook.ID]
+	if e == nil {
+		return true, 0 // cannot happen: claimed deliveries are tracked
+	}
+	e.max = hook.MaxInFlight
+	if e.max > 0 && e.sending >= min(e.max, w.cfg.MaxPerWebhook) {
+		return false, 0 // claimed before the cap was known: try again soon
+	}
+	if hook.RateLimit <= 0 {
+		e.limiter = nil
+	} else {
+		if e.limiter == nil || e.limiter.Limit() != rate.Limit(hook.RateLimit) {
+			e.limiter = rate.NewLimiter(rate.Limit(hook.RateLimit), hook.rateBurst())
+		}
+		r := e.limiter.ReserveN(now, 1)
+		if d := r.DelayFrom(now); d > 0 {
+			r.CancelAt(now)
+			return false, d
+		}
+	}
+	e.sending++
+	return true, 0
+}
+
+// unadmit ends what admit allowed.
+func (w *Worker) unadmit(webhookID string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e := w.hooks[webhookID]; e != nil {
+		e.sending--
+	}
 }
 
 // done releases a finished attempt's slot.
 func (w *Worker) done(webhookID string) {
 	w.mu.Lock()
-	if w.inflight[webhookID]--; w.inflight[webhookID] <= 0 {
-		delete(w.inflight, webhookID)
+	if e := w.hooks[webhookID]; e != nil {
+		e.inflight--
 	}
 	w.total--
 	w.mu.Unlock()
@@ -344,6 +433,11 @@ func (w *Worker) process(ctx context.Context, c *Claim) {
 		w.record(ctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: msg}})
 		return
 	}
+	if ok, wait := w.admit(hook, s.clock()); !ok {
+		w.release(ctx, c, wait) // over the webhook's own limits: try later
+		return
+	}
+	defer w.unadmit(hook.ID)
 	timeout := s.timeout
 	if hook.Timeout > 0 {
 		timeout = hook.Timeout
@@ -353,7 +447,7 @@ func (w *Worker) process(ctx context.Context, c *Claim) {
 	if left := c.Lease.ExpiresAt.Sub(s.clock()) - leaseMargin; left < timeout {
 		if left < time.Second {
 			log.WarnContext(ctx, "webhook: lease too short to attempt; handing the delivery back")
-			w.release(ctx, c)
+			w.release(ctx, c, 0)
 			return
 		}
 		timeout = left
@@ -362,7 +456,7 @@ func (w *Worker) process(ctx context.Context, c *Claim) {
 	if ctx.Err() != nil && res.attempt.StatusCode == 0 {
 		// The worker is shutting down and aborted the request before an
 		// answer came: hand the delivery back; the attempt does not count.
-		w.release(ctx, c)
+		w.release(ctx, c, 0)
 		return
 	}
 	w.record(ctx, c, hook, res)
@@ -443,12 +537,15 @@ func (w *Worker) write(ctx context.Context, p RecordAttemptParams) error {
 	}
 }
 
-// release hands a claimed delivery back without an outcome, due at once.
-func (w *Worker) release(ctx context.Context, c *Claim) {
+// release hands a claimed delivery back without an outcome, due after
+// wait.
+func (w *Worker) release(ctx context.Context, c *Claim, wait time.Duration) {
 	s := w.svc
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	err := w.write(rctx, RecordAttemptParams{DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Released: true, NextAttemptAt: s.clock(), Now: s.clock()})
+	now := s.clock()
+	next := now.Add(wait).Truncate(time.Microsecond)
+	err := w.write(rctx, RecordAttemptParams{DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Released: true, NextAttemptAt: next, Now: now})
 	if err != nil {
 		s.log.WarnContext(rctx, "webhook: handing a delivery back failed; it is retried when its lease expires", "delivery_id", c.Delivery.ID, "error", err)
 	}
@@ -504,6 +601,9 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 			disabled.Disabled, disabled.DisabledReason, disabled.UpdatedAt = true, p.DisabledReason, now
 			s.onDisabled(rctx, disabled)
 		}
+	}
+	if hook != nil && (p.Status == StatusDelivered || (p.Status == StatusFailed && res.outcome == OutcomeRetry)) {
+		s.noteHealth(rctx, hook, p.Status == StatusDelivered)
 	}
 	if p.Status == StatusFailed && s.onFailed != nil {
 		failed := *d

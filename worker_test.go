@@ -638,6 +638,8 @@ func TestRedeliverAndReplay(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, none)
 
+	w, err = e.svc.Get(t.Context(), w.ID)
+	require.NoError(t, err)
 	w.Disabled = true
 	_, err = e.svc.Update(t.Context(), w)
 	require.NoError(t, err)

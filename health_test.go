@@ -1,0 +1,161 @@
+package webhook_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/analytics-webhooks/webhook"
+)
+
+func TestHealthPolicyDisablesDeadEndpoint(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	})
+	disabled := make(chan *webhook.Webhook, 1)
+	e := newEnv(t, &webhook.Config{
+		DisableAfterFailures: 3, DisableAfterFailingFor: time.Hour,
+		OnWebhookDisabled: func(_ context.Context, w *webhook.Webhook) { disabled <- w },
+	}, nil)
+	w := e.hook(t, rc.URL, func(w *webhook.Webhook) { w.Retry.MaxAttempts = 1 })
+	get := func() *webhook.Webhook {
+		got, err := e.svc.Get(t.Context(), w.ID)
+		require.NoError(t, err)
+		return got
+	}
+	first := e.clock.Now().UTC().Truncate(time.Microsecond)
+	for range 3 {
+		e.trigger(t)
+		e.runOnce(t)
+	}
+	got := get()
+	assert.Equal(t, 3, got.ConsecutiveFailures)
+	assert.Equal(t, first, got.FailingSince)
+	assert.False(t, got.Disabled, "three failures within a minute are not yet an hour of failure")
+
+	e.clock.Advance(time.Hour)
+	e.trigger(t)
+	e.runOnce(t)
+	got = get()
+	assert.True(t, got.Disabled)
+	assert.Contains(t, got.DisabledReason, "4 deliveries in a row failed")
+	hw := <-disabled
+	assert.Equal(t, w.ID, hw.ID)
+	ids, err := e.svc.TriggerEvent(t.Context(), "purchase", nil, "")
+	require.NoError(t, err)
+	assert.Empty(t, ids)
+
+	// Enabling it again starts the count afresh.
+	got.Disabled = false
+	got, err = e.svc.Update(t.Context(), got)
+	require.NoError(t, err)
+	assert.Zero(t, got.ConsecutiveFailures)
+	assert.True(t, got.FailingSince.IsZero())
+	assert.Empty(t, got.DisabledReason)
+}
+
+func TestHealthSuccessResetsAndAbortDoesNotCount(t *testing.T) {
+	var mode atomic.Int32 // 0 fail, 1 succeed, 2 abort
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		switch mode.Load() {
+		case 0:
+			w.WriteHeader(http.StatusBadGateway)
+		case 2:
+			w.Header().Set("webhook-delivery", "abort-message")
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	})
+	e := newEnv(t, &webhook.Config{DisableAfterFailures: 2, DisableAfterFailingFor: time.Nanosecond}, nil)
+	w := e.hook(t, rc.URL, func(w *webhook.Webhook) { w.Retry.MaxAttempts = 1 })
+	count := func() int {
+		got, err := e.svc.Get(t.Context(), w.ID)
+		require.NoError(t, err)
+		require.False(t, got.Disabled)
+		return got.ConsecutiveFailures
+	}
+	e.trigger(t)
+	e.runOnce(t)
+	assert.Equal(t, 1, count())
+	mode.Store(1)
+	e.clock.Advance(10 * time.Second) // past the webhook cache, so the worker sees the count
+	e.trigger(t)
+	e.runOnce(t)
+	assert.Equal(t, 0, count(), "a delivered delivery resets the count")
+	mode.Store(2)
+	for range 3 {
+		e.trigger(t)
+		e.runOnce(t)
+	}
+	assert.Equal(t, 0, count(), "a receiver's abort is not a sign of a dead endpoint")
+
+	off := newEnv(t, &webhook.Config{DisableAfterFailures: -1}, nil)
+	mode.Store(0)
+	w2 := off.hook(t, rc.URL, func(w *webhook.Webhook) { w.Retry.MaxAttempts = 1 })
+	for range 30 {
+		off.trigger(t)
+		off.runOnce(t)
+		off.clock.Advance(time.Hour)
+	}
+	got, err := off.svc.Get(t.Context(), w2.ID)
+	require.NoError(t, err)
+	assert.False(t, got.Disabled, "a negative DisableAfterFailures turns the policy off")
+}
+
+func TestRateLimitHoldsDeliveriesInStorage(t *testing.T) {
+	rc := newReceiver(t, nil)
+	e := newEnv(t, nil, nil)
+	w := e.hook(t, rc.URL, func(w *webhook.Webhook) { w.RateLimit = 2 })
+	for range 6 {
+		e.trigger(t)
+	}
+	assert.Equal(t, 2, e.runOnce(t), "a burst of two, then the limit holds")
+	assert.Len(t, rc.all(), 2)
+	ds, err := e.store.ListDeliveries(t.Context(), webhook.ListDeliveriesParams{WebhookID: w.ID, Status: webhook.StatusPending})
+	require.NoError(t, err)
+	assert.Len(t, ds, 4, "the rest wait in storage")
+	for _, d := range ds {
+		assert.Zero(t, d.Attempt, "held-back deliveries have used no attempt")
+	}
+	e.clock.Advance(time.Second)
+	assert.Equal(t, 2, e.runOnce(t), "two more tokens a second later")
+	e.clock.Advance(time.Second)
+	assert.Equal(t, 2, e.runOnce(t))
+	assert.Len(t, rc.all(), 6)
+}
+
+func TestMaxInFlightPerWebhook(t *testing.T) {
+	var cur, peak atomic.Int32
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 10)
+	rc := newReceiver(t, func(_ int, _ http.ResponseWriter, _ *http.Request) {
+		n := cur.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		arrived <- struct{}{}
+		<-release
+		cur.Add(-1)
+	})
+	e := newEnv(t, nil, &webhook.WorkerConfig{MaxPerWebhook: 4})
+	e.hook(t, rc.URL, func(w *webhook.Webhook) { w.MaxInFlight = 2 })
+	for range 6 {
+		e.trigger(t)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { e.runOnce(t) })
+	<-arrived
+	<-arrived
+	close(release)
+	wg.Wait()
+	assert.Len(t, rc.all(), 6)
+	assert.LessOrEqual(t, peak.Load(), int32(2), "the webhook's own cap is below the worker's")
+}
