@@ -23,6 +23,11 @@ var (
 	// retry.
 	ErrConflict = errors.New("webhook: changed concurrently")
 
+	// ErrQueueFull reports that a Storage refused an enqueue because its
+	// queue is at capacity: back-pressure instead of unbounded growth.
+	// Nothing was stored; retry later or shed load.
+	ErrQueueFull = errors.New("webhook: delivery queue full")
+
 	// ErrLeaseLost reports that a worker tried to record the result of a
 	// delivery it no longer holds: its lease expired and another worker
 	// claimed the delivery, or the result was already recorded.

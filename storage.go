@@ -53,7 +53,9 @@ type Storage interface {
 	// With an IdempotencyKey, the first successful Enqueue with that key
 	// stores its rows and remembers the key with their delivery IDs;
 	// every later call with the key stores nothing and returns the
-	// remembered IDs with Duplicate set, also when calls race.
+	// remembered IDs with Duplicate set, also when calls race. A backend
+	// that bounds its queue refuses an enqueue that would exceed it with
+	// ErrQueueFull, storing nothing.
 	Enqueue(ctx context.Context, p EnqueueParams) (EnqueueResult, error)
 
 	// ClaimDeliveries leases up to p.Limit due deliveries to the caller

@@ -21,6 +21,7 @@ import (
 // Store is an in-memory webhook.Storage. The zero value is not usable;
 // call New. A Store is safe for concurrent use.
 type Store struct {
+	maxActive  int
 	mu         sync.Mutex
 	webhooks   map[string]*webhook.Webhook
 	payloads   map[string]*webhook.Payload
@@ -48,9 +49,23 @@ var (
 	_ webhook.BatchRecorder = (*Store)(nil)
 )
 
-// New returns an empty Store.
-func New() *Store {
+// DefaultMaxActive is how many unfinished deliveries a Store from New
+// holds at most.
+const DefaultMaxActive = 1_000_000
+
+// New returns an empty Store that holds at most DefaultMaxActive
+// unfinished deliveries; beyond that Enqueue returns webhook.ErrQueueFull.
+func New() *Store { return NewLimited(DefaultMaxActive) }
+
+// NewLimited returns an empty Store that holds at most maxActive
+// unfinished (pending, delivering or retrying) deliveries: an Enqueue
+// that would exceed it fails with webhook.ErrQueueFull and stores
+// nothing, so a flood of triggers meets back-pressure instead of growing
+// memory without bound. Finished history is bounded by pruning
+// (webhook.Service.Prune). A maxActive of 0 or less means no limit.
+func NewLimited(maxActive int) *Store {
 	return &Store{
+		maxActive:  maxActive,
 		webhooks:   make(map[string]*webhook.Webhook),
 		payloads:   make(map[string]*webhook.Payload),
 		deliveries: make(map[string]*delivery),
@@ -165,6 +180,9 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 		if k, ok := s.keys[p.IdempotencyKey]; ok {
 			return webhook.EnqueueResult{DeliveryIDs: slices.Clone(k.deliveryIDs), Duplicate: true}, nil
 		}
+	}
+	if s.maxActive > 0 && len(s.active)+len(p.Deliveries) > s.maxActive {
+		return webhook.EnqueueResult{}, fmt.Errorf("memstore: %d unfinished deliveries, the limit is %d: %w", len(s.active), s.maxActive, webhook.ErrQueueFull)
 	}
 	// Check everything before changing anything: all or nothing.
 	newPayloads := make(map[string]bool, len(p.Payloads))

@@ -1,6 +1,7 @@
 package memstore_test
 
 import (
+	"errors"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -14,4 +15,35 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) webhook.Storage { return memstore.New() })
+}
+
+func TestQueueLimit(t *testing.T) {
+	store := memstore.NewLimited(3)
+	svc, err := webhook.NewService(store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: "https://example.com/", Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}}); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	if ids, err := svc.TriggerEvent(t.Context(), "e", nil, ""); err != nil || len(ids) != 2 {
+		t.Fatalf("first trigger: %v, %v", ids, err)
+	}
+	// Two more would make four unfinished deliveries: refused, all or nothing.
+	ids, err := svc.TriggerEvent(t.Context(), "e", nil, "")
+	if !errors.Is(err, webhook.ErrQueueFull) || ids != nil {
+		t.Fatalf("second trigger: %v, %v; want ErrQueueFull", ids, err)
+	}
+	w, err := svc.Create(t.Context(), &webhook.Webhook{Name: "other", URL: "https://example.com/", Triggers: []webhook.Trigger{{Type: webhook.TriggerError}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := svc.TriggerError(t.Context(), "E", "m", nil, ""); err != nil || len(ids) != 1 {
+		t.Fatalf("a trigger that fits: %v, %v", ids, err)
+	}
+	if ds, _ := store.ListDeliveries(t.Context(), webhook.ListDeliveriesParams{WebhookID: w.ID}); len(ds) != 1 {
+		t.Fatalf("got %d deliveries", len(ds))
+	}
 }
