@@ -57,19 +57,12 @@ func (s *Service) Test(ctx context.Context, webhookID string) (*Delivery, error)
 		return nil, err
 	}
 	now := s.clock()
-	pid, err := newID()
+	pl, d, err := newMessage(w.ID, EventTypeTest, now, now, data, "test")
 	if err != nil {
 		return nil, err
 	}
-	did, err := newID()
-	if err != nil {
-		return nil, err
-	}
+	d.Status, d.Attempt = StatusDelivering, 1 // leased to this call below
 	token, err := newID()
-	if err != nil {
-		return nil, err
-	}
-	body, err := encodePayload(pid, w.ID, EventTypeTest, now, data, "test")
 	if err != nil {
 		return nil, err
 	}
@@ -77,8 +70,6 @@ func (s *Service) Test(ctx context.Context, webhookID string) (*Delivery, error)
 	if w.Timeout > 0 {
 		timeout = w.Timeout
 	}
-	pl := &Payload{ID: pid, WebhookID: w.ID, EventType: EventTypeTest, Environment: "test", Timestamp: now, Body: body}
-	d := &Delivery{ID: did, WebhookID: w.ID, PayloadID: pid, EventType: EventTypeTest, Status: StatusDelivering, Attempt: 1, NextAttemptAt: now, CreatedAt: now}
 	lease := &Lease{Token: token, WorkerID: "test-send", ExpiresAt: now.Add(timeout + leaseMargin)}
 	if _, err := s.store.Enqueue(ctx, EnqueueParams{Payloads: []*Payload{pl}, Deliveries: []*Delivery{d}, Lease: lease, Now: now}); err != nil {
 		return nil, fmt.Errorf("webhook %s: test: %w", webhookID, err)

@@ -665,26 +665,15 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 	}
 	p := EnqueueParams{IdempotencyKey: o.key, Now: now}
 	for _, cw := range hooks {
-		pid, err := newID()
+		pl, d, err := newMessage(cw.w.ID, eventType, ts, now, raw, env)
 		if err != nil {
 			return nil, err
 		}
-		did, err := newID()
-		if err != nil {
-			return nil, err
+		if len(pl.Body) > s.maxLen {
+			return nil, fmt.Errorf("%w: body is %d bytes, the limit is %d", ErrPayloadTooLarge, len(pl.Body), s.maxLen)
 		}
-		body, err := encodePayload(pid, cw.w.ID, eventType, ts, raw, env)
-		if err != nil {
-			return nil, err
-		}
-		if len(body) > s.maxLen {
-			return nil, fmt.Errorf("%w: body is %d bytes, the limit is %d", ErrPayloadTooLarge, len(body), s.maxLen)
-		}
-		p.Payloads = append(p.Payloads, &Payload{ID: pid, WebhookID: cw.w.ID, EventType: eventType, Environment: env, Timestamp: ts, Body: body})
-		p.Deliveries = append(p.Deliveries, &Delivery{
-			ID: did, WebhookID: cw.w.ID, PayloadID: pid, EventType: eventType,
-			Status: StatusPending, NextAttemptAt: now, CreatedAt: now,
-		})
+		p.Payloads = append(p.Payloads, pl)
+		p.Deliveries = append(p.Deliveries, d)
 	}
 	var enq Enqueuer = s.store
 	if o.enqueuer != nil {
@@ -703,6 +692,26 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 		s.notify()
 	}
 	return res.DeliveryIDs, nil
+}
+
+// newMessage builds one occurrence's payload for one webhook, with new
+// IDs, and its delivery, pending and due at now. data is encoded JSON.
+func newMessage(webhookID, eventType string, ts, now time.Time, data []byte, env string) (*Payload, *Delivery, error) {
+	pid, err := newID()
+	if err != nil {
+		return nil, nil, err
+	}
+	did, err := newID()
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := encodePayload(pid, webhookID, eventType, ts, data, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	pl := &Payload{ID: pid, WebhookID: webhookID, EventType: eventType, Environment: env, Timestamp: ts, Body: body}
+	d := &Delivery{ID: did, WebhookID: webhookID, PayloadID: pid, EventType: eventType, Status: StatusPending, NextAttemptAt: now, CreatedAt: now}
+	return pl, d, nil
 }
 
 // encodeJSON encodes event data, reporting failures as ErrInvalid.

@@ -181,17 +181,23 @@ func (c Condition) Match(metric string, value float64) bool {
 	if metric != c.Metric || math.IsNaN(value) {
 		return false
 	}
-	switch c.Operator {
-	case ConditionGT:
-		return value > c.Value
-	case ConditionGTE:
-		return value >= c.Value
-	case ConditionLT:
-		return value < c.Value
-	case ConditionLTE:
-		return value <= c.Value
-	case ConditionEQ:
+	if c.Operator == ConditionEQ {
 		return floatEqual(value, c.Value)
+	}
+	return compareFloats(string(c.Operator), value, c.Value)
+}
+
+// compareFloats applies gt, gte, lt or lte; any other operator is false.
+func compareFloats(op string, a, b float64) bool {
+	switch op {
+	case "gt":
+		return a > b
+	case "gte":
+		return a >= b
+	case "lt":
+		return a < b
+	case "lte":
+		return a <= b
 	}
 	return false
 }
@@ -510,19 +516,7 @@ func (cf *compiledFilter) match(data map[string]any) bool {
 		return false
 	case FilterGT, FilterGTE, FilterLT, FilterLTE:
 		n, ok := toFloat(got)
-		if !ok || math.IsNaN(n) {
-			return false
-		}
-		switch cf.op {
-		case FilterGT:
-			return n > cf.num
-		case FilterGTE:
-			return n >= cf.num
-		case FilterLT:
-			return n < cf.num
-		default:
-			return n <= cf.num
-		}
+		return ok && !math.IsNaN(n) && compareFloats(string(cf.op), n, cf.num)
 	case FilterIn:
 		return inSet(got, cf.set)
 	case FilterStartsWith, FilterEndsWith, FilterRegex:

@@ -57,8 +57,8 @@ func TestQueryPlansAtScale(t *testing.T) {
 		"claim 32": `WITH c AS (SELECT id FROM ` + q + `.deliveries WHERE due_at <= now() ORDER BY due_at, id LIMIT 32 FOR UPDATE SKIP LOCKED)
 			SELECT count(*) FROM c`,
 		"history page": `SELECT id FROM ` + q + `.deliveries WHERE webhook_id = ` + hook + ` AND id < 'ffffffff-ffff-ffff-ffff-ffffffffffff' ORDER BY id DESC LIMIT 100`,
-		"failed page": `SELECT id FROM ` + q + `.deliveries WHERE webhook_id = ` + hook + ` AND status = 'failed' AND id < 'ffffffff-ffff-ffff-ffff-ffffffffffff' ORDER BY id DESC LIMIT 100`,
-		"prune batch": `SELECT id FROM ` + q + `.deliveries WHERE completed_at < now() - interval '1 hour' ORDER BY completed_at LIMIT 1000`,
+		"failed page":  `SELECT id FROM ` + q + `.deliveries WHERE webhook_id = ` + hook + ` AND status = 'failed' AND id < 'ffffffff-ffff-ffff-ffff-ffffffffffff' ORDER BY id DESC LIMIT 100`,
+		"prune batch":  `SELECT id FROM ` + q + `.deliveries WHERE completed_at < now() - interval '1 hour' ORDER BY completed_at LIMIT 1000`,
 	}
 	for name, sql := range plans {
 		rows, err := p.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) `+sql)
