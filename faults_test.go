@@ -65,6 +65,9 @@ func TestFaults(t *testing.T) {
 	}
 	var endlessWritten atomic.Int64
 	chunk := strings.Repeat("z", 32<<10)
+	// A TLS handshake under -race on a busy machine can take longer
+	// than the short timeout the other cases use.
+	timeouts := map[string]time.Duration{"TLS with an untrusted certificate": 10 * time.Second}
 	cases := []struct {
 		name  string
 		url   func(t *testing.T) string
@@ -144,7 +147,11 @@ func TestFaults(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, &webhook.Config{RequestTimeout: timeout, MaxResponseBodyBytes: 1024}, nil)
+			rt := timeout
+			if d, ok := timeouts[tc.name]; ok {
+				rt = d
+			}
+			e := newEnv(t, &webhook.Config{RequestTimeout: rt, MaxResponseBodyBytes: 1024}, nil)
 			w := e.hook(t, tc.url(t))
 			id := e.trigger(t)[0]
 			e.runOnce(t)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/memstore"
 )
 
 func TestHealthPolicyDisablesDeadEndpoint(t *testing.T) {
@@ -111,9 +112,37 @@ func TestHealthSuccessResetsAndAbortDoesNotCount(t *testing.T) {
 	assert.False(t, got.Disabled, "a negative DisableAfterFailures turns the policy off")
 }
 
+// releaseCounter counts the claims a worker hands back.
+type releaseCounter struct {
+	*memstore.Store
+	released atomic.Int32
+}
+
+func (r *releaseCounter) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams) error {
+	if p.Released {
+		r.released.Add(1)
+	}
+	return r.Store.RecordAttempt(ctx, p)
+}
+
+func (r *releaseCounter) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
+	for _, p := range ps {
+		if p.Released {
+			r.released.Add(1)
+		}
+	}
+	return r.Store.RecordAttempts(ctx, ps)
+}
+
 func TestRateLimitHoldsDeliveriesInStorage(t *testing.T) {
 	rc := newReceiver(t, nil)
-	e := newEnv(t, nil, nil)
+	store := &releaseCounter{Store: memstore.New()}
+	clock := newFakeClock()
+	svc, err := webhook.NewService(store, &webhook.Config{Now: clock.Now, Network: webhook.NetworkPolicy{AllowPrivate: true}})
+	require.NoError(t, err)
+	wk, err := webhook.NewWorker(svc, nil)
+	require.NoError(t, err)
+	e := &env{svc: svc, store: store.Store, clock: clock, worker: wk}
 	w := e.hook(t, rc.URL, func(w *webhook.Webhook) { w.RateLimit = 2 })
 	for range 6 {
 		e.trigger(t)
@@ -131,6 +160,7 @@ func TestRateLimitHoldsDeliveriesInStorage(t *testing.T) {
 	e.clock.Advance(time.Second)
 	assert.Equal(t, 2, e.runOnce(t))
 	assert.Len(t, rc.all(), 6)
+	assert.LessOrEqual(t, store.released.Load(), int32(1), "the worker stops claiming a webhook out of tokens instead of claiming and handing back")
 }
 
 func TestMaxInFlightPerWebhook(t *testing.T) {

@@ -25,7 +25,8 @@ var ErrBlockedAddress = errors.New("webhook: address not allowed")
 type BlockedError struct {
 	// Host is the host name or literal the URL named.
 	Host string
-	// Addr is the refused address (for a name, the one it resolved to).
+	// Addr is the refused address (for a name, the one it resolved to);
+	// invalid for a name refused without resolving, such as localhost.
 	Addr netip.Addr
 	// Range names the special-purpose range Addr is in.
 	Range string
@@ -33,6 +34,9 @@ type BlockedError struct {
 
 // Error says what was refused and why.
 func (e *BlockedError) Error() string {
+	if !e.Addr.IsValid() {
+		return fmt.Sprintf("webhook: %s names this machine (%s), which webhooks may not reach", e.Host, e.Range)
+	}
 	if e.Host != "" && e.Host != e.Addr.String() {
 		return fmt.Sprintf("webhook: %s resolves to %s, a %s address, which webhooks may not reach", e.Host, e.Addr, e.Range)
 	}
@@ -192,7 +196,7 @@ func (p *NetworkPolicy) checkHost(host string) error {
 	}
 	name := strings.ToLower(strings.TrimSuffix(host, "."))
 	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
-		return &BlockedError{Host: host, Addr: netip.IPv6Loopback(), Range: "loopback"}
+		return &BlockedError{Host: host, Range: "loopback"}
 	}
 	return nil
 }

@@ -61,6 +61,8 @@ func TestCheckURLBlocksSpecialAddresses(t *testing.T) {
 		require.NoError(t, p.CheckURL("https://"+host+"/hook"), host)
 	}
 
+	assert.Contains(t, p.CheckURL("http://localhost:8080/").Error(), "localhost names this machine")
+
 	open := webhook.NetworkPolicy{AllowPrivate: true}
 	for _, host := range blocked {
 		require.NoError(t, open.CheckURL("http://"+host+"/"), host)

@@ -287,8 +287,9 @@ func (s *Service) Get(ctx context.Context, id string) (*Webhook, error) {
 //
 // If w.Version is set, the update applies only to that version: when the
 // webhook has changed since (another update, a secret rotation, the
-// library disabling it), Update returns an error wrapping ErrConflict and
-// changes nothing. With w.Version zero, the configuration replaces
+// library disabling it or counting a failed delivery under the health
+// policy), Update returns an error wrapping ErrConflict and changes
+// nothing; read it again and retry. With w.Version zero, the configuration replaces
 // whatever version is current, and secrets rotated meanwhile are kept.
 //
 // It returns an error wrapping ErrNotFound for an unknown ID and a
@@ -328,7 +329,7 @@ func (s *Service) validate(w *Webhook) error {
 	err := w.Validate()
 	var be *BlockedError
 	if berr := s.network.CheckURL(w.URL); errors.As(berr, &be) {
-		reason := fmt.Sprintf("%s is a %s address, which webhooks may not reach (see Config.Network)", be.Addr, be.Range)
+		reason := strings.TrimPrefix(be.Error(), "webhook: ") + " (see Config.Network)"
 		var ve *ValidationError
 		if errors.As(err, &ve) {
 			ve.Fields = append(ve.Fields, FieldError{Field: "url", Reason: reason})
@@ -430,7 +431,11 @@ func (s *Service) RotateSecret(ctx context.Context, id string) (*Webhook, error)
 
 // noteHealth applies a delivery's final outcome to its webhook's health:
 // a success resets the count of failures in a row, a failure adds to it
-// and disables the webhook when the health policy says so.
+// and disables the webhook when the health policy says so. Whether a
+// success has a count to reset is read from hook, the worker's copy,
+// which may be up to WebhookCacheTTL old: a success right after another
+// process's first failures can leave the count, which the next success
+// then resets.
 func (s *Service) noteHealth(ctx context.Context, hook *Webhook, delivered bool) {
 	if delivered && hook.ConsecutiveFailures == 0 {
 		return // nothing to reset (as far as this copy knows)
@@ -590,8 +595,8 @@ func checkName(ps *problems, field, v string) {
 	switch {
 	case v == "":
 		ps.add(field, "must not be empty")
-	case len(v) > MaxEventNameLength || !utf8.ValidString(v):
-		ps.add(field, fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxEventNameLength))
+	case len(v) > MaxEventNameLength || !printable(v):
+		ps.add(field, fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxEventNameLength))
 	}
 }
 
@@ -606,11 +611,11 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 		}
 	}
 	var ps problems
-	if len(env) > MaxEnvironmentLength || !utf8.ValidString(env) {
-		ps.add("environment", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxEnvironmentLength))
+	if len(env) > MaxEnvironmentLength || !printable(env) {
+		ps.add("environment", fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxEnvironmentLength))
 	}
-	if len(o.key) > MaxIdempotencyKeyLength || !utf8.ValidString(o.key) {
-		ps.add("idempotency_key", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxIdempotencyKeyLength))
+	if len(o.key) > MaxIdempotencyKeyLength || !printable(o.key) {
+		ps.add("idempotency_key", fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxIdempotencyKeyLength))
 	}
 	if err := ps.err(string(typ)); err != nil {
 		return nil, err

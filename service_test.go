@@ -413,6 +413,9 @@ func TestTriggerEventInvalid(t *testing.T) {
 		{"unencodable data", "x", map[string]any{"c": make(chan int)}, "", nil},
 		{"NaN data", "x", map[string]any{"n": math.NaN()}, "", nil},
 		{"long idempotency key", "x", nil, "", []webhook.TriggerOption{webhook.WithIdempotencyKey(strings.Repeat("k", 257))}},
+		{"NUL in event", "a\x00b", nil, "", nil},
+		{"control character in environment", "x", nil, "prod\n", nil},
+		{"NUL in idempotency key", "x", nil, "", []webhook.TriggerOption{webhook.WithIdempotencyKey("k\x00")}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -246,7 +246,11 @@ type ClaimParams struct {
 	ExcludeWebhooks []string
 	// MaxPerWebhook, when positive, caps how many deliveries of any one
 	// webhook a single claim returns; the rest of the limit goes to
-	// other webhooks' deliveries.
+	// other webhooks' deliveries. A backend may look at a bounded window
+	// of the earliest due deliveries, so while one webhook's backlog
+	// fills that window a claim can return fewer than Limit; excluding
+	// that webhook (as workers do once it is at its cap) reaches the
+	// others.
 	MaxPerWebhook int
 }
 

@@ -321,8 +321,8 @@ func validateTrigger(ps *problems, prefix string, t Trigger) *compiledTrigger {
 		field := fmt.Sprintf("%s.conditions[%d]", prefix, i)
 		if c.Metric == "" {
 			ps.add(field+".metric", "must not be empty")
-		} else if len(c.Metric) > MaxEventNameLength || !utf8.ValidString(c.Metric) {
-			ps.add(field+".metric", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxEventNameLength))
+		} else if len(c.Metric) > MaxEventNameLength || !printable(c.Metric) {
+			ps.add(field+".metric", fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxEventNameLength))
 		}
 		switch c.Operator {
 		case ConditionGT, ConditionGTE, ConditionLT, ConditionLTE, ConditionEQ:
@@ -344,8 +344,8 @@ func checkEventPattern(p string) string {
 	switch {
 	case p == "":
 		return "must not be empty"
-	case len(p) > MaxEventNameLength || !utf8.ValidString(p):
-		return fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxEventNameLength)
+	case len(p) > MaxEventNameLength || !printable(p):
+		return fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxEventNameLength)
 	case p == "*":
 		return ""
 	}

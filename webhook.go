@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -282,14 +283,14 @@ func (w *Webhook) compile() (*compiledWebhook, error) {
 	switch {
 	case name == "":
 		ps.add("name", "must not be empty")
-	case len(w.Name) > MaxNameLength || !utf8.ValidString(w.Name):
-		ps.add("name", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxNameLength))
+	case len(w.Name) > MaxNameLength || !printable(w.Name):
+		ps.add("name", fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxNameLength))
 	}
 	if reason := checkURL(w.URL); reason != "" {
 		ps.add("url", reason)
 	}
-	if len(w.TenantID) > MaxTenantIDLength || !utf8.ValidString(w.TenantID) {
-		ps.add("tenant_id", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxTenantIDLength))
+	if len(w.TenantID) > MaxTenantIDLength || !printable(w.TenantID) {
+		ps.add("tenant_id", fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxTenantIDLength))
 	}
 	if w.Secret != "" {
 		if _, reason := parseSecret(w.Secret); reason != "" {
@@ -324,8 +325,8 @@ func (w *Webhook) compile() (*compiledWebhook, error) {
 		ps.add("environments", fmt.Sprintf("at most %d environments", MaxEnvironments))
 	}
 	for i, e := range w.Environments {
-		if e == "" || len(e) > MaxEnvironmentLength || !utf8.ValidString(e) {
-			ps.add(fmt.Sprintf("environments[%d]", i), fmt.Sprintf("must be valid UTF-8 of 1 to %d bytes", MaxEnvironmentLength))
+		if e == "" || len(e) > MaxEnvironmentLength || !printable(e) {
+			ps.add(fmt.Sprintf("environments[%d]", i), fmt.Sprintf("must be printable UTF-8 of 1 to %d bytes", MaxEnvironmentLength))
 		}
 	}
 	switch {
@@ -424,6 +425,21 @@ func checkHeaders(ps *problems, h map[string]string) {
 			ps.add(field, fmt.Sprintf("value must be printable, without line breaks, at most %d bytes", MaxHeaderValueLength))
 		}
 	}
+}
+
+// printable reports whether s is valid UTF-8 without control characters,
+// as names, keys and identifiers must be: they end up in logs, headers
+// and database columns that refuse NUL.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.

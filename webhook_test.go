@@ -132,6 +132,8 @@ func TestWebhookValidateFields(t *testing.T) {
 		{"retry attempts", func(w *webhook.Webhook) { w.Retry.MaxAttempts = 0 }, "retry.max_attempts"},
 		{"retry multiplier", func(w *webhook.Webhook) { w.Retry.Multiplier = 0.9 }, "retry.backoff_multiplier"},
 		{"empty environment", func(w *webhook.Webhook) { w.Environments = []string{""} }, "environments[0]"},
+		{"NUL in tenant", func(w *webhook.Webhook) { w.TenantID = "t\x00" }, "tenant_id"},
+		{"control character in name", func(w *webhook.Webhook) { w.Name = "a\rb" }, "name"},
 		{"signature scheme", func(w *webhook.Webhook) { w.SignatureScheme = "md5" }, "signature_scheme"},
 		{"timeout too short", func(w *webhook.Webhook) { w.Timeout = time.Millisecond }, "timeout_seconds"},
 		{"timeout too long", func(w *webhook.Webhook) { w.Timeout = time.Hour }, "timeout_seconds"},

@@ -56,11 +56,17 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 )
 
+// storageRetryDelay is how long a delivery waits after the storage
+// failed to tell the worker about its webhook.
+const storageRetryDelay = 5 * time.Second
+
 // leaseMargin is kept free at the end of a lease for recording the result.
 const leaseMargin = 10 * time.Second
 
-// recordTimeout bounds the storage calls that record a result; it fits
-// in leaseMargin, so a result is recorded before the lease runs out.
+// recordTimeout bounds each storage call that records results. A result
+// is normally recorded well within leaseMargin; one that comes after its
+// lease was taken over is refused (ErrLeaseLost) and the delivery is
+// attempted again, as at-least-once delivery allows.
 const recordTimeout = 8 * time.Second
 
 // ErrWorkerRunning is returned by Run and RunOnce when the worker is
@@ -265,6 +271,17 @@ type endpoint struct {
 	limiter  *rate.Limiter // the webhook's RateLimit, once seen
 }
 
+// learn takes the webhook's current limits.
+func (e *endpoint) learn(hook *Webhook) {
+	e.max = hook.MaxInFlight
+	switch {
+	case hook.RateLimit <= 0:
+		e.limiter = nil
+	case e.limiter == nil || e.limiter.Limit() != rate.Limit(hook.RateLimit):
+		e.limiter = rate.NewLimiter(rate.Limit(hook.RateLimit), hook.rateBurst())
+	}
+}
+
 // fill claims and starts deliveries until the pool is full or nothing
 // more is due. It reports whether more work may be waiting for a free
 // slot, and how soon a rate-limited webhook gets its next token (0 if
@@ -300,10 +317,10 @@ func (w *Worker) fill(ctx, sendCtx context.Context) (bool, time.Duration, error)
 			if e == nil {
 				e = &endpoint{}
 				w.hooks[c.Delivery.WebhookID] = e
-				// Learn the webhook's own cap before the next claim.
+				// Learn the webhook's own limits before the next claim.
 				if idx != nil {
 					if cw, ok := idx.byID[c.Delivery.WebhookID]; ok {
-						e.max = cw.w.MaxInFlight
+						e.learn(cw.w)
 					}
 				}
 			}
@@ -335,7 +352,8 @@ func (w *Worker) capacity(now time.Time) (int, []string, time.Duration) {
 		}
 		tokens := 1.0
 		if e.limiter != nil {
-			tokens = e.limiter.TokensAt(now)
+			// Deliveries claimed but not yet admitted will take tokens too.
+			tokens = e.limiter.TokensAt(now) - float64(e.inflight-e.sending)
 		}
 		switch {
 		case e.inflight >= limit:
@@ -346,7 +364,7 @@ func (w *Worker) capacity(now time.Time) (int, []string, time.Duration) {
 			if token == 0 || wait < token {
 				token = max(wait, time.Millisecond)
 			}
-		case e.inflight == 0 && (e.limiter == nil || tokens >= float64(e.limiter.Burst())):
+		case e.inflight == 0 && (e.limiter == nil || e.limiter.TokensAt(now) >= float64(e.limiter.Burst())):
 			delete(w.hooks, id) // nothing left to remember
 		}
 	}
@@ -363,16 +381,11 @@ func (w *Worker) admit(hook *Webhook, now time.Time) (bool, time.Duration) {
 	if e == nil {
 		return true, 0 // cannot happen: claimed deliveries are tracked
 	}
-	e.max = hook.MaxInFlight
+	e.learn(hook)
 	if e.max > 0 && e.sending >= min(e.max, w.cfg.MaxPerWebhook) {
 		return false, 0 // claimed before the cap was known: try again soon
 	}
-	if hook.RateLimit <= 0 {
-		e.limiter = nil
-	} else {
-		if e.limiter == nil || e.limiter.Limit() != rate.Limit(hook.RateLimit) {
-			e.limiter = rate.NewLimiter(rate.Limit(hook.RateLimit), hook.rateBurst())
-		}
+	if e.limiter != nil {
 		r := e.limiter.ReserveN(now, 1)
 		if d := r.DelayFrom(now); d > 0 {
 			r.CancelAt(now)
@@ -422,8 +435,8 @@ func (w *Worker) process(ctx context.Context, c *Claim) {
 		w.record(ctx, c, nil, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook was deleted"}})
 		return
 	case err != nil:
-		// Leave the lease to expire; the delivery is retried then.
-		log.ErrorContext(ctx, "webhook: loading the webhook failed; the delivery will be retried after its lease", "error", err)
+		log.ErrorContext(ctx, "webhook: loading the webhook failed; handing the delivery back", "error", err)
+		w.release(ctx, c, storageRetryDelay)
 		return
 	case hook.Disabled:
 		w.record(ctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook is disabled"}})
@@ -504,37 +517,33 @@ func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
 		}
 		rctx, cancel := context.WithTimeout(ctx, recordTimeout)
 		errs, err := br.RecordAttempts(rctx, ps)
-		if err != nil || len(errs) != len(batch) {
-			// The batch failed as a whole: record one by one.
-			for _, r := range batch {
-				r.done <- w.svc.store.RecordAttempt(rctx, r.p)
-			}
-		} else {
-			for i, r := range batch {
-				r.done <- errs[i]
-			}
-		}
 		cancel()
+		if err != nil || len(errs) != len(batch) {
+			// The batch failed as a whole, and recorded nothing: record
+			// one by one, each with time of its own.
+			for _, r := range batch {
+				rctx, cancel := context.WithTimeout(ctx, recordTimeout)
+				r.done <- w.svc.store.RecordAttempt(rctx, r.p)
+				cancel()
+			}
+			continue
+		}
+		for i, r := range batch {
+			r.done <- errs[i]
+		}
 	}
 }
 
-// write records one result, through the recorder when one runs.
+// write records one result, through the recorder when one runs. With a
+// recorder it waits for the recorder's answer, which always comes, so
+// that what it returns is what happened to the result.
 func (w *Worker) write(ctx context.Context, p RecordAttemptParams) error {
 	if w.results == nil {
 		return w.svc.store.RecordAttempt(ctx, p)
 	}
 	r := recordReq{p: p, done: make(chan error, 1)}
-	select {
-	case w.results <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	w.results <- r
+	return <-r.done
 }
 
 // release hands a claimed delivery back without an outcome, due after

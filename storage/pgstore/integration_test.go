@@ -200,3 +200,28 @@ func TestListenStopsWithContext(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done, "Listen returns nil once its context is done")
 }
+
+func TestClaimSkipsRowsLockedElsewhere(t *testing.T) {
+	store := newStore(t)
+	svc := newService(t, store)
+	for range 5 {
+		createHook(t, svc, "https://example.com/hook")
+	}
+	ctx := t.Context()
+	for range 20 {
+		_, err := svc.TriggerEvent(ctx, "e", nil, "")
+		require.NoError(t, err)
+	}
+	// Another claimer's transaction holds the ten earliest rows.
+	tx, err := testPool(t).Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, `SELECT id FROM `+store.Schema()+`.deliveries ORDER BY due_at, id LIMIT 10 FOR UPDATE`)
+	require.NoError(t, err)
+
+	for _, per := range []int{0, 1} {
+		cs, err := store.ClaimDeliveries(ctx, webhook.ClaimParams{WorkerID: "w", Limit: 5, LeaseDuration: time.Minute, Now: time.Now(), MaxPerWebhook: per})
+		require.NoError(t, err)
+		assert.Len(t, cs, 5, "MaxPerWebhook %d: the free rows beyond the locked ones are claimed", per)
+	}
+}

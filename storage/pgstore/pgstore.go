@@ -39,6 +39,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/json"
@@ -391,7 +392,8 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 // the deliveries exist if and only if tx commits, and workers are woken
 // when it does. Use it with webhook.WithEnqueuer. An error inside
 // Enqueue rolls back only Enqueue's own work (a savepoint), so tx stays
-// usable.
+// usable, except when ctx ends mid-statement: pgx then closes the
+// connection, and tx with it.
 func (s *Store) Tx(tx pgx.Tx) webhook.Enqueuer { return txEnqueuer{s: s, tx: tx} }
 
 type txEnqueuer struct {
@@ -418,13 +420,13 @@ func (s *Store) enqueue(ctx context.Context, q querier, p webhook.EnqueueParams)
 		ids[i] = d.ID
 	}
 	if p.IdempotencyKey != "" {
-		tag, err := tx.Exec(ctx, s.sql.insertKey, text(p.IdempotencyKey), ids, p.Now)
+		tag, err := tx.Exec(ctx, s.sql.insertKey, p.IdempotencyKey, ids, p.Now)
 		if err != nil {
 			return webhook.EnqueueResult{}, translate(err, "enqueue: idempotency key")
 		}
 		if tag.RowsAffected() == 0 {
 			var prev []string
-			if err := tx.QueryRow(ctx, s.sql.getKey, text(p.IdempotencyKey)).Scan(&prev); err != nil {
+			if err := tx.QueryRow(ctx, s.sql.getKey, p.IdempotencyKey).Scan(&prev); err != nil {
 				return webhook.EnqueueResult{}, translate(err, "enqueue: idempotency key")
 			}
 			return webhook.EnqueueResult{DeliveryIDs: prev, Duplicate: true}, nil
@@ -472,6 +474,9 @@ func (s *Store) enqueue(ctx context.Context, q querier, p webhook.EnqueueParams)
 
 // checkEnqueue validates what Enqueue is given before any SQL runs.
 func checkEnqueue(p webhook.EnqueueParams) error {
+	if text(p.IdempotencyKey) != p.IdempotencyKey {
+		return fmt.Errorf("%w: idempotency key must be UTF-8 without NUL", webhook.ErrInvalid)
+	}
 	for _, pl := range p.Payloads {
 		if pl == nil || !validID(pl.ID) || !validID(pl.WebhookID) {
 			return fmt.Errorf("%w: payload and webhook IDs must be UUIDs", webhook.ErrInvalid)
@@ -502,16 +507,6 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	if p.Limit < 1 || p.LeaseDuration <= 0 {
 		return nil, fmt.Errorf("%w: claim needs a positive limit and lease duration", webhook.ErrInvalid)
 	}
-	per := p.MaxPerWebhook
-	if per <= 0 {
-		per = p.Limit
-	}
-	// Rank a window of due deliveries to spread the claim across
-	// webhooks; excluded webhooks never enter the window.
-	scan := p.Limit
-	if per < p.Limit {
-		scan = min(p.Limit*16, 10000)
-	}
 	exclude := make([]string, 0, len(p.ExcludeWebhooks))
 	for _, id := range p.ExcludeWebhooks {
 		if validID(id) {
@@ -519,7 +514,16 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 		}
 	}
 	expires := p.Now.Add(p.LeaseDuration)
-	rows, err := s.pool.Query(ctx, s.sql.claim, p.Now, exclude, p.Limit, per, expires, text(p.WorkerID), scan)
+	var rows pgx.Rows
+	var err error
+	if p.MaxPerWebhook <= 0 || p.MaxPerWebhook >= p.Limit {
+		rows, err = s.pool.Query(ctx, s.sql.claim, p.Now, exclude, p.Limit, expires, text(p.WorkerID))
+	} else {
+		// Rank a window of due deliveries to spread the claim across
+		// webhooks; excluded webhooks never enter the window.
+		window := min(p.Limit*16, 10000)
+		rows, err = s.pool.Query(ctx, s.sql.claimCapped, p.Now, exclude, p.Limit, expires, text(p.WorkerID), p.MaxPerWebhook, window)
+	}
 	if err != nil {
 		return nil, translate(err, "claim")
 	}
@@ -550,30 +554,47 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 
 // RecordAttempt implements webhook.Storage.
 func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams) error {
-	if !p.Released {
-		switch p.Status {
-		case webhook.StatusDelivered, webhook.StatusRetrying, webhook.StatusFailed:
-		default:
-			return fmt.Errorf("%w: cannot record an attempt with status %q", webhook.ErrInvalid, p.Status)
-		}
+	if err := checkRecord(p); err != nil {
+		return err
 	}
+	if p.Released || !p.DisableWebhook {
+		// One statement does it all: one round trip, one commit.
+		refused, err := s.recordOne(ctx, s.pool, p)
+		return cmp.Or(err, refused)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return translate(err, "delivery %s: record attempt", p.DeliveryID)
+	}
+	defer tx.Rollback(ctx)
+	refused, err := s.recordOne(ctx, tx, p)
+	if err != nil || refused != nil {
+		return cmp.Or(err, refused)
+	}
+	return translate(tx.Commit(ctx), "delivery %s: record attempt", p.DeliveryID)
+}
+
+// checkRecord validates RecordAttempt's parameters.
+func checkRecord(p webhook.RecordAttemptParams) error {
+	if p.Released {
+		return nil
+	}
+	switch p.Status {
+	case webhook.StatusDelivered, webhook.StatusRetrying, webhook.StatusFailed:
+		return nil
+	}
+	return fmt.Errorf("%w: cannot record an attempt with status %q", webhook.ErrInvalid, p.Status)
+}
+
+// recordOne records one valid result through q, which must be a
+// transaction when the result disables a webhook. It returns refused
+// (ErrNotFound, ErrLeaseLost) when the result was refused, and err when
+// a statement failed, which leaves a transaction unusable.
+func (s *Store) recordOne(ctx context.Context, q querier, p webhook.RecordAttemptParams) (refused, err error) {
 	if !validID(p.DeliveryID) {
-		return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrNotFound)
-	}
-	// Without a webhook to disable, one statement does it all: one
-	// round trip, one commit.
-	var q querier = s.pool
-	var tx pgx.Tx
-	if p.DisableWebhook && !p.Released {
-		var err error
-		if tx, err = s.pool.Begin(ctx); err != nil {
-			return translate(err, "delivery %s: record attempt", p.DeliveryID)
-		}
-		defer tx.Rollback(ctx)
-		q = tx
+		return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrNotFound), nil
 	}
 	var webhookID string
-	var err error
 	if p.Released {
 		err = q.QueryRow(ctx, s.sql.releaseDelivery, p.DeliveryID, p.Token, p.NextAttemptAt).Scan(&webhookID)
 	} else {
@@ -591,45 +612,57 @@ func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams
 	if errors.Is(err, pgx.ErrNoRows) {
 		var exists bool
 		if err := q.QueryRow(ctx, s.sql.deliveryExists, p.DeliveryID).Scan(&exists); err != nil {
-			return translate(err, "delivery %s: record attempt", p.DeliveryID)
+			return nil, translate(err, "delivery %s: record attempt", p.DeliveryID)
 		}
 		if !exists {
-			return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrNotFound)
+			return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrNotFound), nil
 		}
-		return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrLeaseLost)
+		return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrLeaseLost), nil
 	}
 	if err != nil {
-		return translate(err, "delivery %s: record attempt", p.DeliveryID)
+		return nil, translate(err, "delivery %s: record attempt", p.DeliveryID)
 	}
-	if tx == nil {
-		return nil
+	if p.DisableWebhook && !p.Released {
+		tx, ok := q.(pgx.Tx)
+		if !ok {
+			return nil, fmt.Errorf("pgstore: disabling a webhook needs a transaction")
+		}
+		if err := s.disable(ctx, tx, webhookID, p.DisabledReason, p.Now); err != nil {
+			return nil, err
+		}
 	}
-	if err := s.disable(ctx, tx, webhookID, p.DisabledReason, p.Now); err != nil {
-		return err
-	}
-	return translate(tx.Commit(ctx), "delivery %s: record attempt", p.DeliveryID)
+	return nil, nil
 }
 
-// RecordAttempts implements webhook.BatchRecorder: plain results are
-// written in one statement; releases and results that disable a webhook
-// are recorded one by one.
+// RecordAttempts implements webhook.BatchRecorder, in one transaction:
+// plain results are written in one statement, releases and results that
+// disable a webhook one by one. If any statement fails, nothing is
+// recorded and the error is returned as the second result.
 func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
 	errs := make([]error, len(ps))
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, translate(err, "record attempts")
+	}
+	defer tx.Rollback(ctx)
 	var batch []int
 	for i, p := range ps {
-		if p.Released || p.DisableWebhook || !validID(p.DeliveryID) {
-			errs[i] = s.RecordAttempt(ctx, p)
+		if err := checkRecord(p); err != nil {
+			errs[i] = err
 			continue
 		}
-		switch p.Status {
-		case webhook.StatusDelivered, webhook.StatusRetrying, webhook.StatusFailed:
-			batch = append(batch, i)
-		default:
-			errs[i] = fmt.Errorf("%w: cannot record an attempt with status %q", webhook.ErrInvalid, p.Status)
+		if p.Released || p.DisableWebhook || !validID(p.DeliveryID) {
+			refused, err := s.recordOne(ctx, tx, p)
+			if err != nil {
+				return nil, err
+			}
+			errs[i] = refused
+			continue
 		}
+		batch = append(batch, i)
 	}
 	if len(batch) == 0 {
-		return errs, nil
+		return errs, translate(tx.Commit(ctx), "record attempts")
 	}
 	n := len(batch)
 	var (
@@ -649,7 +682,7 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 		}
 		started[j] = p.Attempt.StartedAt
 	}
-	rows, err := s.pool.Query(ctx, s.sql.recordAttempts, ids, tokens, statuses, codes, bodies, durs, msgs, nexts, completed, started)
+	rows, err := tx.Query(ctx, s.sql.recordAttempts, ids, tokens, statuses, codes, bodies, durs, msgs, nexts, completed, started)
 	if err != nil {
 		return nil, translate(err, "record attempts")
 	}
@@ -659,17 +692,17 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 	}
 	done := make(map[string]bool, len(recorded))
 	for _, id := range recorded {
-		done[id] = true
+		done[id] = true // PostgreSQL prints UUIDs in lower case
 	}
 	var missing []string
 	for _, i := range batch {
-		if !done[ps[i].DeliveryID] {
+		if !done[strings.ToLower(ps[i].DeliveryID)] {
 			missing = append(missing, ps[i].DeliveryID)
 		}
 	}
 	exists := map[string]bool{}
 	if len(missing) > 0 {
-		rows, err := s.pool.Query(ctx, s.sql.existingDeliveries, missing)
+		rows, err := tx.Query(ctx, s.sql.existingDeliveries, missing)
 		if err != nil {
 			return nil, translate(err, "record attempts")
 		}
@@ -682,7 +715,7 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 		}
 	}
 	for _, i := range batch {
-		id := ps[i].DeliveryID
+		id := strings.ToLower(ps[i].DeliveryID)
 		switch {
 		case done[id]:
 		case exists[id]:
@@ -690,6 +723,9 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 		default:
 			errs[i] = fmt.Errorf("delivery %s: %w", id, webhook.ErrNotFound)
 		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, translate(err, "record attempts")
 	}
 	return errs, nil
 }

@@ -4,12 +4,12 @@ import "strings"
 
 // statements holds the store's SQL with the schema filled in.
 type statements struct {
-	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks, lockWebhook string
-	webhookExists, releaseDelivery                                                     string
-	insertKey, getKey, insertPayloads, insertDeliveries                                string
-	claim, recordAttempt, recordAttempts, deliveryExists, existingDeliveries           string
-	getDelivery, listDeliveries, listAttempts, getPayload                              string
-	pruneDeliveries, prunePayloads, pruneKeys                                          string
+	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks, lockWebhook    string
+	webhookExists, releaseDelivery                                                        string
+	insertKey, getKey, insertPayloads, insertDeliveries                                   string
+	claim, claimCapped, recordAttempt, recordAttempts, deliveryExists, existingDeliveries string
+	getDelivery, listDeliveries, listAttempts, getPayload                                 string
+	pruneDeliveries, prunePayloads, pruneKeys                                             string
 }
 
 func newStatements(schema string) statements {
@@ -44,46 +44,36 @@ func newStatements(schema string) statements {
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::timestamptz[], $8::timestamptz[])
 				AS d(id, webhook_id, payload_id, event_type, status, attempt, next_at, created)`),
 
-		// One statement claims: rank a window of due deliveries so that
-		// no webhook takes more than $4 of the claim, lock what is
+		// One statement claims: lock the earliest due deliveries that are
 		// free (SKIP LOCKED: concurrent claimers never wait for or share
 		// rows), record the abandoned attempts of expired leases, and
-		// lease the rest. Parameters: $1 now, $2 excluded webhooks, $3
-		// limit, $4 per webhook, $5 lease expiry, $6 worker, $7 window.
-		claim: q(`WITH candidates AS (
-				SELECT id, webhook_id, due_at FROM {{schema}}.deliveries
-				WHERE due_at <= $1 AND NOT (webhook_id = ANY ($2::text[]::uuid[]))
-				ORDER BY due_at, id
-				LIMIT $7
-			), ranked AS (
-				SELECT id, row_number() OVER (PARTITION BY webhook_id ORDER BY due_at, id) AS rn
-				FROM candidates
-			), due AS (
-				SELECT d.id, d.due_at AS was_due, d.status AS was_status, d.attempt AS was_attempt,
+		// lease them. Parameters: $1 now, $2 excluded webhooks, $3 limit,
+		// $4 lease expiry, $5 worker.
+		claim: q(claimSQL(`SELECT d.id, d.due_at AS was_due, d.status AS was_status, d.attempt AS was_attempt,
 					d.lease_worker AS was_worker, d.lease_expires_at AS was_expiry
-				FROM {{schema}}.deliveries d JOIN ranked r ON r.id = d.id
-				WHERE r.rn <= $4 AND d.due_at <= $1
+				FROM {{schema}}.deliveries d
+				WHERE d.due_at <= $1 AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
 				ORDER BY d.due_at, d.id
 				LIMIT $3
-				FOR UPDATE OF d SKIP LOCKED
-			), lost AS (
-				INSERT INTO {{schema}}.attempts (delivery_id, number, started_at, duration_ns, status_code, response_body, error)
-				SELECT id, was_attempt, coalesce(was_expiry, $1), 0, 0, '',
-					'lease of worker "' || coalesce(was_worker, '') || '" expired before the attempt was recorded'
-				FROM due WHERE was_status = 'delivering'
-				ON CONFLICT DO NOTHING
-			), claimed AS (
-				UPDATE {{schema}}.deliveries d
-				SET status = 'delivering', attempt = d.attempt + 1,
-					lease_token = gen_random_uuid()::text, lease_worker = $6, lease_expires_at = $5, due_at = $5
-				FROM due WHERE d.id = due.id
-				RETURNING d.*, due.was_due
-			)
-			SELECT ` + deliveryColumns + `,
-				d.lease_token, d.lease_worker, d.lease_expires_at,
-				p.webhook_id::text, p.event_type, p.environment, p."timestamp", p.body
-			FROM claimed d JOIN {{schema}}.payloads p ON p.id = d.payload_id
-			ORDER BY d.was_due, d.id`),
+				FOR UPDATE SKIP LOCKED`)),
+		// The same with a cap per webhook: lock a window of free due
+		// deliveries ($7 rows), keep at most $6 of each webhook and $3 in
+		// all; the rest of the window is unlocked when the statement ends.
+		claimCapped: q(claimSQL(`WITH window_rows AS (
+					SELECT d.id, d.webhook_id, d.due_at, d.status, d.attempt, d.lease_worker, d.lease_expires_at
+					FROM {{schema}}.deliveries d
+					WHERE d.due_at <= $1 AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
+					ORDER BY d.due_at, d.id
+					LIMIT $7
+					FOR UPDATE SKIP LOCKED
+				), ranked AS (
+					SELECT *, row_number() OVER (PARTITION BY webhook_id ORDER BY due_at, id) AS rn FROM window_rows
+				)
+				SELECT id, due_at AS was_due, status AS was_status, attempt AS was_attempt,
+					lease_worker AS was_worker, lease_expires_at AS was_expiry
+				FROM ranked WHERE rn <= $6
+				ORDER BY due_at, id
+				LIMIT $3`)),
 
 		// Record only while the token holds the lease; append the
 		// attempt in the same statement.
@@ -152,4 +142,30 @@ func newStatements(schema string) statements {
 		pruneKeys: q(`DELETE FROM {{schema}}.idempotency_keys
 			WHERE key IN (SELECT key FROM {{schema}}.idempotency_keys WHERE created_at < $1 LIMIT $2)`),
 	}
+}
+
+// claimSQL wraps the selection of due deliveries (columns id, was_due,
+// was_status, was_attempt, was_worker, was_expiry) into the statement
+// that records abandoned attempts, leases the rows and returns them with
+// their payloads.
+func claimSQL(due string) string {
+	return `WITH due AS (` + due + `
+		), lost AS (
+			INSERT INTO {{schema}}.attempts (delivery_id, number, started_at, duration_ns, status_code, response_body, error)
+			SELECT id, was_attempt, coalesce(was_expiry, $1), 0, 0, '',
+				'lease of worker "' || coalesce(was_worker, '') || '" expired before the attempt was recorded'
+			FROM due WHERE was_status = 'delivering'
+			ON CONFLICT DO NOTHING
+		), claimed AS (
+			UPDATE {{schema}}.deliveries d
+			SET status = 'delivering', attempt = d.attempt + 1,
+				lease_token = gen_random_uuid()::text, lease_worker = $5, lease_expires_at = $4, due_at = $4
+			FROM due WHERE d.id = due.id
+			RETURNING d.*, due.was_due
+		)
+		SELECT ` + deliveryColumns + `,
+			d.lease_token, d.lease_worker, d.lease_expires_at,
+			p.webhook_id::text, p.event_type, p.environment, p."timestamp", p.body
+		FROM claimed d JOIN {{schema}}.payloads p ON p.id = d.payload_id
+		ORDER BY d.was_due, d.id`
 }
