@@ -52,7 +52,7 @@ func TestQueryPlansAtScale(t *testing.T) {
 	}
 	t.Logf("filled %d finished + 10,000 due deliveries in %v", *scaleRows, time.Since(start).Round(time.Second))
 
-	hook := "'00000000-0000-7000-8000-000000000028'" // webhook 40: a tenth of its deliveries failed
+	hook := "'00000000-0000-7000-8000-000000000028'" // webhook 40, whose deliveries all failed
 	plans := map[string]string{
 		"claim 32": `WITH c AS (SELECT id FROM ` + q + `.deliveries WHERE due_at <= now() ORDER BY due_at, id LIMIT 32 FOR UPDATE SKIP LOCKED)
 			SELECT count(*) FROM c`,
