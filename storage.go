@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -293,4 +294,47 @@ type RecordAttemptParams struct {
 	// at NextAttemptAt, in status retrying (pending if it has no earlier
 	// attempt). The token must hold the lease, as for any result.
 	Released bool
+}
+
+// Validate checks the parts of an enqueue every Storage relies on:
+// payloads and deliveries present with IDs, deliveries pending (or
+// delivering, with a Lease that has a token). It returns an error
+// wrapping ErrInvalid. Backends call it before storing anything; they
+// may check more (pgstore needs UUIDs).
+func (p EnqueueParams) Validate() error {
+	for _, pl := range p.Payloads {
+		if pl == nil || pl.ID == "" {
+			return fmt.Errorf("%w: payload without ID", ErrInvalid)
+		}
+	}
+	want := StatusPending
+	if p.Lease != nil {
+		want = StatusDelivering
+		if p.Lease.Token == "" {
+			return fmt.Errorf("%w: lease without token", ErrInvalid)
+		}
+	}
+	for _, d := range p.Deliveries {
+		if d == nil || d.ID == "" || d.PayloadID == "" {
+			return fmt.Errorf("%w: delivery without ID or payload ID", ErrInvalid)
+		}
+		if d.Status != want {
+			return fmt.Errorf("%w: delivery %s: status %q, want %q", ErrInvalid, d.ID, d.Status, want)
+		}
+	}
+	return nil
+}
+
+// Validate checks that a result names a status RecordAttempt accepts
+// (delivered, retrying or failed) unless it releases the lease. It
+// returns an error wrapping ErrInvalid.
+func (p RecordAttemptParams) Validate() error {
+	if p.Released {
+		return nil
+	}
+	switch p.Status {
+	case StatusDelivered, StatusRetrying, StatusFailed:
+		return nil
+	}
+	return fmt.Errorf("%w: cannot record an attempt with status %q", ErrInvalid, p.Status)
 }

@@ -171,7 +171,7 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 	if err := ctx.Err(); err != nil {
 		return webhook.EnqueueResult{}, err
 	}
-	if err := checkEnqueue(p); err != nil {
+	if err := p.Validate(); err != nil {
 		return webhook.EnqueueResult{}, err
 	}
 	s.mu.Lock()
@@ -223,31 +223,6 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 		s.keys[p.IdempotencyKey] = idemKey{deliveryIDs: slices.Clone(ids), at: p.Now}
 	}
 	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
-}
-
-// checkEnqueue validates what Enqueue is given.
-func checkEnqueue(p webhook.EnqueueParams) error {
-	for _, pl := range p.Payloads {
-		if pl == nil || pl.ID == "" {
-			return fmt.Errorf("%w: payload without ID", webhook.ErrInvalid)
-		}
-	}
-	for _, d := range p.Deliveries {
-		if d == nil || d.ID == "" || d.PayloadID == "" {
-			return fmt.Errorf("%w: delivery without ID or payload ID", webhook.ErrInvalid)
-		}
-		want := webhook.StatusPending
-		if p.Lease != nil {
-			want = webhook.StatusDelivering
-		}
-		if d.Status != want {
-			return fmt.Errorf("%w: delivery %s: status %q, want %q", webhook.ErrInvalid, d.ID, d.Status, want)
-		}
-	}
-	if p.Lease != nil && p.Lease.Token == "" {
-		return fmt.Errorf("%w: lease without token", webhook.ErrInvalid)
-	}
-	return nil
 }
 
 // ClaimDeliveries implements webhook.Storage.
@@ -339,7 +314,7 @@ func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkRecord(p); err != nil {
+	if err := p.Validate(); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -399,18 +374,6 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 		errs[i] = s.RecordAttempt(ctx, p)
 	}
 	return errs, nil
-}
-
-// checkRecord validates RecordAttempt's parameters.
-func checkRecord(p webhook.RecordAttemptParams) error {
-	if p.Released {
-		return nil
-	}
-	switch p.Status {
-	case webhook.StatusDelivered, webhook.StatusRetrying, webhook.StatusFailed:
-		return nil
-	}
-	return fmt.Errorf("%w: cannot record an attempt with status %q", webhook.ErrInvalid, p.Status)
 }
 
 // GetDelivery implements webhook.Storage.

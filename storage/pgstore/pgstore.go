@@ -474,27 +474,20 @@ func (s *Store) enqueue(ctx context.Context, q querier, p webhook.EnqueueParams)
 
 // checkEnqueue validates what Enqueue is given before any SQL runs.
 func checkEnqueue(p webhook.EnqueueParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
 	if text(p.IdempotencyKey) != p.IdempotencyKey {
 		return fmt.Errorf("%w: idempotency key must be UTF-8 without NUL", webhook.ErrInvalid)
 	}
 	for _, pl := range p.Payloads {
-		if pl == nil || !validID(pl.ID) || !validID(pl.WebhookID) {
+		if !validID(pl.ID) || !validID(pl.WebhookID) {
 			return fmt.Errorf("%w: payload and webhook IDs must be UUIDs", webhook.ErrInvalid)
 		}
 	}
-	want := webhook.StatusPending
-	if p.Lease != nil {
-		want = webhook.StatusDelivering
-		if p.Lease.Token == "" {
-			return fmt.Errorf("%w: lease without token", webhook.ErrInvalid)
-		}
-	}
 	for _, d := range p.Deliveries {
-		if d == nil || !validID(d.ID) || !validID(d.WebhookID) || !validID(d.PayloadID) {
+		if !validID(d.ID) || !validID(d.WebhookID) || !validID(d.PayloadID) {
 			return fmt.Errorf("%w: delivery, webhook and payload IDs must be UUIDs", webhook.ErrInvalid)
-		}
-		if d.Status != want {
-			return fmt.Errorf("%w: delivery %s: status %q, want %q", webhook.ErrInvalid, d.ID, d.Status, want)
 		}
 	}
 	return nil
@@ -554,7 +547,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 
 // RecordAttempt implements webhook.Storage.
 func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams) error {
-	if err := checkRecord(p); err != nil {
+	if err := p.Validate(); err != nil {
 		return err
 	}
 	if p.Released || !p.DisableWebhook {
@@ -572,18 +565,6 @@ func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams
 		return cmp.Or(err, refused)
 	}
 	return translate(tx.Commit(ctx), "delivery %s: record attempt", p.DeliveryID)
-}
-
-// checkRecord validates RecordAttempt's parameters.
-func checkRecord(p webhook.RecordAttemptParams) error {
-	if p.Released {
-		return nil
-	}
-	switch p.Status {
-	case webhook.StatusDelivered, webhook.StatusRetrying, webhook.StatusFailed:
-		return nil
-	}
-	return fmt.Errorf("%w: cannot record an attempt with status %q", webhook.ErrInvalid, p.Status)
 }
 
 // recordOne records one valid result through q, which must be a
@@ -647,7 +628,7 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 	defer tx.Rollback(ctx)
 	var batch []int
 	for i, p := range ps {
-		if err := checkRecord(p); err != nil {
+		if err := p.Validate(); err != nil {
 			errs[i] = err
 			continue
 		}
