@@ -33,6 +33,17 @@
 // MatchFilters, Filter.Match, Condition.Match and Trigger.Match expose the
 // rules so you can test them.
 //
+// # Safety
+//
+// Customers choose the URLs the library connects to. The default client
+// (NewHTTPClient) refuses loopback, private, link-local (cloud metadata
+// included) and other special-purpose addresses, checked on the resolved
+// address at connect time; it follows no redirects and uses no proxy.
+// Config.Network allows internal networks or hosts explicitly. Workers
+// cap the attempts in flight per webhook and honour per-webhook rate
+// limits, so one slow endpoint cannot take the pool, and endpoints that
+// keep failing are disabled (Config.DisableAfterFailures).
+//
 // # Errors
 //
 // Bad input is reported with a *ValidationError that lists every field at
