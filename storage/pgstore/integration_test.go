@@ -161,27 +161,27 @@ func TestNotifyWakesWorkerInAnotherProcess(t *testing.T) {
 	// Run polls once at start; wait until the listener is up by
 	// delivering a first event, then the rest can only arrive by NOTIFY.
 	for range 3 {
-		ids, err := a.TriggerEvent(t.Context(), "e", nil, "")
-		require.NoError(t, err)
-		require.Len(t, ids, 1)
-		select {
-		case <-got:
-		case <-time.After(30 * time.Second):
-			t.Fatal("the worker was not woken by the other service's enqueue")
-		}
+		triggerAndAwait(t, a, got, "the worker was not woken by the other service's enqueue")
 	}
 
 	// Kill the listener's connection: it reconnects and keeps waking.
 	p := testPool(t)
 	_, err = p.Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()`)
 	require.NoError(t, err)
-	ids, err := a.TriggerEvent(t.Context(), "e", nil, "")
+	triggerAndAwait(t, a, got, "no delivery after the listener lost its connection")
+}
+
+// triggerAndAwait triggers one event through svc and waits for the
+// receiver to get it, failing with msg if it does not within 30 s.
+func triggerAndAwait(t *testing.T, svc *webhook.Service, got <-chan string, msg string) {
+	t.Helper()
+	ids, err := svc.TriggerEvent(t.Context(), "e", nil, "")
 	require.NoError(t, err)
 	require.Len(t, ids, 1)
 	select {
 	case <-got:
 	case <-time.After(30 * time.Second):
-		t.Fatal("no delivery after the listener lost its connection")
+		t.Fatal(msg)
 	}
 }
 
