@@ -1,0 +1,37 @@
+package webhook_test
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestNoPgxOutsidePgstore proves the promise that lets one module hold the
+// PostgreSQL backend: a program that imports the root package, memstore or
+// storagetest builds no pgx code. Only storage/pgstore may import it.
+func TestNoPgxOutsidePgstore(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the go command is needed to list dependencies: %v", err)
+		}
+		t.Skipf("the go command is not on PATH: %v", err)
+	}
+	pkgs := []string{
+		"github.com/analytics-webhooks/webhook",
+		"github.com/analytics-webhooks/webhook/memstore",
+		"github.com/analytics-webhooks/webhook/storage/storagetest",
+	}
+	for _, pkg := range pkgs {
+		out, err := exec.Command(gobin, "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, "github.com/jackc/") {
+				t.Errorf("%s depends on %s; only storage/pgstore may import pgx", pkg, dep)
+			}
+		}
+	}
+}
