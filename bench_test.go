@@ -64,7 +64,7 @@ func benchIsolation(b *testing.B, hanging bool) {
 	defer close(stop)
 
 	ctx := context.Background()
-	svc, err := webhook.NewService(memstore.New(), &webhook.Config{Network: webhook.NetworkPolicy{AllowPrivate: true}})
+	svc, err := webhook.NewService(memstore.New(nil), &webhook.Config{Network: webhook.NetworkPolicy{AllowPrivate: true}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func BenchmarkTriggerEvent(b *testing.B) {
 	for _, total := range []int{10, 10000} {
 		b.Run(fmt.Sprintf("webhooks=%d", total), func(b *testing.B) {
 			ctx := context.Background()
-			svc, err := webhook.NewService(memstore.New(), &webhook.Config{WebhookCacheTTL: time.Hour})
+			svc, err := webhook.NewService(memstore.New(nil), &webhook.Config{WebhookCacheTTL: time.Hour})
 			if err != nil {
 				b.Fatal(err)
 			}

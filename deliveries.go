@@ -172,3 +172,19 @@ func (s *Service) redeliver(ctx context.Context, webhookID string, ds []*Deliver
 	s.notify()
 	return res.DeliveryIDs, nil
 }
+
+// Prune deletes the history of deliveries that finished before the
+// cut-off, when the Storage implements Pruner (memstore and pgstore do);
+// otherwise it returns an error wrapping ErrInvalid. It returns how many
+// deliveries it deleted.
+func (s *Service) Prune(ctx context.Context, before time.Time) (int, error) {
+	p, ok := s.store.(Pruner)
+	if !ok {
+		return 0, fmt.Errorf("%w: the storage %T cannot prune", ErrInvalid, s.store)
+	}
+	n, err := p.Prune(ctx, PruneParams{Before: before})
+	if err != nil {
+		return n, fmt.Errorf("webhook: prune: %w", err)
+	}
+	return n, nil
+}

@@ -34,22 +34,6 @@ func (s DeliveryStatus) Valid() bool {
 	return false
 }
 
-// Payload is one message for one webhook, stored when the trigger call
-// enqueues it. Body holds the exact bytes every attempt sends:
-//
-//	{"id":…,"webhook_id":…,"event_type":…,"timestamp":…,"data":{…},"environment":…}
-//
-// ID is the webhook-id header, the same on every attempt and redelivery.
-type Payload struct {
-	ID          string    `json:"id"`
-	WebhookID   string    `json:"webhook_id"`
-	EventType   string    `json:"event_type"`
-	Environment string    `json:"environment"`
-	Timestamp   time.Time `json:"timestamp"`
-	// Body is the request body, sent as stored.
-	Body json.RawMessage `json:"body"`
-}
-
 // Delivery is the delivery of one Payload to one webhook: its status and
 // the outcome of its latest attempt, in the seed's field names.
 type Delivery struct {

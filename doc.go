@@ -5,7 +5,7 @@
 //
 // The flow from a webhook to a delivered, signed request:
 //
-//	store := memstore.New() // or pgstore.New(pool) to share PostgreSQL
+//	store := memstore.New(nil) // or pgstore.New(pool, nil) to share PostgreSQL
 //	svc, err := webhook.NewService(store, nil)
 //	...
 //	hook, err := svc.Create(ctx, &webhook.Webhook{

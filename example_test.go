@@ -16,7 +16,7 @@ import (
 // Create a webhook, trigger an event, and look at the stored delivery.
 func Example() {
 	ctx := context.Background()
-	store := memstore.New()
+	store := memstore.New(nil)
 	svc, err := webhook.NewService(store, nil)
 	if err != nil {
 		panic(err)

@@ -136,7 +136,7 @@ func (r *releaseCounter) RecordAttempts(ctx context.Context, ps []webhook.Record
 
 func TestRateLimitHoldsDeliveriesInStorage(t *testing.T) {
 	rc := newReceiver(t, nil)
-	store := &releaseCounter{Store: memstore.New()}
+	store := &releaseCounter{Store: memstore.New(nil)}
 	clock := newFakeClock()
 	svc, err := webhook.NewService(store, &webhook.Config{Now: clock.Now, Network: webhook.NetworkPolicy{AllowPrivate: true}})
 	require.NoError(t, err)

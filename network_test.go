@@ -216,7 +216,7 @@ func TestBlockedDeliveryAndTestSend(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	store := memstore.New()
+	store := memstore.New(nil)
 	clock := newFakeClock()
 	svc, err := webhook.NewService(store, &webhook.Config{Now: clock.Now, Doer: webhook.NewHTTPClient(&webhook.ClientConfig{Resolver: fakeDNS(t, netip.MustParseAddr("127.0.0.1"))})})
 	require.NoError(t, err)

@@ -131,3 +131,15 @@ func cleanText(b []byte) string {
 	s := strings.ToValidUTF8(string(b), "\uFFFD")
 	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }
+
+// webhookForSend returns the webhook to send to: from the matching index
+// when that is fresh and has it (enabled), else from Storage. It never
+// reloads the index, so sends cost at most one lookup.
+func (s *Service) webhookForSend(ctx context.Context, id string) (*Webhook, error) {
+	if idx := s.idx.Load(); s.fresh(idx) {
+		if cw, ok := idx.byID[id]; ok {
+			return cw.w, nil
+		}
+	}
+	return s.store.GetWebhook(ctx, id)
+}

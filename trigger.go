@@ -1,807 +1,226 @@
 package webhook
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
-	"reflect"
-	"regexp"
-	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
-// TriggerType says which kind of occurrence a Trigger listens to. The values
-// are the seed's JSON names.
-type TriggerType string
+// ErrPayloadTooLarge reports a trigger whose request body would exceed
+// Config.MaxPayloadBytes. It wraps ErrInvalid.
+var ErrPayloadTooLarge = fmt.Errorf("%w: payload too large", ErrInvalid)
 
-// The seven trigger types.
+// TriggerOption adjusts one trigger call.
+type TriggerOption func(*triggerOptions)
+
+type triggerOptions struct {
+	key       string
+	timestamp time.Time
+	enqueuer  Enqueuer
+}
+
+// MaxIdempotencyKeyLength is the longest idempotency key, in bytes.
+const MaxIdempotencyKeyLength = 256
+
+// WithIdempotencyKey makes the trigger call enqueue at most once per key:
+// a later call with the same key enqueues nothing and returns the
+// delivery IDs of the first. Keys are global to the Storage; include the
+// trigger kind or your own namespace in them.
+func WithIdempotencyKey(key string) TriggerOption {
+	return func(o *triggerOptions) { o.key = key }
+}
+
+// WithEnqueuer makes the trigger call write its deliveries through e
+// instead of the Service's Storage: typically an Enqueuer bound to the
+// caller's database transaction, so that the webhooks are enqueued if and
+// only if the transaction commits (a transactional outbox). Matching
+// still reads webhooks through the Service's Storage.
+func WithEnqueuer(e Enqueuer) TriggerOption {
+	return func(o *triggerOptions) { o.enqueuer = e }
+}
+
+// WithTimestamp sets the payload's timestamp, for events that happened
+// earlier than the call. Defaults to the current time.
+func WithTimestamp(t time.Time) TriggerOption {
+	return func(o *triggerOptions) { o.timestamp = t }
+}
+
+// Event types of the analytics triggers.
 const (
-	// TriggerEvent fires on every matching TriggerEvent call.
-	TriggerEvent TriggerType = "event"
-	// TriggerError fires on TriggerError calls (event type "$error").
-	TriggerError TriggerType = "error"
-	// TriggerThreshold fires when a metric breaches one of the trigger's
-	// conditions (event type "$threshold_alert").
-	TriggerThreshold TriggerType = "threshold"
-	// TriggerAnomaly fires on detected anomalies (event type "$anomaly").
-	TriggerAnomaly TriggerType = "anomaly"
-	// TriggerScheduled fires periodic summaries.
-	TriggerScheduled TriggerType = "scheduled"
-	// TriggerFunnelComplete fires when a user completes a funnel.
-	TriggerFunnelComplete TriggerType = "funnel_complete"
-	// TriggerCohortEntry fires when a user enters a cohort.
-	TriggerCohortEntry TriggerType = "cohort_entry"
+	EventTypeError          = "$error"
+	EventTypeThresholdAlert = "$threshold_alert"
+	EventTypeTest           = "$test"
 )
 
-// Valid reports whether t is one of the seven trigger types.
-func (t TriggerType) Valid() bool {
-	switch t {
-	case TriggerEvent, TriggerError, TriggerThreshold, TriggerAnomaly,
-		TriggerScheduled, TriggerFunnelComplete, TriggerCohortEntry:
-		return true
-	}
-	return false
-}
-
-// FilterOperator is the comparison a Filter applies to a property.
-type FilterOperator string
-
-// The filter operators. Properties are dot paths into the event data
-// ("user.plan", "items.0.sku"); JSON numbers compare by value, so 1 equals 1.0.
-const (
-	// FilterEquals holds when the property is present and equal to the value.
-	FilterEquals FilterOperator = "equals"
-	// FilterNotEquals holds when the property is missing or differs from the value.
-	FilterNotEquals FilterOperator = "not_equals"
-	// FilterContains holds when a string property contains the value as a
-	// substring, or an array property has an element equal to the value.
-	FilterContains FilterOperator = "contains"
-	// FilterIsSet holds when the property is present, even if null. The
-	// filter's value must be null or omitted.
-	FilterIsSet FilterOperator = "is_set"
-	// FilterNotSet holds when the property is missing. The filter's value
-	// must be null or omitted.
-	FilterNotSet FilterOperator = "not_set"
-	// FilterGT holds when a numeric property is greater than the value.
-	FilterGT FilterOperator = "gt"
-	// FilterGTE holds when a numeric property is greater than or equal to the value.
-	FilterGTE FilterOperator = "gte"
-	// FilterLT holds when a numeric property is less than the value.
-	FilterLT FilterOperator = "lt"
-	// FilterLTE holds when a numeric property is less than or equal to the value.
-	FilterLTE FilterOperator = "lte"
-	// FilterIn holds when the property equals one of the values in the
-	// filter's array.
-	FilterIn FilterOperator = "in"
-	// FilterNotIn holds when the property is missing or equals none of the
-	// values in the filter's array.
-	FilterNotIn FilterOperator = "not_in"
-	// FilterStartsWith holds when a string property starts with the value.
-	FilterStartsWith FilterOperator = "starts_with"
-	// FilterEndsWith holds when a string property ends with the value.
-	FilterEndsWith FilterOperator = "ends_with"
-	// FilterRegex holds when a string property matches the value, an RE2
-	// regular expression (see package regexp) of at most MaxRegexLength bytes.
-	FilterRegex FilterOperator = "regex"
-)
-
-// ConditionOperator compares a metric's value with a Condition's threshold.
-type ConditionOperator string
-
-// The condition operators.
-const (
-	ConditionGT  ConditionOperator = "gt"  // value > threshold
-	ConditionGTE ConditionOperator = "gte" // value >= threshold
-	ConditionLT  ConditionOperator = "lt"  // value < threshold
-	ConditionLTE ConditionOperator = "lte" // value <= threshold
-	ConditionEQ  ConditionOperator = "eq"  // value equals threshold within a relative 1e-9
-)
-
-// Limits on trigger definitions, enforced by validation.
-const (
-	// MaxRegexLength is the longest regular expression a FilterRegex
-	// filter may hold, in bytes.
-	MaxRegexLength = 1024
-	// MaxPropertyLength is the longest property path a Filter may name.
-	MaxPropertyLength = 256
-	// MaxEventNameLength is the longest event type or event pattern.
-	MaxEventNameLength = 256
-	// MaxWindow is the longest window a Condition may aggregate over,
-	// in seconds (31 days).
-	MaxWindow = 31 * 24 * 60 * 60
-)
-
-// Trigger selects the occurrences a webhook is notified of. A trigger
-// matches when its type fits, one of its event patterns matches the event
-// type (no patterns means every event), all of its filters hold on the
-// event data and, for threshold triggers, one of its conditions holds.
-// A webhook's triggers are OR-ed.
-type Trigger struct {
-	// Type is the kind of occurrence this trigger listens to.
-	Type TriggerType `json:"trigger_type"`
-	// Events lists event-type patterns, only for TriggerEvent: an exact
-	// name ("purchase"), "*" for all, or a prefix ending in ".*"
-	// ("checkout.*" matches "checkout.started" but not "checkout").
-	// Empty means all events.
-	Events []string `json:"events,omitempty"`
-	// Filters must all hold on the event data.
-	Filters []Filter `json:"filters"`
-	// Conditions, only for TriggerThreshold: at least one must hold
-	// for the reported metric and value.
-	Conditions []Condition `json:"conditions"`
-}
-
-// Filter tests one property of the event data.
-type Filter struct {
-	// Property is a dot path into the data: "plan", "user.country",
-	// "items.0.sku". A key that itself contains dots is found when it
-	// matches the whole path at the top level.
-	Property string `json:"property"`
-	// Operator is the comparison to apply.
-	Operator FilterOperator `json:"operator"`
-	// Value is the operand: a string, number, bool, null or, for
-	// FilterIn and FilterNotIn, an array of those.
-	Value any `json:"value"`
-}
-
-// Condition is a threshold on a metric, for TriggerThreshold triggers.
-type Condition struct {
-	// Metric is the metric's name, compared exactly.
-	Metric string `json:"metric"`
-	// Operator compares the metric's value with Value.
-	Operator ConditionOperator `json:"operator"`
-	// Value is the threshold. It must be finite.
-	Value float64 `json:"value"`
-	// WindowSeconds is the aggregation window for metrics recorded with
-	// RecordMetric, 0 to MaxWindow. Values passed to TriggerThreshold are
-	// compared as given.
-	WindowSeconds int64 `json:"window_seconds"`
-}
-
-// MatchEventName reports whether pattern matches the event type name.
-// An empty pattern and "*" match everything; a pattern ending in ".*"
-// matches every name that starts with the part before "*" and continues
-// after it; any other pattern matches only itself.
-func MatchEventName(pattern, name string) bool {
-	switch {
-	case pattern == "" || pattern == "*":
-		return true
-	case strings.HasSuffix(pattern, ".*"):
-		prefix := pattern[:len(pattern)-1] // keep the dot
-		return len(name) > len(prefix) && strings.HasPrefix(name, prefix)
-	default:
-		return pattern == name
-	}
-}
-
-// Match reports whether the condition holds for metric's value. A NaN
-// value never matches.
-func (c Condition) Match(metric string, value float64) bool {
-	if metric != c.Metric || math.IsNaN(value) {
-		return false
-	}
-	if c.Operator == ConditionEQ {
-		return floatEqual(value, c.Value)
-	}
-	return compareFloats(string(c.Operator), value, c.Value)
-}
-
-// compareFloats applies gt, gte, lt or lte; any other operator is false.
-func compareFloats(op string, a, b float64) bool {
-	switch op {
-	case "gt":
-		return a > b
-	case "gte":
-		return a >= b
-	case "lt":
-		return a < b
-	case "lte":
-		return a <= b
-	}
-	return false
-}
-
-// floatEqual reports whether a and b are equal within a relative 1e-9.
-func floatEqual(a, b float64) bool {
-	if a == b {
-		return true
-	}
-	scale := math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
-	return math.Abs(a-b) <= 1e-9*scale
-}
-
-// Match reports whether the filter holds on data. It returns an error
-// wrapping ErrInvalid, and false, if the filter itself is invalid (an
-// unknown operator, a value of the wrong type, a bad regular expression).
-// Match compiles the filter on every call; the Service compiles each
-// webhook's filters once.
-func (f Filter) Match(data map[string]any) (bool, error) {
-	cf, p := compileFilter(f)
-	if p != "" {
-		return false, invalid("filter", "filter", p)
-	}
-	return cf.match(data), nil
-}
-
-// MatchFilters reports whether every filter holds on data. It returns an
-// error wrapping ErrInvalid if any filter is invalid.
-func MatchFilters(filters []Filter, data map[string]any) (bool, error) {
+// TriggerEvent enqueues a delivery of the event to every enabled webhook
+// with a matching event trigger, and returns the new delivery IDs (none
+// when nothing matches). Event types starting with "$" are reserved for
+// the library's own. Once it returns without error the deliveries are
+// stored and will be attempted. It returns an error wrapping ErrInvalid
+// for bad arguments (ErrPayloadTooLarge for oversized data) and the
+// Storage's error otherwise, in which case nothing was enqueued.
+func (s *Service) TriggerEvent(ctx context.Context, eventType string, data map[string]any, environment string, opts ...TriggerOption) ([]string, error) {
 	var ps problems
-	cfs := make([]compiledFilter, 0, len(filters))
-	for i, f := range filters {
-		cf, p := compileFilter(f)
-		if p != "" {
-			ps.add(fmt.Sprintf("filters[%d]", i), p)
-			continue
-		}
-		cfs = append(cfs, cf)
+	checkName(&ps, "event_type", eventType)
+	if strings.HasPrefix(eventType, "$") {
+		ps.add("event_type", `names starting with "$" are reserved`)
 	}
-	if err := ps.err("filters"); err != nil {
-		return false, err
-	}
-	for i := range cfs {
-		if !cfs[i].match(data) {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
-// Match reports whether the trigger matches an occurrence with the given
-// event type and data, ignoring the trigger's Type. For threshold
-// triggers the conditions read the metric's name from data["metric"] and
-// its value from data["value"], the shape TriggerThreshold sends. It
-// returns an error wrapping ErrInvalid if the trigger is invalid.
-func (t Trigger) Match(eventType string, data map[string]any) (bool, error) {
-	ct, err := compileTrigger(t)
-	if err != nil {
-		return false, err
-	}
-	return ct.match(eventType, data), nil
-}
-
-// compiledTrigger is a validated Trigger with its filters compiled.
-type compiledTrigger struct {
-	typ        TriggerType
-	events     []string
-	filters    []compiledFilter
-	conditions []Condition
-}
-
-// compileTrigger validates t and compiles its filters.
-func compileTrigger(t Trigger) (*compiledTrigger, error) {
-	var ps problems
-	ct := validateTrigger(&ps, "trigger", t)
-	if err := ps.err("trigger"); err != nil {
+	if err := ps.err("event"); err != nil {
 		return nil, err
 	}
-	return ct, nil
+	return s.trigger(ctx, TriggerEvent, eventType, data, false, environment, opts)
 }
 
-// validateTrigger adds t's problems to ps under the field prefix and
-// returns the compiled trigger (meaningful only when no problem was added).
-func validateTrigger(ps *problems, prefix string, t Trigger) *compiledTrigger {
-	ct := &compiledTrigger{typ: t.Type, events: t.Events, conditions: t.Conditions}
-	if !t.Type.Valid() {
-		ps.add(prefix+".trigger_type", fmt.Sprintf("unknown trigger type %q", truncate(string(t.Type))))
+// TriggerError enqueues an "$error" delivery to every enabled webhook with
+// a matching error trigger. The data is {"error_type", "error_message",
+// "details"}; filters see those fields. It returns the new delivery IDs,
+// with errors as TriggerEvent.
+func (s *Service) TriggerError(ctx context.Context, errorType, errorMessage string, details map[string]any, environment string, opts ...TriggerOption) ([]string, error) {
+	var ps problems
+	checkName(&ps, "error_type", errorType)
+	if !utf8.ValidString(errorMessage) {
+		ps.add("error_message", "must be valid UTF-8")
 	}
-	if len(t.Events) > 0 && t.Type.Valid() && t.Type != TriggerEvent {
-		ps.add(prefix+".events", "event patterns apply only to event triggers")
+	if err := ps.err("error"); err != nil {
+		return nil, err
 	}
-	if len(t.Events) > maxListLen {
-		ps.add(prefix+".events", fmt.Sprintf("at most %d patterns", maxListLen))
+	if details == nil {
+		details = map[string]any{}
 	}
-	for i, e := range t.Events {
-		if reason := checkEventPattern(e); reason != "" {
-			ps.add(fmt.Sprintf("%s.events[%d]", prefix, i), reason)
+	data := map[string]any{"error_type": errorType, "error_message": errorMessage, "details": details}
+	return s.trigger(ctx, TriggerError, EventTypeError, data, false, environment, opts)
+}
+
+// TriggerThreshold enqueues a "$threshold_alert" delivery to every enabled
+// webhook with a threshold trigger that has a condition on metric which
+// value meets. The data is {"metric", "value", "threshold", "exceeded"},
+// where exceeded is value > threshold. It returns the new delivery IDs,
+// with errors as TriggerEvent; NaN or infinite numbers are invalid.
+func (s *Service) TriggerThreshold(ctx context.Context, metric string, value, threshold float64, environment string, opts ...TriggerOption) ([]string, error) {
+	var ps problems
+	checkName(&ps, "metric", metric)
+	if math.IsNaN(value) || math.IsInf(value, 0) {
+		ps.add("value", "must be a finite number")
+	}
+	if math.IsNaN(threshold) || math.IsInf(threshold, 0) {
+		ps.add("threshold", "must be a finite number")
+	}
+	if err := ps.err("threshold"); err != nil {
+		return nil, err
+	}
+	data := map[string]any{"metric": metric, "value": value, "threshold": threshold, "exceeded": value > threshold}
+	return s.trigger(ctx, TriggerThreshold, EventTypeThresholdAlert, data, true, environment, opts)
+}
+
+// checkName checks a name argument of a trigger call.
+func checkName(ps *problems, field, v string) {
+	switch {
+	case v == "":
+		ps.add(field, "must not be empty")
+	case len(v) > MaxEventNameLength || !printable(v):
+		ps.add(field, fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxEventNameLength))
+	}
+}
+
+// trigger matches and enqueues one occurrence. canonical says whether
+// data already holds only JSON-decoded types (so matching may use it
+// directly); otherwise matching sees the data as it will be sent.
+func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string, data map[string]any, canonical bool, env string, opts []TriggerOption) ([]string, error) {
+	var o triggerOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
 		}
 	}
-	if len(t.Filters) > maxListLen {
-		ps.add(prefix+".filters", fmt.Sprintf("at most %d filters", maxListLen))
+	var ps problems
+	if len(env) > MaxEnvironmentLength || !printable(env) {
+		ps.add("environment", fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxEnvironmentLength))
 	}
-	ct.filters = make([]compiledFilter, 0, len(t.Filters))
-	for i, f := range t.Filters {
-		cf, reason := compileFilter(f)
-		if reason != "" {
-			ps.add(fmt.Sprintf("%s.filters[%d]", prefix, i), reason)
+	if len(o.key) > MaxIdempotencyKeyLength || !printable(o.key) {
+		ps.add("idempotency_key", fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxIdempotencyKeyLength))
+	}
+	if err := ps.err(string(typ)); err != nil {
+		return nil, err
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	raw, err := encodeJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > s.maxLen {
+		return nil, fmt.Errorf("%w: data is %d bytes, the limit is %d", ErrPayloadTooLarge, len(raw), s.maxLen)
+	}
+
+	idx, err := s.index(ctx)
+	if err != nil {
+		return nil, err
+	}
+	matchData := data
+	if !canonical {
+		matchData = nil // decoded on first need
+	}
+	var hooks []*compiledWebhook
+	for _, cw := range idx.candidates(typ, eventType) {
+		if !cw.w.hasEnvironment(env) {
 			continue
 		}
-		ct.filters = append(ct.filters, cf)
-	}
-	switch {
-	case t.Type == TriggerThreshold && len(t.Conditions) == 0:
-		ps.add(prefix+".conditions", "a threshold trigger needs at least one condition")
-	case t.Type.Valid() && t.Type != TriggerThreshold && len(t.Conditions) > 0:
-		ps.add(prefix+".conditions", "conditions apply only to threshold triggers")
-	case len(t.Conditions) > maxListLen:
-		ps.add(prefix+".conditions", fmt.Sprintf("at most %d conditions", maxListLen))
-	}
-	for i, c := range t.Conditions {
-		field := fmt.Sprintf("%s.conditions[%d]", prefix, i)
-		if c.Metric == "" {
-			ps.add(field+".metric", "must not be empty")
-		} else if len(c.Metric) > MaxEventNameLength || !printable(c.Metric) {
-			ps.add(field+".metric", fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxEventNameLength))
-		}
-		switch c.Operator {
-		case ConditionGT, ConditionGTE, ConditionLT, ConditionLTE, ConditionEQ:
-		default:
-			ps.add(field+".operator", fmt.Sprintf("unknown condition operator %q (want gt, gte, lt, lte or eq)", truncate(string(c.Operator))))
-		}
-		if math.IsNaN(c.Value) || math.IsInf(c.Value, 0) {
-			ps.add(field+".value", "must be a finite number")
-		}
-		if c.WindowSeconds < 0 || c.WindowSeconds > MaxWindow {
-			ps.add(field+".window_seconds", fmt.Sprintf("must be between 0 and %d", MaxWindow))
-		}
-	}
-	return ct
-}
-
-// checkEventPattern returns why p is not a valid event pattern, or "".
-func checkEventPattern(p string) string {
-	switch {
-	case p == "":
-		return "must not be empty"
-	case len(p) > MaxEventNameLength || !printable(p):
-		return fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxEventNameLength)
-	case p == "*":
-		return ""
-	}
-	body := strings.TrimSuffix(p, ".*")
-	if body == "" || strings.Contains(body, "*") {
-		return `"*" may stand only alone or as the last segment, as in "checkout.*"`
-	}
-	return ""
-}
-
-// match reports whether the trigger matches the event type and data.
-func (ct *compiledTrigger) match(eventType string, data map[string]any) bool {
-	if len(ct.events) > 0 {
-		ok := false
-		for _, p := range ct.events {
-			if MatchEventName(p, eventType) {
-				ok = true
+		for _, t := range cw.triggers {
+			if t.typ != typ {
+				continue
+			}
+			if matchData == nil && len(t.filters) > 0 {
+				if err := json.Unmarshal(raw, &matchData); err != nil {
+					return nil, fmt.Errorf("webhook: decode event data: %w", err)
+				}
+			}
+			if t.match(eventType, matchData) {
+				hooks = append(hooks, cw)
 				break
 			}
 		}
-		if !ok {
-			return false
-		}
 	}
-	for i := range ct.filters {
-		if !ct.filters[i].match(data) {
-			return false
-		}
+	if len(hooks) == 0 && o.key == "" {
+		return nil, nil
 	}
-	if len(ct.conditions) > 0 {
-		metric, _ := data["metric"].(string)
-		value, ok := toFloat(data["value"])
-		if !ok {
-			return false
-		}
-		for _, c := range ct.conditions {
-			if c.Match(metric, value) {
-				return true
-			}
-		}
-		return false
-	}
-	return true
-}
 
-// compiledFilter is a validated Filter, ready to match.
-type compiledFilter struct {
-	property string
-	path     []string
-	op       FilterOperator
-	value    any     // normalised operand (numbers as float64)
-	num      float64 // numeric operand for gt/gte/lt/lte
-	str      string  // string operand for starts_with/ends_with/contains
-	set      []any   // normalised operands for in/not_in
-	re       *regexp.Regexp
-}
-
-// compileFilter validates f. It returns a non-empty reason if f is invalid.
-func compileFilter(f Filter) (compiledFilter, string) {
-	cf := compiledFilter{property: f.Property, op: f.Operator}
-	switch {
-	case f.Property == "":
-		return cf, "property: must not be empty"
-	case len(f.Property) > MaxPropertyLength || !utf8.ValidString(f.Property):
-		return cf, fmt.Sprintf("property: must be valid UTF-8 of at most %d bytes", MaxPropertyLength)
+	now := s.clock()
+	ts := now
+	if !o.timestamp.IsZero() {
+		ts = o.timestamp.UTC().Truncate(time.Microsecond)
 	}
-	cf.path = strings.Split(f.Property, ".")
-	v, ok := normalize(f.Value, 0)
-	if !ok {
-		return cf, "value: must be a JSON value with finite numbers"
-	}
-	cf.value = v
-	switch f.Operator {
-	case FilterEquals, FilterNotEquals:
-	case FilterContains:
-		switch x := v.(type) {
-		case string:
-			cf.str = x
-		case float64, bool:
-		default:
-			return cf, "value: contains needs a string, number or bool"
-		}
-	case FilterIsSet, FilterNotSet:
-		if v != nil {
-			return cf, fmt.Sprintf("value: must be null or omitted for %s", f.Operator)
-		}
-	case FilterGT, FilterGTE, FilterLT, FilterLTE:
-		n, ok := v.(float64)
-		if !ok {
-			return cf, fmt.Sprintf("value: %s needs a number", f.Operator)
-		}
-		cf.num = n
-	case FilterIn, FilterNotIn:
-		list, ok := v.([]any)
-		if !ok {
-			return cf, fmt.Sprintf("value: %s needs an array", f.Operator)
-		}
-		if len(list) > maxInListLen {
-			return cf, fmt.Sprintf("value: at most %d elements", maxInListLen)
-		}
-		for _, e := range list {
-			switch e.(type) {
-			case string, float64, bool, nil:
-			default:
-				return cf, fmt.Sprintf("value: %s needs an array of strings, numbers, bools or nulls", f.Operator)
-			}
-		}
-		cf.set = list
-	case FilterStartsWith, FilterEndsWith:
-		s, ok := v.(string)
-		if !ok {
-			return cf, fmt.Sprintf("value: %s needs a string", f.Operator)
-		}
-		cf.str = s
-	case FilterRegex:
-		s, ok := v.(string)
-		if !ok {
-			return cf, "value: regex needs a string"
-		}
-		if len(s) > MaxRegexLength {
-			return cf, fmt.Sprintf("value: regular expression longer than %d bytes", MaxRegexLength)
-		}
-		re, err := regexp.Compile(s)
+	p := EnqueueParams{IdempotencyKey: o.key, Now: now}
+	for _, cw := range hooks {
+		pl, d, err := newMessage(cw.w.ID, eventType, ts, now, raw, env)
 		if err != nil {
-			return cf, "value: " + err.Error()
+			return nil, err
 		}
-		cf.re = re
-	default:
-		return cf, fmt.Sprintf("operator: unknown filter operator %q", truncate(string(f.Operator)))
-	}
-	return cf, ""
-}
-
-// match reports whether the filter holds on data.
-func (cf *compiledFilter) match(data map[string]any) bool {
-	got, present := lookup(data, cf.property, cf.path)
-	switch cf.op {
-	case FilterIsSet:
-		return present
-	case FilterNotSet:
-		return !present
-	case FilterNotEquals:
-		return !present || !equalValues(got, cf.value)
-	case FilterNotIn:
-		return !present || !inSet(got, cf.set)
-	}
-	if !present {
-		return false
-	}
-	switch cf.op {
-	case FilterEquals:
-		return equalValues(got, cf.value)
-	case FilterContains:
-		if s, ok := got.(string); ok {
-			if _, isStr := cf.value.(string); isStr {
-				return strings.Contains(s, cf.str)
-			}
-			return false
+		if len(pl.Body) > s.maxLen {
+			return nil, fmt.Errorf("%w: body is %d bytes, the limit is %d", ErrPayloadTooLarge, len(pl.Body), s.maxLen)
 		}
-		rv := reflect.ValueOf(got)
-		if rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array {
-			for i := range rv.Len() {
-				if equalValues(rv.Index(i).Interface(), cf.value) {
-					return true
-				}
-			}
-		}
-		return false
-	case FilterGT, FilterGTE, FilterLT, FilterLTE:
-		n, ok := toFloat(got)
-		return ok && !math.IsNaN(n) && compareFloats(string(cf.op), n, cf.num)
-	case FilterIn:
-		return inSet(got, cf.set)
-	case FilterStartsWith, FilterEndsWith, FilterRegex:
-		s, ok := stringValue(got)
-		if !ok {
-			return false
-		}
-		switch cf.op {
-		case FilterStartsWith:
-			return strings.HasPrefix(s, cf.str)
-		case FilterEndsWith:
-			return strings.HasSuffix(s, cf.str)
-		default:
-			return cf.re.MatchString(s)
-		}
+		p.Payloads = append(p.Payloads, pl)
+		p.Deliveries = append(p.Deliveries, d)
 	}
-	return false
-}
-
-func inSet(got any, set []any) bool {
-	for _, e := range set {
-		if equalValues(got, e) {
-			return true
-		}
+	var enq Enqueuer = s.store
+	if o.enqueuer != nil {
+		enq = o.enqueuer
 	}
-	return false
-}
-
-// Limits on list sizes in webhook definitions.
-const (
-	maxListLen   = 32
-	maxInListLen = 1000
-	maxDepth     = 32
-)
-
-// lookup finds the property in data: the whole path as a top-level key
-// first, then as a dot path through nested maps and arrays.
-func lookup(data map[string]any, property string, path []string) (any, bool) {
-	if v, ok := data[property]; ok {
-		return v, true
+	res, err := enq.Enqueue(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: enqueue %s: %w", eventType, err)
 	}
-	if len(path) < 2 {
-		return nil, false
+	if res.Duplicate {
+		s.log.DebugContext(ctx, "webhook: idempotency key seen before; nothing enqueued", "event_type", eventType)
+		return res.DeliveryIDs, nil
 	}
-	var cur any = data
-	for _, seg := range path {
-		next, ok := child(cur, seg)
-		if !ok {
-			return nil, false
-		}
-		cur = next
+	if len(res.DeliveryIDs) > 0 {
+		s.log.DebugContext(ctx, "webhook: enqueued", "event_type", eventType, "deliveries", len(res.DeliveryIDs))
+		s.notify()
 	}
-	return cur, true
-}
-
-// child returns the element seg of a map (by key) or a slice (by index).
-func child(v any, seg string) (any, bool) {
-	switch x := v.(type) {
-	case map[string]any:
-		c, ok := x[seg]
-		return c, ok
-	case []any:
-		i, err := strconv.Atoi(seg)
-		if err != nil || i < 0 || i >= len(x) {
-			return nil, false
-		}
-		return x[i], true
-	case nil:
-		return nil, false
-	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Map:
-		if rv.Type().Key().Kind() != reflect.String {
-			return nil, false
-		}
-		e := rv.MapIndex(reflect.ValueOf(seg).Convert(rv.Type().Key()))
-		if !e.IsValid() {
-			return nil, false
-		}
-		return e.Interface(), true
-	case reflect.Slice, reflect.Array:
-		i, err := strconv.Atoi(seg)
-		if err != nil || i < 0 || i >= rv.Len() {
-			return nil, false
-		}
-		return rv.Index(i).Interface(), true
-	}
-	return nil, false
-}
-
-// toFloat converts any Go or JSON number to float64.
-func toFloat(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case int:
-		return float64(x), true
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	case nil, string, bool:
-		return 0, false
-	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return float64(rv.Int()), true
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return float64(rv.Uint()), true
-	case reflect.Float32, reflect.Float64:
-		return rv.Float(), true
-	}
-	return 0, false
-}
-
-// stringValue returns v as a string if it is one (of any string kind).
-func stringValue(v any) (string, bool) {
-	if s, ok := v.(string); ok {
-		return s, true
-	}
-	if v == nil {
-		return "", false
-	}
-	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.String {
-		return rv.String(), true
-	}
-	return "", false
-}
-
-// equalValues compares two JSON-like values: numbers by value, strings,
-// bools and nulls exactly, arrays and objects element by element.
-func equalValues(a, b any) bool {
-	return equalDepth(a, b, 0)
-}
-
-func equalDepth(a, b any, depth int) bool {
-	if depth > maxDepth {
-		return false
-	}
-	if a == nil || b == nil {
-		return isNil(a) && isNil(b)
-	}
-	if fa, ok := toFloat(a); ok {
-		fb, ok := toFloat(b)
-		return ok && fa == fb
-	}
-	if sa, ok := stringValue(a); ok {
-		sb, ok := stringValue(b)
-		return ok && sa == sb
-	}
-	if ba, ok := a.(bool); ok {
-		bb, ok := b.(bool)
-		return ok && ba == bb
-	}
-	ra, rb := reflect.ValueOf(a), reflect.ValueOf(b)
-	switch ra.Kind() {
-	case reflect.Slice, reflect.Array:
-		if rb.Kind() != reflect.Slice && rb.Kind() != reflect.Array {
-			return false
-		}
-		if ra.Len() != rb.Len() {
-			return false
-		}
-		for i := range ra.Len() {
-			if !equalDepth(ra.Index(i).Interface(), rb.Index(i).Interface(), depth+1) {
-				return false
-			}
-		}
-		return true
-	case reflect.Map:
-		if rb.Kind() != reflect.Map || ra.Len() != rb.Len() ||
-			ra.Type().Key().Kind() != reflect.String || rb.Type().Key().Kind() != reflect.String {
-			return false
-		}
-		iter := ra.MapRange()
-		for iter.Next() {
-			bv := rb.MapIndex(reflect.ValueOf(iter.Key().String()).Convert(rb.Type().Key()))
-			if !bv.IsValid() || !equalDepth(iter.Value().Interface(), bv.Interface(), depth+1) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Map, reflect.Slice, reflect.Pointer, reflect.Interface:
-		return rv.IsNil()
-	}
-	return false
-}
-
-// normalize converts a filter operand to its JSON form: numbers become
-// float64, arrays []any, objects map[string]any. It reports false for
-// values JSON cannot represent (NaN, infinities, channels, funcs) and for
-// nesting deeper than maxDepth.
-func normalize(v any, depth int) (any, bool) {
-	if depth > maxDepth {
-		return nil, false
-	}
-	switch x := v.(type) {
-	case nil:
-		return nil, true
-	case string:
-		return x, true
-	case bool:
-		return x, true
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, false
-		}
-		return x, true
-	case json.Number:
-		f, err := x.Float64()
-		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return nil, false
-		}
-		return f, true
-	}
-	if f, ok := toFloat(v); ok {
-		return normalize(f, depth)
-	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.String:
-		return rv.String(), true
-	case reflect.Bool:
-		return rv.Bool(), true
-	case reflect.Slice, reflect.Array:
-		if rv.Kind() == reflect.Slice && rv.IsNil() {
-			return nil, true
-		}
-		out := make([]any, rv.Len())
-		for i := range rv.Len() {
-			e, ok := normalize(rv.Index(i).Interface(), depth+1)
-			if !ok {
-				return nil, false
-			}
-			out[i] = e
-		}
-		return out, true
-	case reflect.Map:
-		if rv.Type().Key().Kind() != reflect.String {
-			return nil, false
-		}
-		if rv.IsNil() {
-			return nil, true
-		}
-		out := make(map[string]any, rv.Len())
-		iter := rv.MapRange()
-		for iter.Next() {
-			e, ok := normalize(iter.Value().Interface(), depth+1)
-			if !ok {
-				return nil, false
-			}
-			out[iter.Key().String()] = e
-		}
-		return out, true
-	case reflect.Pointer, reflect.Interface:
-		if rv.IsNil() {
-			return nil, true
-		}
-		return normalize(rv.Elem().Interface(), depth+1)
-	}
-	return nil, false
-}
-
-// truncate shortens s for inclusion in an error message.
-func truncate(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	// Cut at a rune boundary.
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return res.DeliveryIDs, nil
 }

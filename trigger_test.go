@@ -1,337 +1,236 @@
 package webhook_test
 
 import (
-	"encoding/json"
+	"errors"
 	"math"
 	"strings"
 	"testing"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
+	"time"
 
 	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/memstore"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-func TestMatchEventName(t *testing.T) {
-	tests := []struct {
-		pattern, name string
-		want          bool
-	}{
-		{"purchase", "purchase", true},
-		{"purchase", "purchases", false},
-		{"purchase", "Purchase", false},
-		{"*", "anything.at.all", true},
-		{"", "anything", true},
-		{"checkout.*", "checkout.started", true},
-		{"checkout.*", "checkout.payment.done", true},
-		{"checkout.*", "checkout", false},
-		{"checkout.*", "checkout.", false},
-		{"checkout.*", "checkoutx.started", false},
-		{"checkout.*", "pre.checkout.started", false},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, webhook.MatchEventName(tt.pattern, tt.name), "%q ~ %q", tt.pattern, tt.name)
-	}
+func TestTriggerEventPayload(t *testing.T) {
+	svc, store, clock := newService(t)
+	w := create(t, svc, "orders", webhook.Trigger{Type: webhook.TriggerEvent, Events: []string{"purchase"}})
+	ids, err := svc.TriggerEvent(t.Context(), "purchase", map[string]any{"amount": 42, "user": map[string]any{"plan": "pro"}}, "production")
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
+
+	d, m, body := payloadOf(t, store, ids[0])
+	assert.Equal(t, webhook.StatusPending, d.Status)
+	assert.Equal(t, w.ID, d.WebhookID)
+	assert.Equal(t, "purchase", d.EventType)
+	assert.Equal(t, 0, d.Attempt)
+	now := clock.Now().UTC().Truncate(time.Microsecond)
+	assert.Equal(t, now, d.NextAttemptAt, "due at once")
+	assert.Equal(t, now, d.CreatedAt)
+
+	// Exactly the fields of the wire format, in its order.
+	assert.Equal(t, []string{"id", "webhook_id", "event_type", "timestamp", "data", "environment"}, jsonKeys(t, body))
+	assert.Equal(t, d.PayloadID, m["id"])
+	assert.Equal(t, w.ID, m["webhook_id"])
+	assert.Equal(t, "purchase", m["event_type"])
+	assert.Equal(t, now.Format(time.RFC3339Nano), m["timestamp"])
+	assert.Equal(t, map[string]any{"amount": 42.0, "user": map[string]any{"plan": "pro"}}, m["data"])
+	assert.Equal(t, "production", m["environment"])
+
+	// nil data is an empty object, not null.
+	ids, err = svc.TriggerEvent(t.Context(), "purchase", nil, "")
+	require.NoError(t, err)
+	_, m, _ = payloadOf(t, store, ids[0])
+	assert.Equal(t, map[string]any{}, m["data"])
+
+	// A given timestamp is used.
+	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.FixedZone("CET", 3600))
+	ids, err = svc.TriggerEvent(t.Context(), "purchase", nil, "", webhook.WithTimestamp(at))
+	require.NoError(t, err)
+	_, m, _ = payloadOf(t, store, ids[0])
+	assert.Equal(t, "2026-01-01T11:00:00Z", m["timestamp"])
 }
 
-// data is event data as a JSON receiver would decode it.
-func data(t *testing.T, js string) map[string]any {
-	t.Helper()
-	var m map[string]any
-	require.NoError(t, json.Unmarshal([]byte(js), &m))
-	return m
-}
+func TestTriggerEventMatching(t *testing.T) {
+	svc, store, _ := newService(t)
+	ctx := t.Context()
+	all := create(t, svc, "all", webhook.Trigger{Type: webhook.TriggerEvent})
+	star := create(t, svc, "star", webhook.Trigger{Type: webhook.TriggerEvent, Events: []string{"*"}})
+	purchase := create(t, svc, "purchase", webhook.Trigger{Type: webhook.TriggerEvent, Events: []string{"purchase"}})
+	checkout := create(t, svc, "checkout", webhook.Trigger{Type: webhook.TriggerEvent, Events: []string{"checkout.*"}})
+	pro := create(t, svc, "pro", webhook.Trigger{Type: webhook.TriggerEvent, Filters: []webhook.Filter{{Property: "user.plan", Operator: "equals", Value: "pro"}}})
+	both := create(t, svc, "both", // two matching triggers: still one delivery
+		webhook.Trigger{Type: webhook.TriggerEvent, Events: []string{"purchase"}},
+		webhook.Trigger{Type: webhook.TriggerEvent, Events: []string{"checkout.*", "purchase"}})
+	errorsOnly := create(t, svc, "errors", webhook.Trigger{Type: webhook.TriggerError})
+	staging, err := svc.Create(ctx, &webhook.Webhook{Name: "staging", URL: "https://example.com", Environments: []string{"staging"}, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	require.NoError(t, err)
+	disabled, err := svc.Create(ctx, &webhook.Webhook{Name: "off", URL: "https://example.com", Disabled: true, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	require.NoError(t, err)
+	_ = errorsOnly
+	_ = disabled
 
-func TestFilterOperators(t *testing.T) {
-	d := data(t, `{
-		"plan": "pro", "amount": 42, "ratio": 0.5, "beta": true, "nothing": null,
-		"tags": ["a", "b", 3], "email": "ann@example.com",
-		"user": {"country": "DE", "age": 31, "address": {"city": "Köln"}},
-		"items": [{"sku": "X1"}, {"sku": "Y2"}],
-		"a.b": "dotted key"
-	}`)
-	tests := []struct {
-		name  string
-		f     webhook.Filter
-		want  bool
-		notes string
-	}{
-		// equals / not_equals
-		{"equals string", webhook.Filter{Property: "plan", Operator: "equals", Value: "pro"}, true, ""},
-		{"equals string differs", webhook.Filter{Property: "plan", Operator: "equals", Value: "free"}, false, ""},
-		{"equals number by value", webhook.Filter{Property: "amount", Operator: "equals", Value: 42.0}, true, ""},
-		{"equals Go int vs JSON number", webhook.Filter{Property: "amount", Operator: "equals", Value: 42}, true, ""},
-		{"equals type mismatch", webhook.Filter{Property: "amount", Operator: "equals", Value: "42"}, false, ""},
-		{"equals bool", webhook.Filter{Property: "beta", Operator: "equals", Value: true}, true, ""},
-		{"equals null", webhook.Filter{Property: "nothing", Operator: "equals", Value: nil}, true, ""},
-		{"equals missing", webhook.Filter{Property: "missing", Operator: "equals", Value: nil}, false, "missing is not null"},
-		{"equals array", webhook.Filter{Property: "tags", Operator: "equals", Value: []any{"a", "b", 3}}, true, ""},
-		{"equals object", webhook.Filter{Property: "user.address", Operator: "equals", Value: map[string]any{"city": "Köln"}}, true, ""},
-		{"not_equals differs", webhook.Filter{Property: "plan", Operator: "not_equals", Value: "free"}, true, ""},
-		{"not_equals same", webhook.Filter{Property: "plan", Operator: "not_equals", Value: "pro"}, false, ""},
-		{"not_equals missing", webhook.Filter{Property: "missing", Operator: "not_equals", Value: "pro"}, true, ""},
-		{"not_equals type mismatch", webhook.Filter{Property: "amount", Operator: "not_equals", Value: "42"}, true, ""},
-		// contains
-		{"contains substring", webhook.Filter{Property: "email", Operator: "contains", Value: "@example"}, true, ""},
-		{"contains substring absent", webhook.Filter{Property: "email", Operator: "contains", Value: "@other"}, false, ""},
-		{"contains array element", webhook.Filter{Property: "tags", Operator: "contains", Value: "b"}, true, ""},
-		{"contains array number", webhook.Filter{Property: "tags", Operator: "contains", Value: 3}, true, ""},
-		{"contains array absent", webhook.Filter{Property: "tags", Operator: "contains", Value: "z"}, false, ""},
-		{"contains on number", webhook.Filter{Property: "amount", Operator: "contains", Value: "4"}, false, ""},
-		{"contains number in string", webhook.Filter{Property: "email", Operator: "contains", Value: 4}, false, ""},
-		{"contains missing", webhook.Filter{Property: "missing", Operator: "contains", Value: "a"}, false, ""},
-		// is_set / not_set
-		{"is_set present", webhook.Filter{Property: "plan", Operator: "is_set"}, true, ""},
-		{"is_set null", webhook.Filter{Property: "nothing", Operator: "is_set"}, true, "present even if null"},
-		{"is_set missing", webhook.Filter{Property: "missing", Operator: "is_set"}, false, ""},
-		{"is_set nested", webhook.Filter{Property: "user.address.city", Operator: "is_set"}, true, ""},
-		{"not_set missing", webhook.Filter{Property: "user.phone", Operator: "not_set"}, true, ""},
-		{"not_set present", webhook.Filter{Property: "plan", Operator: "not_set"}, false, ""},
-		// gt / gte / lt / lte
-		{"gt", webhook.Filter{Property: "amount", Operator: "gt", Value: 41}, true, ""},
-		{"gt equal", webhook.Filter{Property: "amount", Operator: "gt", Value: 42}, false, ""},
-		{"gte equal", webhook.Filter{Property: "amount", Operator: "gte", Value: 42}, true, ""},
-		{"lt", webhook.Filter{Property: "ratio", Operator: "lt", Value: 0.6}, true, ""},
-		{"lt equal", webhook.Filter{Property: "ratio", Operator: "lt", Value: 0.5}, false, ""},
-		{"lte equal", webhook.Filter{Property: "ratio", Operator: "lte", Value: 0.5}, true, ""},
-		{"gt on string", webhook.Filter{Property: "plan", Operator: "gt", Value: 1}, false, "type mismatch never matches"},
-		{"gt on missing", webhook.Filter{Property: "missing", Operator: "gt", Value: 1}, false, ""},
-		{"gt nested", webhook.Filter{Property: "user.age", Operator: "gt", Value: 30}, true, ""},
-		// in / not_in
-		{"in", webhook.Filter{Property: "user.country", Operator: "in", Value: []any{"FR", "DE"}}, true, ""},
-		{"in absent", webhook.Filter{Property: "user.country", Operator: "in", Value: []any{"FR", "US"}}, false, ""},
-		{"in numbers by value", webhook.Filter{Property: "amount", Operator: "in", Value: []any{1, 42.0}}, true, ""},
-		{"in Go slice", webhook.Filter{Property: "plan", Operator: "in", Value: []string{"pro", "team"}}, true, ""},
-		{"in missing", webhook.Filter{Property: "missing", Operator: "in", Value: []any{"x"}}, false, ""},
-		{"not_in", webhook.Filter{Property: "user.country", Operator: "not_in", Value: []any{"FR", "US"}}, true, ""},
-		{"not_in member", webhook.Filter{Property: "user.country", Operator: "not_in", Value: []any{"DE"}}, false, ""},
-		{"not_in missing", webhook.Filter{Property: "missing", Operator: "not_in", Value: []any{"DE"}}, true, ""},
-		// starts_with / ends_with
-		{"starts_with", webhook.Filter{Property: "email", Operator: "starts_with", Value: "ann@"}, true, ""},
-		{"starts_with no", webhook.Filter{Property: "email", Operator: "starts_with", Value: "bob@"}, false, ""},
-		{"starts_with on number", webhook.Filter{Property: "amount", Operator: "starts_with", Value: "4"}, false, ""},
-		{"ends_with", webhook.Filter{Property: "email", Operator: "ends_with", Value: ".com"}, true, ""},
-		{"ends_with no", webhook.Filter{Property: "email", Operator: "ends_with", Value: ".org"}, false, ""},
-		{"ends_with missing", webhook.Filter{Property: "missing", Operator: "ends_with", Value: ".org"}, false, ""},
-		// regex
-		{"regex", webhook.Filter{Property: "email", Operator: "regex", Value: `^[a-z]+@example\.com$`}, true, ""},
-		{"regex no", webhook.Filter{Property: "email", Operator: "regex", Value: `^bob`}, false, ""},
-		{"regex unicode", webhook.Filter{Property: "user.address.city", Operator: "regex", Value: `^K.ln$`}, true, ""},
-		{"regex on number", webhook.Filter{Property: "amount", Operator: "regex", Value: `4`}, false, ""},
-		// paths
-		{"array index path", webhook.Filter{Property: "items.1.sku", Operator: "equals", Value: "Y2"}, true, ""},
-		{"array index out of range", webhook.Filter{Property: "items.5.sku", Operator: "is_set"}, false, ""},
-		{"array bad index", webhook.Filter{Property: "items.x.sku", Operator: "is_set"}, false, ""},
-		{"path through scalar", webhook.Filter{Property: "plan.x", Operator: "is_set"}, false, ""},
-		{"dotted top-level key", webhook.Filter{Property: "a.b", Operator: "equals", Value: "dotted key"}, true, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.f.Match(d)
+	hooksFor := func(event string, data map[string]any, env string) []string {
+		t.Helper()
+		ids, err := svc.TriggerEvent(ctx, event, data, env)
+		require.NoError(t, err)
+		var out []string
+		for _, id := range ids {
+			d, err := store.GetDelivery(ctx, id)
 			require.NoError(t, err)
-			assert.Equal(t, tt.want, got, tt.notes)
-		})
+			out = append(out, d.WebhookID)
+		}
+		return out
 	}
+	ids := func(ws ...*webhook.Webhook) []string {
+		var out []string
+		for _, w := range ws {
+			out = append(out, w.ID)
+		}
+		return out
+	}
+	assert.Equal(t, ids(all, star, purchase, both), hooksFor("purchase", nil, "production"))
+	assert.Equal(t, ids(all, star, checkout, both), hooksFor("checkout.paid", nil, "production"))
+	assert.Equal(t, ids(all, star, pro), hooksFor("signup", map[string]any{"user": map[string]any{"plan": "pro"}}, "production"))
+	assert.Equal(t, ids(all, star, staging), hooksFor("signup", nil, "staging"))
+	assert.Equal(t, ids(all, star), hooksFor("checkout", nil, "production"))
 }
 
-func TestFilterGoTypedData(t *testing.T) {
-	// Callers testing rules may pass Go-typed data, not just decoded JSON.
-	type plan string
-	d := map[string]any{
-		"n":    int64(7),
-		"u":    uint8(3),
-		"f32":  float32(1.5),
-		"tags": []string{"x", "y"},
-		"m":    map[string]int{"k": 2},
-		"plan": plan("pro"),
-	}
+func TestTriggerEventInvalid(t *testing.T) {
+	svc, store, _ := newService(t)
+	create(t, svc, "all", webhook.Trigger{Type: webhook.TriggerEvent})
+	ctx := t.Context()
 	cases := []struct {
-		f    webhook.Filter
-		want bool
+		name  string
+		event string
+		data  map[string]any
+		env   string
+		opts  []webhook.TriggerOption
 	}{
-		{webhook.Filter{Property: "n", Operator: "equals", Value: 7.0}, true},
-		{webhook.Filter{Property: "u", Operator: "lt", Value: 4}, true},
-		{webhook.Filter{Property: "f32", Operator: "gte", Value: 1.5}, true},
-		{webhook.Filter{Property: "tags", Operator: "contains", Value: "y"}, true},
-		{webhook.Filter{Property: "tags.1", Operator: "equals", Value: "y"}, true},
-		{webhook.Filter{Property: "m.k", Operator: "equals", Value: 2}, true},
-		{webhook.Filter{Property: "plan", Operator: "starts_with", Value: "pr"}, true},
-		{webhook.Filter{Property: "plan", Operator: "equals", Value: "pro"}, true},
+		{"empty event", "", nil, "", nil},
+		{"reserved event", "$error", nil, "", nil},
+		{"long event", strings.Repeat("e", 257), nil, "", nil},
+		{"invalid UTF-8 event", "\xff", nil, "", nil},
+		{"long environment", "x", nil, strings.Repeat("e", 65), nil},
+		{"unencodable data", "x", map[string]any{"c": make(chan int)}, "", nil},
+		{"NaN data", "x", map[string]any{"n": math.NaN()}, "", nil},
+		{"long idempotency key", "x", nil, "", []webhook.TriggerOption{webhook.WithIdempotencyKey(strings.Repeat("k", 257))}},
+		{"NUL in event", "a\x00b", nil, "", nil},
+		{"control character in environment", "x", nil, "prod\n", nil},
+		{"NUL in idempotency key", "x", nil, "", []webhook.TriggerOption{webhook.WithIdempotencyKey("k\x00")}},
 	}
 	for _, c := range cases {
-		got, err := c.f.Match(d)
-		require.NoError(t, err)
-		assert.Equal(t, c.want, got, "%+v", c.f)
-	}
-}
-
-func TestFilterInvalid(t *testing.T) {
-	tests := []struct {
-		name string
-		f    webhook.Filter
-		msg  string
-	}{
-		{"unknown operator", webhook.Filter{Property: "p", Operator: "matches", Value: "x"}, "unknown filter operator"},
-		{"empty operator", webhook.Filter{Property: "p", Value: "x"}, "unknown filter operator"},
-		{"empty property", webhook.Filter{Operator: "equals", Value: "x"}, "property"},
-		{"long property", webhook.Filter{Property: strings.Repeat("a", webhook.MaxPropertyLength+1), Operator: "is_set"}, "property"},
-		{"bad regex", webhook.Filter{Property: "p", Operator: "regex", Value: "(unclosed"}, "missing closing )"},
-		{"long regex", webhook.Filter{Property: "p", Operator: "regex", Value: strings.Repeat("a", webhook.MaxRegexLength+1)}, "longer than"},
-		{"regex not string", webhook.Filter{Property: "p", Operator: "regex", Value: 3}, "needs a string"},
-		{"gt string", webhook.Filter{Property: "p", Operator: "gt", Value: "10"}, "needs a number"},
-		{"lte bool", webhook.Filter{Property: "p", Operator: "lte", Value: true}, "needs a number"},
-		{"in scalar", webhook.Filter{Property: "p", Operator: "in", Value: "DE"}, "needs an array"},
-		{"in nested array", webhook.Filter{Property: "p", Operator: "not_in", Value: []any{[]any{"a"}}}, "array of strings"},
-		{"starts_with number", webhook.Filter{Property: "p", Operator: "starts_with", Value: 1}, "needs a string"},
-		{"contains object", webhook.Filter{Property: "p", Operator: "contains", Value: map[string]any{}}, "contains needs"},
-		{"is_set with value", webhook.Filter{Property: "p", Operator: "is_set", Value: true}, "must be null"},
-		{"NaN value", webhook.Filter{Property: "p", Operator: "gt", Value: math.NaN()}, "finite"},
-		{"Inf value", webhook.Filter{Property: "p", Operator: "equals", Value: math.Inf(1)}, "finite"},
-		{"func value", webhook.Filter{Property: "p", Operator: "equals", Value: func() {}}, "JSON value"},
-		{"NaN json.Number", webhook.Filter{Property: "p", Operator: "equals", Value: json.Number("NaN")}, "finite"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.f.Match(map[string]any{"p": "x"})
+		t.Run(c.name, func(t *testing.T) {
+			ids, err := svc.TriggerEvent(ctx, c.event, c.data, c.env, c.opts...)
 			require.ErrorIs(t, err, webhook.ErrInvalid)
-			assert.False(t, got)
-			assert.Contains(t, err.Error(), tt.msg)
+			assert.Empty(t, ids)
 		})
 	}
+	ds, err := store.ListDeliveries(ctx, webhook.ListDeliveriesParams{WebhookID: "x"})
+	require.NoError(t, err)
+	assert.Empty(t, ds)
 }
 
-func TestMatchFilters(t *testing.T) {
-	d := data(t, `{"plan":"pro","amount":42}`)
-	ok, err := webhook.MatchFilters(nil, d)
+func TestTriggerPayloadTooLarge(t *testing.T) {
+	store := memstore.New(nil)
+	svc, err := webhook.NewService(store, &webhook.Config{MaxPayloadBytes: 1024})
 	require.NoError(t, err)
-	assert.True(t, ok, "no filters match everything")
-	ok, err = webhook.MatchFilters([]webhook.Filter{
-		{Property: "plan", Operator: "equals", Value: "pro"},
-		{Property: "amount", Operator: "gt", Value: 40},
-	}, d)
+	w := create(t, svc, "all", webhook.Trigger{Type: webhook.TriggerEvent})
+	_, err = svc.TriggerEvent(t.Context(), "big", map[string]any{"blob": strings.Repeat("x", 2000)}, "")
+	require.ErrorIs(t, err, webhook.ErrPayloadTooLarge)
+	require.ErrorIs(t, err, webhook.ErrInvalid)
+	// Data that fits alone but not inside the envelope is refused too.
+	_, err = svc.TriggerEvent(t.Context(), "big", map[string]any{"blob": strings.Repeat("x", 1000)}, "")
+	require.ErrorIs(t, err, webhook.ErrPayloadTooLarge)
+	ds, err := store.ListDeliveries(t.Context(), webhook.ListDeliveriesParams{WebhookID: w.ID})
 	require.NoError(t, err)
-	assert.True(t, ok)
-	ok, err = webhook.MatchFilters([]webhook.Filter{
-		{Property: "plan", Operator: "equals", Value: "pro"},
-		{Property: "amount", Operator: "gt", Value: 50},
-	}, d)
-	require.NoError(t, err)
-	assert.False(t, ok, "filters are AND-ed")
-	_, err = webhook.MatchFilters([]webhook.Filter{{Property: "plan", Operator: "equals"}, {Property: "x", Operator: "nope"}}, d)
-	var ve *webhook.ValidationError
-	require.ErrorAs(t, err, &ve)
-	require.Len(t, ve.Fields, 1)
-	assert.Equal(t, "filters[1]", ve.Fields[0].Field)
+	assert.Empty(t, ds)
 }
 
-func TestConditionMatch(t *testing.T) {
-	tests := []struct {
-		op        webhook.ConditionOperator
-		threshold float64
-		value     float64
-		want      bool
-	}{
-		{"gt", 10, 10.5, true}, {"gt", 10, 10, false},
-		{"gte", 10, 10, true}, {"gte", 10, 9.99, false},
-		{"lt", 10, 9, true}, {"lt", 10, 10, false},
-		{"lte", 10, 10, true}, {"lte", 10, 10.01, false},
-		{"eq", 0.3, 0.1 + 0.2, true}, {"eq", 1e12, 1e12 + 1e-3, true}, {"eq", 10, 10.001, false},
-		{"gt", 10, math.NaN(), false}, {"bogus", 10, 11, false},
-	}
-	for _, tt := range tests {
-		c := webhook.Condition{Metric: "m", Operator: tt.op, Value: tt.threshold}
-		assert.Equal(t, tt.want, c.Match("m", tt.value), "%v %s %v", tt.value, tt.op, tt.threshold)
-	}
-	assert.False(t, webhook.Condition{Metric: "m", Operator: "gt", Value: 0}.Match("other", 1), "the metric must match")
-}
+func TestTriggerError(t *testing.T) {
+	svc, store, _ := newService(t)
+	w := create(t, svc, "errors", webhook.Trigger{Type: webhook.TriggerError, Filters: []webhook.Filter{{Property: "error_type", Operator: "in", Value: []any{"TypeError", "RangeError"}}}})
+	create(t, svc, "events", webhook.Trigger{Type: webhook.TriggerEvent})
 
-func TestTriggerMatch(t *testing.T) {
-	tr := webhook.Trigger{
-		Type:    webhook.TriggerEvent,
-		Events:  []string{"purchase", "checkout.*"},
-		Filters: []webhook.Filter{{Property: "plan", Operator: "equals", Value: "pro"}},
-	}
-	for _, c := range []struct {
-		event string
-		plan  string
-		want  bool
-	}{
-		{"purchase", "pro", true},
-		{"checkout.done", "pro", true},
-		{"refund", "pro", false},
-		{"purchase", "free", false},
-	} {
-		got, err := tr.Match(c.event, map[string]any{"plan": c.plan})
-		require.NoError(t, err)
-		assert.Equal(t, c.want, got, "%s/%s", c.event, c.plan)
-	}
+	ids, err := svc.TriggerError(t.Context(), "TypeError", "x is undefined", map[string]any{"file": "app.js", "line": 12}, "production")
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
+	d, m, _ := payloadOf(t, store, ids[0])
+	assert.Equal(t, w.ID, d.WebhookID)
+	assert.Equal(t, "$error", m["event_type"])
+	assert.Equal(t, map[string]any{"error_type": "TypeError", "error_message": "x is undefined", "details": map[string]any{"file": "app.js", "line": 12.0}}, m["data"])
 
-	th := webhook.Trigger{Type: webhook.TriggerThreshold, Conditions: []webhook.Condition{
-		{Metric: "error_rate", Operator: "gt", Value: 0.05},
-		{Metric: "latency_p99", Operator: "gte", Value: 800},
-	}}
-	for _, c := range []struct {
-		metric string
-		value  any
-		want   bool
-	}{
-		{"error_rate", 0.07, true},
-		{"error_rate", 0.01, false},
-		{"latency_p99", 800.0, true},
-		{"cpu", 99.0, false},
-		{"error_rate", "high", false},
-	} {
-		got, err := th.Match(webhook.EventTypeThresholdAlert, map[string]any{"metric": c.metric, "value": c.value})
-		require.NoError(t, err)
-		assert.Equal(t, c.want, got, "%s=%v", c.metric, c.value)
-	}
-
-	_, err := webhook.Trigger{Type: "sometimes"}.Match("x", nil)
+	ids, err = svc.TriggerError(t.Context(), "SyntaxError", "bad", nil, "production")
+	require.NoError(t, err)
+	assert.Empty(t, ids, "filtered out")
+	_, err = svc.TriggerError(t.Context(), "", "msg", nil, "")
 	require.ErrorIs(t, err, webhook.ErrInvalid)
 }
 
-func TestTriggerTypeValid(t *testing.T) {
-	for _, typ := range []webhook.TriggerType{"event", "error", "threshold", "anomaly", "scheduled", "funnel_complete", "cohort_entry"} {
-		assert.True(t, typ.Valid(), typ)
+func TestTriggerThreshold(t *testing.T) {
+	svc, store, _ := newService(t)
+	hi := create(t, svc, "hi", webhook.Trigger{Type: webhook.TriggerThreshold, Conditions: []webhook.Condition{{Metric: "error_rate", Operator: "gt", Value: 0.05}}})
+	lo := create(t, svc, "lo", webhook.Trigger{Type: webhook.TriggerThreshold, Conditions: []webhook.Condition{
+		{Metric: "signups", Operator: "lt", Value: 10},
+		{Metric: "error_rate", Operator: "gte", Value: 0.5},
+	}})
+
+	ids, err := svc.TriggerThreshold(t.Context(), "error_rate", 0.07, 0.05, "production")
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
+	d, m, _ := payloadOf(t, store, ids[0])
+	assert.Equal(t, hi.ID, d.WebhookID)
+	assert.Equal(t, "$threshold_alert", m["event_type"])
+	assert.Equal(t, map[string]any{"metric": "error_rate", "value": 0.07, "threshold": 0.05, "exceeded": true}, m["data"])
+
+	ids, err = svc.TriggerThreshold(t.Context(), "error_rate", 0.6, 0.05, "production")
+	require.NoError(t, err)
+	assert.Len(t, ids, 2, "conditions of a trigger are OR-ed")
+
+	ids, err = svc.TriggerThreshold(t.Context(), "signups", 3, 10, "production")
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
+	d, m, _ = payloadOf(t, store, ids[0])
+	assert.Equal(t, lo.ID, d.WebhookID)
+	assert.Equal(t, false, m["data"].(map[string]any)["exceeded"])
+
+	ids, err = svc.TriggerThreshold(t.Context(), "cpu", 99, 90, "production")
+	require.NoError(t, err)
+	assert.Empty(t, ids)
+
+	for _, v := range []float64{math.NaN(), math.Inf(1)} {
+		_, err = svc.TriggerThreshold(t.Context(), "error_rate", v, 0.05, "")
+		require.ErrorIs(t, err, webhook.ErrInvalid)
+		_, err = svc.TriggerThreshold(t.Context(), "error_rate", 1, v, "")
+		require.ErrorIs(t, err, webhook.ErrInvalid)
 	}
-	assert.False(t, webhook.TriggerType("Event").Valid())
-	assert.False(t, webhook.TriggerType("").Valid())
 }
 
-// FuzzFilterMatch checks that compiling and matching any filter against
-// any data never panics, and that a filter that compiles is consistent:
-// not_equals is the negation of equals, not_in of in, not_set of is_set.
-func FuzzFilterMatch(f *testing.F) {
-	f.Add("plan", "equals", `"pro"`, `{"plan":"pro"}`)
-	f.Add("a.b.0", "in", `[1,"x",null]`, `{"a":{"b":[1,2]}}`)
-	f.Add("email", "regex", `"^(a+)+$"`, `{"email":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"}`)
-	f.Add("x", "gt", `1e308`, `{"x":-1e308}`)
-	f.Add("tags", "contains", `"b"`, `{"tags":["a","b"]}`)
-	f.Add("..", "is_set", `null`, `{"":{"":1}}`)
-	f.Fuzz(func(t *testing.T, property, op, valueJSON, dataJSON string) {
-		var value any
-		if json.Unmarshal([]byte(valueJSON), &value) != nil {
-			value = valueJSON
-		}
-		var d map[string]any
-		_ = json.Unmarshal([]byte(dataJSON), &d)
-		fl := webhook.Filter{Property: property, Operator: webhook.FilterOperator(op), Value: value}
-		got, err := fl.Match(d)
-		if err != nil {
-			if got {
-				t.Fatal("an invalid filter matched")
-			}
-			return
-		}
-		neg := map[webhook.FilterOperator]webhook.FilterOperator{
-			webhook.FilterEquals: webhook.FilterNotEquals, webhook.FilterIn: webhook.FilterNotIn, webhook.FilterIsSet: webhook.FilterNotSet,
-		}
-		if n, ok := neg[fl.Operator]; ok {
-			fl.Operator = n
-			other, err := fl.Match(d)
-			if err != nil || other == got {
-				t.Fatalf("%s and %s agree (%v, err %v) on %s", op, n, got, err, dataJSON)
-			}
-		}
-	})
+func TestTriggerIdempotencyKey(t *testing.T) {
+	svc, store, _ := newService(t)
+	w := create(t, svc, "all", webhook.Trigger{Type: webhook.TriggerEvent})
+	first, err := svc.TriggerEvent(t.Context(), "purchase", nil, "", webhook.WithIdempotencyKey("order-1"))
+	require.NoError(t, err)
+	require.Len(t, first, 1)
+	second, err := svc.TriggerEvent(t.Context(), "purchase", nil, "", webhook.WithIdempotencyKey("order-1"))
+	require.NoError(t, err)
+	assert.Equal(t, first, second, "the same key returns the first call's deliveries")
+	other, err := svc.TriggerEvent(t.Context(), "purchase", nil, "", webhook.WithIdempotencyKey("order-2"))
+	require.NoError(t, err)
+	assert.NotEqual(t, first, other)
+	ds, err := store.ListDeliveries(t.Context(), webhook.ListDeliveriesParams{WebhookID: w.ID})
+	require.NoError(t, err)
+	assert.Len(t, ds, 2)
+}
+
+func TestTriggerStorageError(t *testing.T) {
+	boom := errors.New("disk full")
+	store := memstore.New(nil)
+	svc, err := webhook.NewService(failingStore{store, boom}, nil)
+	require.NoError(t, err)
+	create(t, svc, "all", webhook.Trigger{Type: webhook.TriggerEvent})
+	ids, err := svc.TriggerEvent(t.Context(), "purchase", nil, "")
+	require.ErrorIs(t, err, boom)
+	assert.Nil(t, ids)
 }

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // WorkerConfig configures a Worker. The zero value is valid: every field
@@ -97,15 +95,6 @@ type Worker struct {
 	wg      sync.WaitGroup
 	results chan recordReq // to the recorder, while one runs
 }
-
-// recordReq is one result waiting for the recorder.
-type recordReq struct {
-	p    RecordAttemptParams
-	done chan error // buffered: the recorder never waits on it
-}
-
-// maxRecordBatch bounds how many results one batch write carries.
-const maxRecordBatch = 128
 
 // NewWorker returns a worker that sends the deliveries of svc's Storage
 // using svc's Doer, timeouts and hooks. A nil cfg means the defaults. It
@@ -263,25 +252,6 @@ func (w *Worker) busy() int {
 	return w.total
 }
 
-// endpoint is what a worker tracks of one webhook.
-type endpoint struct {
-	inflight int           // claimed and not yet finished
-	sending  int           // admitted by admit and not yet finished
-	max      int           // the webhook's MaxInFlight, once seen; 0 for the default
-	limiter  *rate.Limiter // the webhook's RateLimit, once seen
-}
-
-// learn takes the webhook's current limits.
-func (e *endpoint) learn(hook *Webhook) {
-	e.max = hook.MaxInFlight
-	switch {
-	case hook.RateLimit <= 0:
-		e.limiter = nil
-	case e.limiter == nil || e.limiter.Limit() != rate.Limit(hook.RateLimit):
-		e.limiter = rate.NewLimiter(rate.Limit(hook.RateLimit), hook.rateBurst())
-	}
-}
-
 // fill claims and starts deliveries until the pool is full or nothing
 // more is due. It reports whether more work may be waiting for a free
 // slot, and how soon a rate-limited webhook gets its next token (0 if
@@ -334,88 +304,6 @@ func (w *Worker) fill(ctx, sendCtx context.Context) (bool, time.Duration, error)
 				w.process(sendCtx, c)
 			})
 		}
-	}
-}
-
-// capacity returns how many deliveries may be claimed now, which
-// webhooks must not be claimed (at their in-flight cap, or out of rate
-// tokens), and how soon the first rate-limited one gets a token.
-func (w *Worker) capacity(now time.Time) (int, []string, time.Duration) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var exclude []string
-	var token time.Duration
-	for id, e := range w.hooks {
-		limit := w.cfg.MaxPerWebhook
-		if e.max > 0 {
-			limit = min(limit, e.max)
-		}
-		tokens := 1.0
-		if e.limiter != nil {
-			// Deliveries claimed but not yet admitted will take tokens too.
-			tokens = e.limiter.TokensAt(now) - float64(e.inflight-e.sending)
-		}
-		switch {
-		case e.inflight >= limit:
-			exclude = append(exclude, id)
-		case tokens < 1:
-			exclude = append(exclude, id)
-			wait := time.Duration((1 - tokens) / float64(e.limiter.Limit()) * float64(time.Second))
-			if token == 0 || wait < token {
-				token = max(wait, time.Millisecond)
-			}
-		case e.inflight == 0 && (e.limiter == nil || e.limiter.TokensAt(now) >= float64(e.limiter.Burst())):
-			delete(w.hooks, id) // nothing left to remember
-		}
-	}
-	return min(w.cfg.Concurrency-w.total, w.cfg.BatchSize), exclude, token
-}
-
-// admit applies the webhook's own limits to a claimed delivery. It
-// reports whether to send now, or else how long to hold it back. An
-// admitted delivery must be let go with unadmit.
-func (w *Worker) admit(hook *Webhook, now time.Time) (bool, time.Duration) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	e := w.hooks[hook.ID]
-	if e == nil {
-		return true, 0 // cannot happen: claimed deliveries are tracked
-	}
-	e.learn(hook)
-	if e.max > 0 && e.sending >= min(e.max, w.cfg.MaxPerWebhook) {
-		return false, 0 // claimed before the cap was known: try again soon
-	}
-	if e.limiter != nil {
-		r := e.limiter.ReserveN(now, 1)
-		if d := r.DelayFrom(now); d > 0 {
-			r.CancelAt(now)
-			return false, d
-		}
-	}
-	e.sending++
-	return true, 0
-}
-
-// unadmit ends what admit allowed.
-func (w *Worker) unadmit(webhookID string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if e := w.hooks[webhookID]; e != nil {
-		e.sending--
-	}
-}
-
-// done releases a finished attempt's slot.
-func (w *Worker) done(webhookID string) {
-	w.mu.Lock()
-	if e := w.hooks[webhookID]; e != nil {
-		e.inflight--
-	}
-	w.total--
-	w.mu.Unlock()
-	select {
-	case w.freed <- struct{}{}:
-	default:
 	}
 }
 
@@ -473,165 +361,4 @@ func (w *Worker) process(ctx context.Context, c *Claim) {
 		return
 	}
 	w.record(ctx, c, hook, res)
-}
-
-// startRecorder starts the goroutine that writes results in batches, if
-// the Storage can, and returns the function that stops it once every
-// attempt has finished.
-func (w *Worker) startRecorder(ctx context.Context) (stop func()) {
-	br, ok := w.svc.store.(BatchRecorder)
-	if !ok {
-		return func() {}
-	}
-	w.results = make(chan recordReq, w.cfg.Concurrency)
-	var wg sync.WaitGroup
-	wg.Go(func() { w.recordLoop(context.WithoutCancel(ctx), br) })
-	return func() {
-		w.wg.Wait() // no attempt is left to send a result
-		close(w.results)
-		wg.Wait()
-		w.results = nil
-	}
-}
-
-// recordLoop writes the results that arrive, each batch holding all that
-// queued up while the previous write was under way.
-func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
-	for first := range w.results {
-		batch := []recordReq{first}
-	collect:
-		for len(batch) < maxRecordBatch {
-			select {
-			case r, ok := <-w.results:
-				if !ok {
-					break collect
-				}
-				batch = append(batch, r)
-			default:
-				break collect
-			}
-		}
-		ps := make([]RecordAttemptParams, len(batch))
-		for i, r := range batch {
-			ps[i] = r.p
-		}
-		rctx, cancel := context.WithTimeout(ctx, recordTimeout)
-		errs, err := br.RecordAttempts(rctx, ps)
-		cancel()
-		if err != nil || len(errs) != len(batch) {
-			// The batch failed as a whole, and recorded nothing: record
-			// one by one, each with time of its own.
-			for _, r := range batch {
-				rctx, cancel := context.WithTimeout(ctx, recordTimeout)
-				r.done <- w.svc.store.RecordAttempt(rctx, r.p)
-				cancel()
-			}
-			continue
-		}
-		for i, r := range batch {
-			r.done <- errs[i]
-		}
-	}
-}
-
-// write records one result, through the recorder when one runs. With a
-// recorder it waits for the recorder's answer, which always comes, so
-// that what it returns is what happened to the result.
-func (w *Worker) write(ctx context.Context, p RecordAttemptParams) error {
-	if w.results == nil {
-		return w.svc.store.RecordAttempt(ctx, p)
-	}
-	r := recordReq{p: p, done: make(chan error, 1)}
-	w.results <- r
-	return <-r.done
-}
-
-// release hands a claimed delivery back without an outcome, due after
-// wait.
-func (w *Worker) release(ctx context.Context, c *Claim, wait time.Duration) {
-	s := w.svc
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
-	now := s.clock()
-	next := now.Add(wait).Truncate(time.Microsecond)
-	err := w.write(rctx, RecordAttemptParams{DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Released: true, NextAttemptAt: next, Now: now})
-	if err != nil {
-		s.log.WarnContext(rctx, "webhook: handing a delivery back failed; it is retried when its lease expires", "delivery_id", c.Delivery.ID, "error", err)
-	}
-}
-
-// record stores an attempt's outcome and runs the hooks.
-func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendResult) {
-	s := w.svc
-	d := c.Delivery
-	now := s.clock()
-	p := RecordAttemptParams{DeliveryID: d.ID, Token: c.Lease.Token, Attempt: res.attempt, Now: now}
-	switch res.outcome {
-	case OutcomeSuccess:
-		p.Status = StatusDelivered
-	case OutcomeGone:
-		p.Status = StatusFailed
-		p.DisableWebhook = true
-		p.DisabledReason = "the endpoint answered 410 Gone"
-	case OutcomeAbort:
-		p.Status = StatusFailed
-	default:
-		if hook != nil && d.Attempt < hook.Retry.MaxAttempts {
-			p.Status = StatusRetrying
-			p.NextAttemptAt = now.Add(hook.Retry.Backoff(d.Attempt, res.retryAfter)).Truncate(time.Microsecond)
-		} else {
-			p.Status = StatusFailed
-		}
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
-	log := s.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt, "status", p.Status)
-	if err := w.write(rctx, p); err != nil {
-		if errors.Is(err, ErrLeaseLost) {
-			log.WarnContext(rctx, "webhook: result refused: the lease was lost to another worker")
-		} else {
-			log.ErrorContext(rctx, "webhook: recording the attempt failed; the delivery will be retried after its lease", "error", err)
-		}
-		return
-	}
-	w.settled.Add(1)
-	switch p.Status {
-	case StatusDelivered:
-		log.DebugContext(rctx, "webhook: delivered", "status_code", res.attempt.StatusCode, "duration", res.attempt.Duration)
-	case StatusRetrying:
-		log.InfoContext(rctx, "webhook: attempt failed; will retry", "error", res.attempt.Error, "next_attempt_at", p.NextAttemptAt)
-	case StatusFailed:
-		log.WarnContext(rctx, "webhook: delivery failed for good", "error", res.attempt.Error)
-	}
-	if p.DisableWebhook {
-		s.invalidate()
-		if s.onDisabled != nil && hook != nil {
-			disabled := hook.Clone()
-			disabled.Disabled, disabled.DisabledReason, disabled.UpdatedAt = true, p.DisabledReason, now
-			s.onDisabled(rctx, disabled)
-		}
-	}
-	if hook != nil && (p.Status == StatusDelivered || (p.Status == StatusFailed && res.outcome == OutcomeRetry)) {
-		s.noteHealth(rctx, hook, p.Status == StatusDelivered)
-	}
-	if p.Status == StatusFailed && s.onFailed != nil {
-		failed := *d
-		failed.Status = StatusFailed
-		failed.StatusCode, failed.ResponseBody, failed.Duration, failed.Error = res.attempt.StatusCode, res.attempt.ResponseBody, res.attempt.Duration, res.attempt.Error
-		failed.CompletedAt = now
-		failed.NextAttemptAt = time.Time{}
-		s.onFailed(rctx, &failed)
-	}
-}
-
-// webhookForSend returns the webhook to send to: from the matching index
-// when that is fresh and has it (enabled), else from Storage. It never
-// reloads the index, so sends cost at most one lookup.
-func (s *Service) webhookForSend(ctx context.Context, id string) (*Webhook, error) {
-	if idx := s.idx.Load(); s.fresh(idx) {
-		if cw, ok := idx.byID[id]; ok {
-			return cw.w, nil
-		}
-	}
-	return s.store.GetWebhook(ctx, id)
 }

@@ -2,12 +2,10 @@ package webhook_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -72,7 +70,7 @@ type env struct {
 
 func newEnv(t *testing.T, cfg *webhook.Config, wcfg *webhook.WorkerConfig) *env {
 	t.Helper()
-	e := &env{store: memstore.New(), clock: newFakeClock()}
+	e := &env{store: memstore.New(nil), clock: newFakeClock()}
 	if cfg == nil {
 		cfg = &webhook.Config{}
 	}
@@ -161,191 +159,6 @@ func TestDeliverSuccess(t *testing.T) {
 	assert.Equal(t, 0, e.runOnce(t), "nothing left to do")
 }
 
-func TestDeliverHexScheme(t *testing.T) {
-	rc := newReceiver(t, nil)
-	e := newEnv(t, nil, nil)
-	w := e.hook(t, rc.URL, func(w *webhook.Webhook) { w.SignatureScheme = webhook.SchemeHex })
-	e.trigger(t)
-	e.runOnce(t)
-	r := rc.all()[0]
-	assert.Equal(t, webhook.SignHex(w.Secret, r.body), r.header.Get("X-Webhook-Signature"))
-	require.NoError(t, (&webhook.Verifier{Secrets: []string{w.Secret}, Now: e.clock.Now}).Verify(r.header, r.body), "Standard Webhooks headers are sent too")
-}
-
-func TestRetryThenSuccess(t *testing.T) {
-	rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
-		if n == 1 {
-			http.Error(w, "db down", http.StatusInternalServerError)
-		}
-	})
-	e := newEnv(t, nil, nil)
-	e.hook(t, rc.URL)
-	id := e.trigger(t)[0]
-	start := e.clock.Now().UTC().Truncate(time.Microsecond)
-
-	require.Equal(t, 1, e.runOnce(t))
-	d := e.delivery(t, id)
-	assert.Equal(t, webhook.StatusRetrying, d.Status)
-	assert.Equal(t, 500, d.StatusCode)
-	assert.Equal(t, "HTTP 500 Internal Server Error", d.Error)
-	assert.Equal(t, start.Add(5*time.Second), d.NextAttemptAt, "the policy's first delay")
-
-	e.clock.Advance(4 * time.Second)
-	require.Equal(t, 0, e.runOnce(t), "not due before the delay")
-	e.clock.Advance(time.Second)
-	require.Equal(t, 1, e.runOnce(t))
-	d = e.delivery(t, id)
-	assert.Equal(t, webhook.StatusDelivered, d.Status)
-	require.Len(t, d.Attempts, 2)
-	assert.Equal(t, 500, d.Attempts[0].StatusCode)
-	assert.Equal(t, "db down\n", d.Attempts[0].ResponseBody)
-	assert.Equal(t, 200, d.Attempts[1].StatusCode)
-	reqs := rc.all()
-	assert.Equal(t, reqs[0].header.Get("webhook-id"), reqs[1].header.Get("webhook-id"), "the webhook-id is stable across retries")
-	assert.NotEqual(t, reqs[0].header.Get("webhook-timestamp"), reqs[1].header.Get("webhook-timestamp"), "each attempt is signed anew")
-}
-
-func TestRetriesExhausted(t *testing.T) {
-	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
-	var failed []*webhook.Delivery
-	var mu sync.Mutex
-	e := newEnv(t, &webhook.Config{OnDeliveryFailed: func(_ context.Context, d *webhook.Delivery) {
-		mu.Lock()
-		defer mu.Unlock()
-		failed = append(failed, d)
-	}}, nil)
-	e.hook(t, rc.URL)
-	id := e.trigger(t)[0]
-	var schedule []time.Duration
-	prev := e.clock.Now().UTC().Truncate(time.Microsecond)
-	for range 3 {
-		require.Equal(t, 1, e.runOnce(t))
-		d := e.delivery(t, id)
-		if d.Status == webhook.StatusRetrying {
-			schedule = append(schedule, d.NextAttemptAt.Sub(prev))
-			e.clock.Advance(d.NextAttemptAt.Sub(e.clock.Now()))
-			prev = d.NextAttemptAt
-		}
-	}
-	assert.Equal(t, []time.Duration{5 * time.Second, 10 * time.Second}, schedule)
-	d := e.delivery(t, id)
-	assert.Equal(t, webhook.StatusFailed, d.Status, "failed for good after max_attempts")
-	assert.Len(t, d.Attempts, 3)
-	e.clock.Advance(24 * time.Hour)
-	assert.Equal(t, 0, e.runOnce(t))
-	require.Len(t, failed, 1)
-	assert.Equal(t, id, failed[0].ID)
-	assert.Equal(t, webhook.StatusFailed, failed[0].Status)
-}
-
-func TestGoneDisablesWebhook(t *testing.T) {
-	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
-	disabled := make(chan *webhook.Webhook, 1)
-	e := newEnv(t, &webhook.Config{OnWebhookDisabled: func(_ context.Context, w *webhook.Webhook) { disabled <- w }}, nil)
-	w := e.hook(t, rc.URL)
-	id := e.trigger(t)[0]
-	e.runOnce(t)
-	d := e.delivery(t, id)
-	assert.Equal(t, webhook.StatusFailed, d.Status)
-	assert.Len(t, d.Attempts, 1, "410 is not retried")
-	got, err := e.svc.Get(t.Context(), w.ID)
-	require.NoError(t, err)
-	assert.True(t, got.Disabled)
-	assert.Contains(t, got.DisabledReason, "410")
-	hw := <-disabled
-	assert.Equal(t, w.ID, hw.ID)
-	assert.True(t, hw.Disabled)
-	ids, err := e.svc.TriggerEvent(t.Context(), "purchase", nil, "")
-	require.NoError(t, err)
-	assert.Empty(t, ids, "a disabled webhook gets no new deliveries")
-}
-
-func TestAbortHeader(t *testing.T) {
-	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("webhook-delivery", "abort-message")
-		w.WriteHeader(http.StatusUnprocessableEntity)
-	})
-	e := newEnv(t, nil, nil)
-	w := e.hook(t, rc.URL)
-	id := e.trigger(t)[0]
-	e.runOnce(t)
-	d := e.delivery(t, id)
-	assert.Equal(t, webhook.StatusFailed, d.Status)
-	assert.Contains(t, d.Error, "abort-message")
-	got, err := e.svc.Get(t.Context(), w.ID)
-	require.NoError(t, err)
-	assert.False(t, got.Disabled, "abort stops one delivery, not the webhook")
-}
-
-func TestRedirectNotFollowed(t *testing.T) {
-	target := newReceiver(t, nil)
-	rc := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, target.URL, http.StatusFound)
-	})
-	e := newEnv(t, nil, nil)
-	e.hook(t, rc.URL)
-	id := e.trigger(t)[0]
-	e.runOnce(t)
-	d := e.delivery(t, id)
-	assert.Equal(t, webhook.StatusRetrying, d.Status)
-	assert.Equal(t, 302, d.StatusCode)
-	assert.Contains(t, d.Error, "redirects are not followed")
-	assert.Empty(t, target.all(), "the redirect target is never contacted")
-}
-
-func TestHangingReceiverTimesOut(t *testing.T) {
-	release := make(chan struct{})
-	rc := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	})
-	defer close(release)
-	e := newEnv(t, &webhook.Config{RequestTimeout: 200 * time.Millisecond}, nil)
-	e.hook(t, rc.URL)
-	id := e.trigger(t)[0]
-	e.runOnce(t)
-	d := e.delivery(t, id)
-	assert.Equal(t, webhook.StatusRetrying, d.Status)
-	assert.Equal(t, "request timed out after 200ms", d.Error)
-	assert.Equal(t, 0, d.StatusCode)
-}
-
-func TestHugeResponseIsCapped(t *testing.T) {
-	chunk := strings.Repeat("x", 64<<10)
-	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
-		for range 160 { // 10 MiB
-			if _, err := io.WriteString(w, chunk); err != nil {
-				return
-			}
-		}
-	})
-	e := newEnv(t, &webhook.Config{MaxResponseBodyBytes: 1000}, nil)
-	e.hook(t, rc.URL)
-	id := e.trigger(t)[0]
-	e.runOnce(t)
-	d := e.delivery(t, id)
-	assert.Equal(t, webhook.StatusDelivered, d.Status)
-	assert.Len(t, d.ResponseBody, 1000, "only the configured prefix is kept")
-	assert.Len(t, d.Attempts[0].ResponseBody, 1000)
-}
-
-func TestRetryAfterHonoured(t *testing.T) {
-	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Retry-After", "120")
-		w.WriteHeader(http.StatusTooManyRequests)
-	})
-	e := newEnv(t, nil, nil)
-	e.hook(t, rc.URL)
-	id := e.trigger(t)[0]
-	start := e.clock.Now().UTC().Truncate(time.Microsecond)
-	e.runOnce(t)
-	d := e.delivery(t, id)
-	assert.Equal(t, webhook.StatusRetrying, d.Status)
-	assert.Equal(t, start.Add(120*time.Second), d.NextAttemptAt, "Retry-After beats the 5 s backoff")
-}
-
 func TestDeletedWebhookFailsWithoutHTTP(t *testing.T) {
 	rc := newReceiver(t, nil)
 	e := newEnv(t, nil, nil)
@@ -430,7 +243,7 @@ func TestStoppedWorkerHandsOver(t *testing.T) {
 			<-r.Context().Done()
 		}
 	})
-	store := memstore.New()
+	store := memstore.New(nil)
 	svc, err := webhook.NewService(store, loopbackOK)
 	require.NoError(t, err)
 	// One attempt only: an aborted attempt must not use it up.
@@ -479,7 +292,7 @@ func TestStoppedWorkerHandsOver(t *testing.T) {
 
 func TestRunWakesOnEnqueue(t *testing.T) {
 	rc := newReceiver(t, nil)
-	store := memstore.New()
+	store := memstore.New(nil)
 	svc, err := webhook.NewService(store, loopbackOK)
 	require.NoError(t, err)
 	_, err = svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: rc.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
@@ -523,7 +336,7 @@ func TestHangingEndpointDoesNotStallOthers(t *testing.T) {
 			close(done)
 		}
 	})
-	store := memstore.New()
+	store := memstore.New(nil)
 	svc, err := webhook.NewService(store, loopbackOK)
 	require.NoError(t, err)
 	ctx := t.Context()
@@ -555,128 +368,8 @@ func TestHangingEndpointDoesNotStallOthers(t *testing.T) {
 	require.NoError(t, <-stopped)
 }
 
-func TestTestSend(t *testing.T) {
-	rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
-		if n == 2 {
-			w.WriteHeader(http.StatusBadGateway)
-		}
-	})
-	e := newEnv(t, nil, nil)
-	w := e.hook(t, rc.URL)
-	d, err := e.svc.Test(t.Context(), w.ID)
-	require.NoError(t, err)
-	assert.Equal(t, webhook.StatusDelivered, d.Status)
-	assert.Equal(t, "$test", d.EventType)
-	require.Len(t, d.Attempts, 1)
-	r := rc.all()[0]
-	var body map[string]any
-	require.NoError(t, json.Unmarshal(r.body, &body))
-	assert.Equal(t, "$test", body["event_type"])
-	assert.Equal(t, "test", body["environment"])
-	assert.Equal(t, map[string]any{"message": "This is a test webhook delivery", "webhook_name": "test"}, body["data"])
-	require.NoError(t, (&webhook.Verifier{Secrets: []string{w.Secret}, Now: e.clock.Now}).Verify(r.header, r.body))
-
-	d, err = e.svc.Test(t.Context(), w.ID)
-	require.NoError(t, err, "a failing endpoint is a failed delivery, not an error")
-	assert.Equal(t, webhook.StatusFailed, d.Status)
-	assert.Equal(t, 502, d.StatusCode)
-	e.clock.Advance(24 * time.Hour)
-	assert.Equal(t, 0, e.runOnce(t), "a test send is never retried")
-	assert.Len(t, rc.all(), 2)
-
-	_, err = e.svc.Test(t.Context(), "00000000-0000-0000-0000-000000000000")
-	require.ErrorIs(t, err, webhook.ErrNotFound)
-}
-
-func TestRedeliverAndReplay(t *testing.T) {
-	fail := atomic.Bool{}
-	fail.Store(true)
-	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
-		if fail.Load() {
-			w.WriteHeader(http.StatusInternalServerError)
-		}
-	})
-	e := newEnv(t, nil, nil)
-	w := e.hook(t, rc.URL, func(w *webhook.Webhook) { w.Retry.MaxAttempts = 1 })
-	var ids []string
-	for range 3 {
-		ids = append(ids, e.trigger(t)...)
-	}
-	pending := e.trigger(t)[0]
-	_, err := e.svc.Redeliver(t.Context(), pending)
-	require.ErrorIs(t, err, webhook.ErrInvalid, "an unfinished delivery cannot be redelivered")
-	e.runOnce(t)
-	for _, id := range ids {
-		require.Equal(t, webhook.StatusFailed, e.delivery(t, id).Status)
-	}
-
-	fail.Store(false)
-	again, err := e.svc.Redeliver(t.Context(), ids[0])
-	require.NoError(t, err)
-	require.NotEqual(t, ids[0], again)
-	e.runOnce(t)
-	assert.Equal(t, webhook.StatusDelivered, e.delivery(t, again).Status)
-	var firstID string
-	for _, r := range rc.all() {
-		if r.header.Get("X-Delivery-Id") == ids[0] {
-			firstID = r.header.Get("webhook-id")
-		}
-	}
-	reqs := rc.all()
-	assert.Equal(t, firstID, reqs[len(reqs)-1].header.Get("webhook-id"), "a redelivery keeps the webhook-id")
-	assert.Equal(t, again, reqs[len(reqs)-1].header.Get("X-Delivery-Id"))
-
-	e.clock.Advance(time.Second)
-	replayed, err := e.svc.ReplayFailed(t.Context(), w.ID, time.Time{})
-	require.NoError(t, err)
-	assert.Len(t, replayed, 4, "every failed delivery is queued again")
-	e.runOnce(t)
-	for _, id := range replayed {
-		assert.Equal(t, webhook.StatusDelivered, e.delivery(t, id).Status)
-	}
-	none, err := e.svc.ReplayFailed(t.Context(), w.ID, e.clock.Now().Add(time.Hour))
-	require.NoError(t, err)
-	assert.Empty(t, none)
-
-	w, err = e.svc.Get(t.Context(), w.ID)
-	require.NoError(t, err)
-	w.Disabled = true
-	_, err = e.svc.Update(t.Context(), w)
-	require.NoError(t, err)
-	_, err = e.svc.Redeliver(t.Context(), ids[1])
-	require.ErrorIs(t, err, webhook.ErrInvalid)
-}
-
-func TestRotateSecret(t *testing.T) {
-	rc := newReceiver(t, nil)
-	e := newEnv(t, &webhook.Config{SecretRotationGrace: time.Hour}, nil)
-	w := e.hook(t, rc.URL)
-	old := w.Secret
-	rotated, err := e.svc.RotateSecret(t.Context(), w.ID)
-	require.NoError(t, err)
-	require.NotEqual(t, old, rotated.Secret)
-	require.Len(t, rotated.PreviousSecrets, 1)
-
-	e.trigger(t)
-	e.runOnce(t)
-	r := rc.all()[0]
-	assert.Len(t, strings.Fields(r.header.Get("webhook-signature")), 2, "one signature per active secret")
-	for _, s := range []string{old, rotated.Secret} {
-		require.NoError(t, (&webhook.Verifier{Secrets: []string{s}, Now: e.clock.Now}).Verify(r.header, r.body))
-	}
-
-	e.clock.Advance(time.Hour)
-	e.trigger(t)
-	e.runOnce(t)
-	r = rc.all()[1]
-	assert.Len(t, strings.Fields(r.header.Get("webhook-signature")), 1, "the old secret stops after the grace period")
-	require.ErrorIs(t, (&webhook.Verifier{Secrets: []string{old}, Now: e.clock.Now}).Verify(r.header, r.body), webhook.ErrNoMatchingSignature)
-	_, err = e.svc.RotateSecret(t.Context(), "00000000-0000-0000-0000-000000000000")
-	require.ErrorIs(t, err, webhook.ErrNotFound)
-}
-
 func TestWorkerConfigErrors(t *testing.T) {
-	svc, err := webhook.NewService(memstore.New(), nil)
+	svc, err := webhook.NewService(memstore.New(nil), nil)
 	require.NoError(t, err)
 	_, err = webhook.NewWorker(nil, nil)
 	require.ErrorIs(t, err, webhook.ErrInvalid)
@@ -687,24 +380,6 @@ func TestWorkerConfigErrors(t *testing.T) {
 	w, err := webhook.NewWorker(svc, nil)
 	require.NoError(t, err)
 	assert.NotEmpty(t, w.ID())
-}
-
-func TestInterruptedTestSendIsNotRetried(t *testing.T) {
-	rc := newReceiver(t, nil)
-	e := newEnv(t, nil, &webhook.WorkerConfig{LeaseDuration: time.Minute})
-	w := e.hook(t, rc.URL)
-	// What Test stores before it sends; then the process dies.
-	now := e.clock.Now()
-	pl := &webhook.Payload{ID: "00000000-0000-7000-8000-0000000000a1", WebhookID: w.ID, EventType: "$test", Environment: "test", Timestamp: now, Body: []byte(`{}`)}
-	d := &webhook.Delivery{ID: "00000000-0000-7000-8000-0000000000a2", WebhookID: w.ID, PayloadID: pl.ID, EventType: "$test", Status: webhook.StatusDelivering, Attempt: 1, NextAttemptAt: now, CreatedAt: now}
-	_, err := e.store.Enqueue(t.Context(), webhook.EnqueueParams{Payloads: []*webhook.Payload{pl}, Deliveries: []*webhook.Delivery{d}, Lease: &webhook.Lease{Token: "t", ExpiresAt: now.Add(time.Minute)}, Now: now})
-	require.NoError(t, err)
-	e.clock.Advance(time.Minute)
-	e.runOnce(t)
-	got := e.delivery(t, d.ID)
-	assert.Equal(t, webhook.StatusFailed, got.Status)
-	assert.Contains(t, got.Error, "never retried")
-	assert.Empty(t, rc.all())
 }
 
 func TestRunOnceLeasesFromTheCurrentTime(t *testing.T) {
@@ -747,7 +422,7 @@ func (s *slowClaimStore) ClaimDeliveries(ctx context.Context, p webhook.ClaimPar
 func TestShortLeaseIsHandedBack(t *testing.T) {
 	rc := newReceiver(t, nil)
 	clock := newFakeClock()
-	store := memstore.New()
+	store := memstore.New(nil)
 	svc, err := webhook.NewService(&slowClaimStore{Storage: store, clock: clock}, &webhook.Config{Now: clock.Now, Network: webhook.NetworkPolicy{AllowPrivate: true}})
 	require.NoError(t, err)
 	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{LeaseDuration: time.Minute})
@@ -766,16 +441,4 @@ func TestShortLeaseIsHandedBack(t *testing.T) {
 	assert.Equal(t, 1, d.Attempt, "the handed-back claim did not count")
 	assert.Len(t, d.Attempts, 1)
 	assert.Len(t, rc.all(), 1, "nothing was sent on the nearly expired lease")
-}
-
-func TestCyclicFilterValueIsRefused(t *testing.T) {
-	svc, _, _ := newService(t)
-	m := map[string]any{}
-	m["self"] = m
-	_, err := svc.Create(t.Context(), &webhook.Webhook{Name: "n", URL: "https://example.com", Triggers: []webhook.Trigger{{
-		Type: webhook.TriggerEvent, Filters: []webhook.Filter{{Property: "p", Operator: "equals", Value: m}},
-	}}})
-	require.ErrorIs(t, err, webhook.ErrInvalid)
-	_, err = svc.TriggerEvent(t.Context(), "e", map[string]any{"m": m}, "")
-	require.ErrorIs(t, err, webhook.ErrInvalid)
 }

@@ -49,23 +49,38 @@ var (
 	_ webhook.BatchRecorder = (*Store)(nil)
 )
 
-// DefaultMaxActive is how many unfinished deliveries a Store from New
-// holds at most.
+// DefaultMaxActive is how many unfinished deliveries a Store holds at
+// most unless Config.MaxActive says otherwise.
 const DefaultMaxActive = 1_000_000
 
-// New returns an empty Store that holds at most DefaultMaxActive
-// unfinished deliveries; beyond that Enqueue returns webhook.ErrQueueFull.
-func New() *Store { return NewLimited(DefaultMaxActive) }
+// Config configures a Store. The zero value is valid; as everywhere in
+// the library, a zero field means its default and a negative one turns
+// the limit off.
+type Config struct {
+	// MaxActive is how many unfinished (pending, delivering or retrying)
+	// deliveries the Store holds: an Enqueue that would exceed it fails
+	// with webhook.ErrQueueFull and stores nothing, so a flood of
+	// triggers meets back-pressure instead of growing memory without
+	// bound. Finished history is bounded by pruning
+	// (webhook.Service.Prune). Negative means no limit. Defaults to
+	// DefaultMaxActive.
+	MaxActive int
+}
 
-// NewLimited returns an empty Store that holds at most maxActive
-// unfinished (pending, delivering or retrying) deliveries: an Enqueue
-// that would exceed it fails with webhook.ErrQueueFull and stores
-// nothing, so a flood of triggers meets back-pressure instead of growing
-// memory without bound. Finished history is bounded by pruning
-// (webhook.Service.Prune). A maxActive of 0 or less means no limit.
-func NewLimited(maxActive int) *Store {
+// New returns an empty Store. A nil cfg means the defaults.
+func New(cfg *Config) *Store {
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	switch {
+	case c.MaxActive == 0:
+		c.MaxActive = DefaultMaxActive
+	case c.MaxActive < 0:
+		c.MaxActive = 0 // no limit
+	}
 	return &Store{
-		maxActive:  maxActive,
+		maxActive:  c.MaxActive,
 		webhooks:   make(map[string]*webhook.Webhook),
 		payloads:   make(map[string]*webhook.Payload),
 		deliveries: make(map[string]*delivery),

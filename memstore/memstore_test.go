@@ -14,11 +14,11 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestConformance(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) webhook.Storage { return memstore.New() })
+	storagetest.Run(t, func(t *testing.T) webhook.Storage { return memstore.New(nil) })
 }
 
 func TestQueueLimit(t *testing.T) {
-	store := memstore.NewLimited(3)
+	store := memstore.New(&memstore.Config{MaxActive: 3})
 	svc, err := webhook.NewService(store, nil)
 	if err != nil {
 		t.Fatal(err)

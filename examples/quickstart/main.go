@@ -63,7 +63,7 @@ func run() error {
 	// 2. The service and a worker over an in-memory store.
 	// The receiver is on this machine: allow private addresses, which
 	// the library refuses by default.
-	svc, err := webhook.NewService(memstore.New(), &webhook.Config{Network: webhook.NetworkPolicy{AllowPrivate: true}})
+	svc, err := webhook.NewService(memstore.New(nil), &webhook.Config{Network: webhook.NetworkPolicy{AllowPrivate: true}})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,120 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/analytics-webhooks/webhook"
+	"github.com/jackc/pgx/v5"
+)
+
+// Enqueue implements webhook.Storage.
+func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
+	return s.enqueue(ctx, s.pool, p)
+}
+
+// Tx returns an Enqueuer that writes into tx, the caller's transaction:
+// the deliveries exist if and only if tx commits, and workers are woken
+// when it does. Use it with webhook.WithEnqueuer. An error inside
+// Enqueue rolls back only Enqueue's own work (a savepoint), so tx stays
+// usable, except when ctx ends mid-statement: pgx then closes the
+// connection, and tx with it.
+func (s *Store) Tx(tx pgx.Tx) webhook.Enqueuer { return txEnqueuer{s: s, tx: tx} }
+
+type txEnqueuer struct {
+	s  *Store
+	tx pgx.Tx
+}
+
+func (t txEnqueuer) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
+	return t.s.enqueue(ctx, t.tx, p)
+}
+
+func (s *Store) enqueue(ctx context.Context, q querier, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
+	if err := checkEnqueue(p); err != nil {
+		return webhook.EnqueueResult{}, err
+	}
+	tx, err := q.Begin(ctx) // a savepoint inside a caller's transaction
+	if err != nil {
+		return webhook.EnqueueResult{}, translate(err, "enqueue")
+	}
+	defer tx.Rollback(ctx)
+
+	ids := make([]string, len(p.Deliveries))
+	for i, d := range p.Deliveries {
+		ids[i] = d.ID
+	}
+	if p.IdempotencyKey != "" {
+		tag, err := tx.Exec(ctx, s.sql.insertKey, p.IdempotencyKey, ids, p.Now)
+		if err != nil {
+			return webhook.EnqueueResult{}, translate(err, "enqueue: idempotency key")
+		}
+		if tag.RowsAffected() == 0 {
+			var prev []string
+			if err := tx.QueryRow(ctx, s.sql.getKey, p.IdempotencyKey).Scan(&prev); err != nil {
+				return webhook.EnqueueResult{}, translate(err, "enqueue: idempotency key")
+			}
+			return webhook.EnqueueResult{DeliveryIDs: prev, Duplicate: true}, nil
+		}
+	}
+	if n := len(p.Payloads); n > 0 {
+		var (
+			pids, hooks, types, envs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			stamps                   = make([]time.Time, n)
+			bodies                   = make([][]byte, n)
+		)
+		for i, pl := range p.Payloads {
+			pids[i], hooks[i], types[i], envs[i], stamps[i], bodies[i] = pl.ID, pl.WebhookID, text(pl.EventType), text(pl.Environment), pl.Timestamp, pl.Body
+		}
+		if _, err := tx.Exec(ctx, s.sql.insertPayloads, pids, hooks, types, envs, stamps, bodies); err != nil {
+			return webhook.EnqueueResult{}, translate(err, "enqueue: payloads")
+		}
+	}
+	if n := len(p.Deliveries); n > 0 {
+		var (
+			hooks, pids, types, statuses = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			attempts                     = make([]int32, n)
+			next, created                = make([]time.Time, n), make([]time.Time, n)
+		)
+		for i, d := range p.Deliveries {
+			hooks[i], pids[i], types[i], statuses[i] = d.WebhookID, d.PayloadID, text(d.EventType), string(d.Status)
+			attempts[i], next[i], created[i] = int32(d.Attempt), d.NextAttemptAt, d.CreatedAt
+		}
+		var token, worker, expires any
+		if p.Lease != nil {
+			token, worker, expires = p.Lease.Token, text(p.Lease.WorkerID), p.Lease.ExpiresAt
+		}
+		if _, err := tx.Exec(ctx, s.sql.insertDeliveries, ids, hooks, pids, types, statuses, attempts, next, created, token, worker, expires); err != nil {
+			return webhook.EnqueueResult{}, translate(err, "enqueue: deliveries")
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, s.channel); err != nil {
+			return webhook.EnqueueResult{}, translate(err, "enqueue: notify")
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return webhook.EnqueueResult{}, translate(err, "enqueue")
+	}
+	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
+}
+
+// checkEnqueue validates what Enqueue is given before any SQL runs.
+func checkEnqueue(p webhook.EnqueueParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if text(p.IdempotencyKey) != p.IdempotencyKey {
+		return fmt.Errorf("%w: idempotency key must be UTF-8 without NUL", webhook.ErrInvalid)
+	}
+	for _, pl := range p.Payloads {
+		if !validID(pl.ID) || !validID(pl.WebhookID) {
+			return fmt.Errorf("%w: payload and webhook IDs must be UUIDs", webhook.ErrInvalid)
+		}
+	}
+	for _, d := range p.Deliveries {
+		if !validID(d.ID) || !validID(d.WebhookID) || !validID(d.PayloadID) {
+			return fmt.Errorf("%w: delivery, webhook and payload IDs must be UUIDs", webhook.ErrInvalid)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,132 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/analytics-webhooks/webhook"
+	"github.com/jackc/pgx/v5"
+)
+
+// deliveryCols holds the nullable columns of a delivery row while scanning.
+type deliveryCols struct {
+	next, completed *time.Time
+	created         time.Time
+	status          string
+	attempt, code   int32
+	durationNS      int64
+}
+
+// deliveryColumns lists the columns dest scans, in order.
+const deliveryColumns = `d.id::text, d.webhook_id::text, d.payload_id::text, d.event_type, d.status, d.attempt,
+	d.next_attempt_at, d.status_code, d.response_body, d.duration_ns, d.error, d.created_at, d.completed_at`
+
+func (c *deliveryCols) dest(d *webhook.Delivery) []any {
+	return []any{&d.ID, &d.WebhookID, &d.PayloadID, &d.EventType, &c.status, &c.attempt,
+		&c.next, &c.code, &d.ResponseBody, &c.durationNS, &d.Error, &c.created, &c.completed}
+}
+
+func (c *deliveryCols) finish(d *webhook.Delivery) {
+	d.Status = webhook.DeliveryStatus(c.status)
+	d.Attempt = int(c.attempt)
+	d.NextAttemptAt = utc(c.next)
+	d.StatusCode = int(c.code)
+	d.Duration = time.Duration(c.durationNS)
+	d.CreatedAt = c.created.UTC()
+	d.CompletedAt = utc(c.completed)
+}
+
+func scanDelivery(row pgx.CollectableRow) (*webhook.Delivery, error) {
+	var d webhook.Delivery
+	var c deliveryCols
+	if err := row.Scan(c.dest(&d)...); err != nil {
+		return nil, err
+	}
+	c.finish(&d)
+	return &d, nil
+}
+
+// GetDelivery implements webhook.Storage.
+func (s *Store) GetDelivery(ctx context.Context, id string) (*webhook.Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !validID(id) {
+		return nil, fmt.Errorf("delivery %s: %w", id, webhook.ErrNotFound)
+	}
+	rows, err := s.pool.Query(ctx, s.sql.getDelivery, id)
+	if err != nil {
+		return nil, translate(err, "delivery %s", id)
+	}
+	d, err := pgx.CollectExactlyOneRow(rows, scanDelivery)
+	return d, translate(err, "delivery %s", id)
+}
+
+// ListDeliveries implements webhook.Storage.
+func (s *Store) ListDeliveries(ctx context.Context, p webhook.ListDeliveriesParams) ([]*webhook.Delivery, error) {
+	if p.WebhookID == "" {
+		return nil, fmt.Errorf("%w: list deliveries needs a webhook ID", webhook.ErrInvalid)
+	}
+	if !validID(p.WebhookID) {
+		return nil, nil
+	}
+	before := p.Before
+	if before == "" {
+		before = maxUUID
+	} else if !validID(before) {
+		return nil, fmt.Errorf("%w: cursor %q is not a delivery ID", webhook.ErrInvalid, p.Before)
+	}
+	rows, err := s.pool.Query(ctx, s.sql.listDeliveries, p.WebhookID, string(p.Status), before, webhook.PageLimit(p.Limit))
+	if err != nil {
+		return nil, translate(err, "list deliveries")
+	}
+	ds, err := pgx.CollectRows(rows, scanDelivery)
+	return ds, translate(err, "list deliveries")
+}
+
+// ListAttempts implements webhook.Storage.
+func (s *Store) ListAttempts(ctx context.Context, deliveryID string) ([]webhook.Attempt, error) {
+	if !validID(deliveryID) {
+		return nil, fmt.Errorf("delivery %s: %w", deliveryID, webhook.ErrNotFound)
+	}
+	rows, err := s.pool.Query(ctx, s.sql.listAttempts, deliveryID)
+	if err != nil {
+		return nil, translate(err, "delivery %s: attempts", deliveryID)
+	}
+	atts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (webhook.Attempt, error) {
+		var a webhook.Attempt
+		var number, code int32
+		var ns int64
+		err := row.Scan(&number, &a.StartedAt, &ns, &code, &a.ResponseBody, &a.Error)
+		a.DeliveryID, a.Number, a.StatusCode, a.Duration, a.StartedAt = deliveryID, int(number), int(code), time.Duration(ns), a.StartedAt.UTC()
+		return a, err
+	})
+	if err != nil {
+		return nil, translate(err, "delivery %s: attempts", deliveryID)
+	}
+	if len(atts) == 0 {
+		var exists bool
+		if err := s.pool.QueryRow(ctx, s.sql.deliveryExists, deliveryID).Scan(&exists); err != nil {
+			return nil, translate(err, "delivery %s", deliveryID)
+		}
+		if !exists {
+			return nil, fmt.Errorf("delivery %s: %w", deliveryID, webhook.ErrNotFound)
+		}
+	}
+	return atts, nil
+}
+
+// GetPayload implements webhook.Storage.
+func (s *Store) GetPayload(ctx context.Context, id string) (*webhook.Payload, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("payload %s: %w", id, webhook.ErrNotFound)
+	}
+	var p webhook.Payload
+	err := s.pool.QueryRow(ctx, s.sql.getPayload, id).Scan(&p.ID, &p.WebhookID, &p.EventType, &p.Environment, &p.Timestamp, &p.Body)
+	if err != nil {
+		return nil, translate(err, "payload %s", id)
+	}
+	p.Timestamp = p.Timestamp.UTC()
+	return &p, nil
+}

@@ -1,0 +1,197 @@
+package pgstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/analytics-webhooks/webhook"
+	"github.com/jackc/pgx/v5"
+)
+
+// RecordAttempt implements webhook.Storage.
+func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if p.Released || !p.DisableWebhook {
+		// One statement does it all: one round trip, one commit.
+		refused, err := s.recordOne(ctx, s.pool, p)
+		return cmp.Or(err, refused)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return translate(err, "delivery %s: record attempt", p.DeliveryID)
+	}
+	defer tx.Rollback(ctx)
+	refused, err := s.recordOne(ctx, tx, p)
+	if err != nil || refused != nil {
+		return cmp.Or(err, refused)
+	}
+	return translate(tx.Commit(ctx), "delivery %s: record attempt", p.DeliveryID)
+}
+
+// recordOne records one valid result through q, which must be a
+// transaction when the result disables a webhook. It returns refused
+// (ErrNotFound, ErrLeaseLost) when the result was refused, and err when
+// a statement failed, which leaves a transaction unusable.
+func (s *Store) recordOne(ctx context.Context, q querier, p webhook.RecordAttemptParams) (refused, err error) {
+	if !validID(p.DeliveryID) {
+		return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrNotFound), nil
+	}
+	var webhookID string
+	if p.Released {
+		err = q.QueryRow(ctx, s.sql.releaseDelivery, p.DeliveryID, p.Token, p.NextAttemptAt).Scan(&webhookID)
+	} else {
+		var next, completed any
+		if p.Status.Final() {
+			completed = p.Now
+		} else {
+			next = p.NextAttemptAt
+		}
+		a := p.Attempt
+		err = q.QueryRow(ctx, s.sql.recordAttempt, p.DeliveryID, p.Token, string(p.Status),
+			int32(a.StatusCode), text(a.ResponseBody), int64(a.Duration), text(a.Error), next, completed, a.StartedAt,
+		).Scan(&webhookID)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		var exists bool
+		if err := q.QueryRow(ctx, s.sql.deliveryExists, p.DeliveryID).Scan(&exists); err != nil {
+			return nil, translate(err, "delivery %s: record attempt", p.DeliveryID)
+		}
+		if !exists {
+			return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrNotFound), nil
+		}
+		return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrLeaseLost), nil
+	}
+	if err != nil {
+		return nil, translate(err, "delivery %s: record attempt", p.DeliveryID)
+	}
+	if p.DisableWebhook && !p.Released {
+		tx, ok := q.(pgx.Tx)
+		if !ok {
+			return nil, fmt.Errorf("pgstore: disabling a webhook needs a transaction")
+		}
+		if err := s.disable(ctx, tx, webhookID, p.DisabledReason, p.Now); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// RecordAttempts implements webhook.BatchRecorder, in one transaction:
+// plain results are written in one statement, releases and results that
+// disable a webhook one by one. If any statement fails, nothing is
+// recorded and the error is returned as the second result.
+func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
+	errs := make([]error, len(ps))
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, translate(err, "record attempts")
+	}
+	defer tx.Rollback(ctx)
+	var batch []int
+	for i, p := range ps {
+		if err := p.Validate(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if p.Released || p.DisableWebhook || !validID(p.DeliveryID) {
+			refused, err := s.recordOne(ctx, tx, p)
+			if err != nil {
+				return nil, err
+			}
+			errs[i] = refused
+			continue
+		}
+		batch = append(batch, i)
+	}
+	if len(batch) == 0 {
+		return errs, translate(tx.Commit(ctx), "record attempts")
+	}
+	n := len(batch)
+	var (
+		ids, tokens, statuses, bodies, msgs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		codes                               = make([]int32, n)
+		durs                                = make([]int64, n)
+		nexts, completed, started           = make([]*time.Time, n), make([]*time.Time, n), make([]time.Time, n)
+	)
+	for j, i := range batch {
+		p := ps[i]
+		ids[j], tokens[j], statuses[j] = p.DeliveryID, p.Token, string(p.Status)
+		codes[j], bodies[j], durs[j], msgs[j] = int32(p.Attempt.StatusCode), text(p.Attempt.ResponseBody), int64(p.Attempt.Duration), text(p.Attempt.Error)
+		if p.Status.Final() {
+			completed[j] = &p.Now
+		} else {
+			nexts[j] = &p.NextAttemptAt
+		}
+		started[j] = p.Attempt.StartedAt
+	}
+	rows, err := tx.Query(ctx, s.sql.recordAttempts, ids, tokens, statuses, codes, bodies, durs, msgs, nexts, completed, started)
+	if err != nil {
+		return nil, translate(err, "record attempts")
+	}
+	recorded, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, translate(err, "record attempts")
+	}
+	done := make(map[string]bool, len(recorded))
+	for _, id := range recorded {
+		done[id] = true // PostgreSQL prints UUIDs in lower case
+	}
+	var missing []string
+	for _, i := range batch {
+		if !done[strings.ToLower(ps[i].DeliveryID)] {
+			missing = append(missing, ps[i].DeliveryID)
+		}
+	}
+	exists := map[string]bool{}
+	if len(missing) > 0 {
+		rows, err := tx.Query(ctx, s.sql.existingDeliveries, missing)
+		if err != nil {
+			return nil, translate(err, "record attempts")
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, translate(err, "record attempts")
+		}
+		for _, id := range found {
+			exists[id] = true
+		}
+	}
+	for _, i := range batch {
+		id := strings.ToLower(ps[i].DeliveryID)
+		switch {
+		case done[id]:
+		case exists[id]:
+			errs[i] = fmt.Errorf("delivery %s: %w", id, webhook.ErrLeaseLost)
+		default:
+			errs[i] = fmt.Errorf("delivery %s: %w", id, webhook.ErrNotFound)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, translate(err, "record attempts")
+	}
+	return errs, nil
+}
+
+// disable disables a webhook inside tx, if it still exists.
+func (s *Store) disable(ctx context.Context, tx pgx.Tx, id, reason string, now time.Time) error {
+	var config string
+	err := tx.QueryRow(ctx, s.sql.lockWebhook, id).Scan(&config)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // deleted meanwhile
+	}
+	if err != nil {
+		return translate(err, "webhook %s: disable", id)
+	}
+	w, err := decodeWebhook(config)
+	if err != nil {
+		return err
+	}
+	w.Disabled, w.DisabledReason, w.UpdatedAt = true, reason, now
+	return s.updateWebhook(ctx, tx, w) // the row is locked: the version holds
+}

@@ -1,0 +1,141 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/analytics-webhooks/webhook"
+	"github.com/jackc/pgx/v5"
+)
+
+func encodeWebhook(w *webhook.Webhook) (string, error) {
+	b, err := json.Marshal(w)
+	if err != nil {
+		return "", fmt.Errorf("%w: webhook %s: %v", webhook.ErrInvalid, w.ID, err)
+	}
+	return string(b), nil
+}
+
+func decodeWebhook(config string) (*webhook.Webhook, error) {
+	var w webhook.Webhook
+	if err := json.Unmarshal([]byte(config), &w); err != nil {
+		return nil, fmt.Errorf("pgstore: stored webhook is not valid JSON: %w", err)
+	}
+	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
+	for i := range w.PreviousSecrets {
+		w.PreviousSecrets[i].ExpiresAt = w.PreviousSecrets[i].ExpiresAt.UTC()
+	}
+	return &w, nil
+}
+
+// CreateWebhook implements webhook.Storage.
+func (s *Store) CreateWebhook(ctx context.Context, w *webhook.Webhook) error {
+	if w == nil || !validID(w.ID) {
+		return fmt.Errorf("%w: webhook ID must be a UUID", webhook.ErrInvalid)
+	}
+	config, err := encodeWebhook(w)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, s.sql.createWebhook, w.ID, w.TenantID, !w.Disabled, config, w.CreatedAt, w.UpdatedAt, w.Version)
+	return translate(err, "webhook %s", w.ID)
+}
+
+// GetWebhook implements webhook.Storage.
+func (s *Store) GetWebhook(ctx context.Context, id string) (*webhook.Webhook, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !validID(id) {
+		return nil, fmt.Errorf("webhook %s: %w", id, webhook.ErrNotFound)
+	}
+	var config string
+	if err := s.pool.QueryRow(ctx, s.sql.getWebhook, id).Scan(&config); err != nil {
+		return nil, translate(err, "webhook %s", id)
+	}
+	return decodeWebhook(config)
+}
+
+// UpdateWebhook implements webhook.Storage.
+func (s *Store) UpdateWebhook(ctx context.Context, w *webhook.Webhook) error {
+	if w == nil {
+		return fmt.Errorf("%w: nil webhook", webhook.ErrInvalid)
+	}
+	if !validID(w.ID) {
+		return fmt.Errorf("webhook %s: %w", w.ID, webhook.ErrNotFound)
+	}
+	return s.updateWebhook(ctx, s.pool, w)
+}
+
+// updateWebhook stores w as version w.Version+1 if w.Version is current.
+func (s *Store) updateWebhook(ctx context.Context, q querier, w *webhook.Webhook) error {
+	next := *w
+	next.Version++
+	config, err := encodeWebhook(&next)
+	if err != nil {
+		return err
+	}
+	tag, err := q.Exec(ctx, s.sql.updateWebhook, w.ID, w.TenantID, !w.Disabled, config, w.UpdatedAt, w.Version)
+	if err != nil {
+		return translate(err, "webhook %s", w.ID)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var exists bool
+	if err := q.QueryRow(ctx, s.sql.webhookExists, w.ID).Scan(&exists); err != nil {
+		return translate(err, "webhook %s", w.ID)
+	}
+	if !exists {
+		return fmt.Errorf("webhook %s: %w", w.ID, webhook.ErrNotFound)
+	}
+	return fmt.Errorf("webhook %s: version %d is not current: %w", w.ID, w.Version, webhook.ErrConflict)
+}
+
+// DeleteWebhook implements webhook.Storage.
+func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
+	if !validID(id) {
+		return fmt.Errorf("webhook %s: %w", id, webhook.ErrNotFound)
+	}
+	tag, err := s.pool.Exec(ctx, s.sql.deleteWebhook, id)
+	if err != nil {
+		return translate(err, "webhook %s", id)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("webhook %s: %w", id, webhook.ErrNotFound)
+	}
+	return nil
+}
+
+const (
+	minUUID = "00000000-0000-0000-0000-000000000000"
+	maxUUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+)
+
+// ListWebhooks implements webhook.Storage.
+func (s *Store) ListWebhooks(ctx context.Context, p webhook.ListWebhooksParams) ([]*webhook.Webhook, error) {
+	after := p.After
+	if after == "" {
+		after = minUUID
+	} else if !validID(after) {
+		return nil, fmt.Errorf("%w: cursor %q is not a webhook ID", webhook.ErrInvalid, p.After)
+	}
+	rows, err := s.pool.Query(ctx, s.sql.listWebhooks, p.TenantID, after, webhook.PageLimit(p.Limit))
+	if err != nil {
+		return nil, translate(err, "list webhooks")
+	}
+	configs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, translate(err, "list webhooks")
+	}
+	out := make([]*webhook.Webhook, 0, len(configs))
+	for _, c := range configs {
+		w, err := decodeWebhook(c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}

@@ -1,0 +1,222 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Create stores a new webhook built from w and returns it. The service
+// assigns the ID (ignoring w.ID), CreatedAt and UpdatedAt, generates a
+// secret if w.Secret is empty, fills zero retry fields with the defaults
+// and normalises nil lists to empty ones. w itself is not modified. It
+// returns a *ValidationError (errors.Is ErrInvalid) for bad input.
+func (s *Service) Create(ctx context.Context, w *Webhook) (*Webhook, error) {
+	if w == nil {
+		return nil, fmt.Errorf("%w: Create: nil webhook", ErrInvalid)
+	}
+	c := w.Clone()
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	c.ID = id
+	if c.Secret == "" {
+		if c.Secret, err = NewSecret(); err != nil {
+			return nil, err
+		}
+	}
+	c.PreviousSecrets = nil
+	c.ConsecutiveFailures, c.FailingSince = 0, time.Time{}
+	now := s.clock()
+	c.CreatedAt, c.UpdatedAt, c.Version = now, now, 1
+	prepare(c)
+	if err := s.validate(c); err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateWebhook(ctx, c); err != nil {
+		return nil, fmt.Errorf("webhook %s: create: %w", c.ID, err)
+	}
+	s.invalidate()
+	return c, nil
+}
+
+// prepare fills defaults and normalises a webhook before it is saved.
+func prepare(w *Webhook) {
+	w.Retry = w.Retry.withDefaults()
+	if w.SignatureScheme == "" {
+		w.SignatureScheme = SchemeStandard
+	}
+	if w.Headers == nil {
+		w.Headers = map[string]string{}
+	}
+	if w.Triggers == nil {
+		w.Triggers = []Trigger{}
+	}
+	for i := range w.Triggers {
+		t := &w.Triggers[i]
+		if t.Filters == nil {
+			t.Filters = []Filter{}
+		}
+		if t.Conditions == nil {
+			t.Conditions = []Condition{}
+		}
+	}
+	if !w.Disabled {
+		w.DisabledReason = ""
+	}
+}
+
+// Get returns the webhook with the given ID, or an error wrapping
+// ErrNotFound.
+func (s *Service) Get(ctx context.Context, id string) (*Webhook, error) {
+	w, err := s.store.GetWebhook(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("webhook %s: get: %w", id, err)
+	}
+	return w, nil
+}
+
+// Update replaces the configuration of the webhook w.ID with w's and
+// returns the result. It keeps the stored ID, TenantID, Secret,
+// PreviousSecrets and CreatedAt (rotate secrets with RotateSecret), and
+// sets UpdatedAt. Re-enabling a webhook clears its DisabledReason.
+//
+// If w.Version is set, the update applies only to that version: when the
+// webhook has changed since (another update, a secret rotation, the
+// library disabling it or counting a failed delivery under the health
+// policy), Update returns an error wrapping ErrConflict and changes
+// nothing; read it again and retry. With w.Version zero, the configuration replaces
+// whatever version is current, and secrets rotated meanwhile are kept.
+//
+// It returns an error wrapping ErrNotFound for an unknown ID and a
+// *ValidationError for bad input.
+func (s *Service) Update(ctx context.Context, w *Webhook) (*Webhook, error) {
+	if w == nil {
+		return nil, fmt.Errorf("%w: Update: nil webhook", ErrInvalid)
+	}
+	return s.modify(ctx, w.ID, "update", func(old *Webhook) (*Webhook, error) {
+		if w.Version != 0 && w.Version != old.Version {
+			return nil, fmt.Errorf("webhook %s: update of version %d, current is %d: %w", w.ID, w.Version, old.Version, ErrConflict)
+		}
+		c := w.Clone()
+		c.TenantID = old.TenantID
+		c.Secret = old.Secret
+		c.PreviousSecrets = old.PreviousSecrets
+		c.CreatedAt = old.CreatedAt
+		c.Version = old.Version
+		c.ConsecutiveFailures, c.FailingSince = old.ConsecutiveFailures, old.FailingSince
+		if old.Disabled && !c.Disabled {
+			c.ConsecutiveFailures, c.FailingSince = 0, time.Time{} // a fresh start
+		}
+		if c.Disabled && old.Disabled && c.DisabledReason == "" {
+			c.DisabledReason = old.DisabledReason
+		}
+		prepare(c)
+		if err := s.validate(c); err != nil {
+			return nil, err
+		}
+		return c, nil
+	})
+}
+
+// validate checks w as Validate does, and its URL against the service's
+// network policy.
+func (s *Service) validate(w *Webhook) error {
+	err := w.Validate()
+	var be *BlockedError
+	if berr := s.network.CheckURL(w.URL); errors.As(berr, &be) {
+		reason := strings.TrimPrefix(be.Error(), "webhook: ") + " (see Config.Network)"
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			ve.Fields = append(ve.Fields, FieldError{Field: "url", Reason: reason})
+			return ve
+		}
+		return invalid("webhook", "url", reason)
+	}
+	return err
+}
+
+// maxConflictRetries bounds how often modify re-reads a webhook that
+// changed under it.
+const maxConflictRetries = 10
+
+// modify reads the webhook, lets change build the next version from it,
+// and stores that version, starting over when another writer got there
+// first. It sets UpdatedAt and returns the stored webhook. A change that
+// returns nil leaves the webhook as it is, and modify returns it.
+func (s *Service) modify(ctx context.Context, id, op string, change func(old *Webhook) (*Webhook, error)) (*Webhook, error) {
+	for range maxConflictRetries {
+		old, err := s.store.GetWebhook(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("webhook %s: %s: %w", id, op, err)
+		}
+		next, err := change(old.Clone())
+		if err != nil {
+			return nil, err
+		}
+		if next == nil {
+			return old, nil
+		}
+		next.ID, next.Version = old.ID, old.Version
+		next.UpdatedAt = s.clock()
+		err = s.store.UpdateWebhook(ctx, next)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("webhook %s: %s: %w", id, op, err)
+		}
+		s.invalidate()
+		next.Version++
+		return next, nil
+	}
+	return nil, fmt.Errorf("webhook %s: %s: gave up after %d concurrent changes: %w", id, op, maxConflictRetries, ErrConflict)
+}
+
+// Delete removes the webhook. Its deliveries stay in the history; those
+// still pending fail without being sent. It returns an error wrapping
+// ErrNotFound for an unknown ID.
+func (s *Service) Delete(ctx context.Context, id string) error {
+	if err := s.store.DeleteWebhook(ctx, id); err != nil {
+		return fmt.Errorf("webhook %s: delete: %w", id, err)
+	}
+	s.invalidate()
+	return nil
+}
+
+// RotateSecret gives the webhook a new secret and returns the webhook.
+// The old secret keeps signing beside the new one (the webhook-signature
+// header carries both signatures) for Config.SecretRotationGrace, so
+// receivers can switch without dropping requests; at most
+// MaxPreviousSecrets old secrets are kept. SchemeHex's single signature
+// uses the new secret at once. It returns an error wrapping ErrNotFound
+// for an unknown ID.
+func (s *Service) RotateSecret(ctx context.Context, id string) (*Webhook, error) {
+	secret, err := NewSecret()
+	if err != nil {
+		return nil, err
+	}
+	return s.modify(ctx, id, "rotate secret", func(w *Webhook) (*Webhook, error) {
+		now := s.clock()
+		kept := []RetiredSecret{{Secret: w.Secret, ExpiresAt: now.Add(s.grace)}}
+		for _, r := range w.PreviousSecrets {
+			if now.Before(r.ExpiresAt) && len(kept) < MaxPreviousSecrets {
+				kept = append(kept, r)
+			}
+		}
+		w.Secret, w.PreviousSecrets = secret, kept
+		return w, nil
+	})
+}
+
+// List returns one page of webhooks in ID (creation) order.
+func (s *Service) List(ctx context.Context, p ListWebhooksParams) ([]*Webhook, error) {
+	ws, err := s.store.ListWebhooks(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: list: %w", err)
+	}
+	return ws, nil
+}
