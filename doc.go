@@ -55,5 +55,17 @@
 //
 // Storage is the one interface a backend implements; memstore keeps
 // everything in memory, storage/pgstore in PostgreSQL, and
-// storage/storagetest is the conformance suite both pass.
+// storage/storagetest is the conformance suite both pass. The backend
+// contract is everything in storage.go: Storage, its parameter and result
+// structs (EnqueueParams, ClaimParams, Claim, RecordAttemptParams, …) and
+// the optional interfaces a backend may add (Enqueuer, Notifier,
+// BatchRecorder, Pruner). Applications need none of it beyond choosing a
+// backend.
+//
+// # Configuration
+//
+// Every configuration struct follows one rule: a nil pointer or a zero
+// field takes the default; a field that can be turned off says so, and a
+// negative value turns it off; any other negative value is refused with
+// an error wrapping ErrInvalid.
 package webhook

@@ -47,3 +47,27 @@ func TestQueueLimit(t *testing.T) {
 		t.Fatalf("got %d deliveries", len(ds))
 	}
 }
+
+func TestNegativeMaxActiveMeansNoLimit(t *testing.T) {
+	for _, tc := range []struct {
+		max  int
+		full bool
+	}{{max: 2, full: true}, {max: -1, full: false}} {
+		svc, err := webhook.NewService(memstore.New(&memstore.Config{MaxActive: tc.max}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: "https://example.com/", Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}}); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if _, err = svc.TriggerEvent(t.Context(), "e", nil, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err = svc.TriggerEvent(t.Context(), "e", nil, "")
+		if got := errors.Is(err, webhook.ErrQueueFull); got != tc.full {
+			t.Errorf("MaxActive %d, third trigger: %v; want queue full %v", tc.max, err, tc.full)
+		}
+	}
+}
