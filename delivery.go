@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// DeliveryStatus is where a delivery stands. The values are the seed's.
+// DeliveryStatus is where a delivery stands. The values are the specification's.
 type DeliveryStatus string
 
 // The delivery statuses.
@@ -35,7 +35,7 @@ func (s DeliveryStatus) Valid() bool {
 }
 
 // Delivery is the delivery of one Payload to one webhook: its status and
-// the outcome of its latest attempt, in the seed's field names.
+// the outcome of its latest attempt, in the specification's field names.
 type Delivery struct {
 	ID        string         `json:"id"`
 	WebhookID string         `json:"webhook_id"`
@@ -61,7 +61,7 @@ type Delivery struct {
 	Attempts []Attempt `json:"attempts,omitempty"`
 }
 
-// MarshalJSON adds duration_ms, the seed's form of Duration.
+// MarshalJSON adds duration_ms, the specification's form of Duration.
 func (d Delivery) MarshalJSON() ([]byte, error) {
 	type plain Delivery
 	return json.Marshal(struct {

@@ -22,7 +22,7 @@ func TestDeliveryJSON(t *testing.T) {
 	require.NoError(t, err)
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(b, &m))
-	// The seed's field names.
+	// The specification's field names.
 	for _, k := range []string{"id", "webhook_id", "payload_id", "status", "status_code", "attempt", "created_at", "completed_at", "duration_ms"} {
 		assert.Contains(t, m, k)
 	}

@@ -11,11 +11,11 @@ import (
 // that candidates plus the trigger's own check give exactly
 // MatchEventName's answer.
 func FuzzIndexAgreesWithMatchEventName(f *testing.F) {
-	for _, seed := range [][2]string{
+	for _, c := range [][2]string{
 		{"checkout.*", "checkout.done"}, {"checkout.*", "checkout"}, {"*", "x"},
 		{"a.b.*", "a.b.c.d"}, {"a.*", "a."}, {"purchase", "purchase"}, {"x.*", "y.x.z"},
 	} {
-		f.Add(seed[0], seed[1])
+		f.Add(c[0], c[1])
 	}
 	f.Fuzz(func(t *testing.T, pattern, name string) {
 		w := &Webhook{ID: "w", Name: "n", URL: "https://example.com", Retry: DefaultRetryPolicy(),

@@ -10,7 +10,7 @@ import (
 )
 
 // TriggerType says which kind of occurrence a Trigger listens to. The values
-// are the seed's JSON names.
+// are the specification's JSON names.
 type TriggerType string
 
 // The seven trigger types.

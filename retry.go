@@ -12,7 +12,7 @@ import (
 )
 
 // RetryPolicy says how often and how far apart a delivery is attempted.
-// Its JSON form is the seed's RetryConfig: max_attempts,
+// Its JSON form is the specification's RetryConfig: max_attempts,
 // initial_delay_seconds, max_delay_seconds, backoff_multiplier, plus
 // disable_jitter.
 //
@@ -46,7 +46,7 @@ const (
 	MaxMultiplier    = 10
 )
 
-// DefaultRetryPolicy returns the seed's defaults: 5 attempts, 5 s initial
+// DefaultRetryPolicy returns the specification's defaults: 5 attempts, 5 s initial
 // delay, ×2 multiplier, 1 h cap, with jitter.
 func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{MaxAttempts: 5, InitialDelay: 5 * time.Second, MaxDelay: time.Hour, Multiplier: 2}
@@ -122,7 +122,7 @@ func (p RetryPolicy) Backoff(n int, retryAfter time.Duration) time.Duration {
 	return min(d, p.MaxDelay)
 }
 
-// retryPolicyJSON is the seed's wire form of RetryPolicy.
+// retryPolicyJSON is the specification's wire form of RetryPolicy.
 type retryPolicyJSON struct {
 	MaxAttempts         int     `json:"max_attempts"`
 	InitialDelaySeconds float64 `json:"initial_delay_seconds"`
@@ -131,7 +131,7 @@ type retryPolicyJSON struct {
 	DisableJitter       bool    `json:"disable_jitter,omitempty"`
 }
 
-// MarshalJSON encodes the policy in the seed's form, delays in seconds.
+// MarshalJSON encodes the policy in the specification's form, delays in seconds.
 func (p RetryPolicy) MarshalJSON() ([]byte, error) {
 	return json.Marshal(retryPolicyJSON{
 		MaxAttempts:         p.MaxAttempts,
@@ -142,7 +142,7 @@ func (p RetryPolicy) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// UnmarshalJSON decodes the seed's form. Delays may be fractional
+// UnmarshalJSON decodes the specification's form. Delays may be fractional
 // seconds; absurdly large ones are kept out of range for Validate to
 // report rather than overflowing.
 func (p *RetryPolicy) UnmarshalJSON(b []byte) error {

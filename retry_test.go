@@ -25,7 +25,7 @@ func TestDefaultRetryPolicy(t *testing.T) {
 
 func TestRetryDelay(t *testing.T) {
 	p := webhook.DefaultRetryPolicy()
-	// The seed's test: 5, 10, 20 seconds before jitter.
+	// The specification's test: 5, 10, 20 seconds before jitter.
 	assert.Equal(t, 5*time.Second, p.Delay(1))
 	assert.Equal(t, 10*time.Second, p.Delay(2))
 	assert.Equal(t, 20*time.Second, p.Delay(3))

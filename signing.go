@@ -29,7 +29,7 @@ const (
 	HeaderXWebhookID = "X-Webhook-Id"
 	// HeaderXDeliveryID carries the delivery's ID.
 	HeaderXDeliveryID = "X-Delivery-Id"
-	// HeaderXWebhookSignature carries the seed's signature, hex HMAC-SHA256 of
+	// HeaderXWebhookSignature carries the original X-Webhook-Signature scheme's signature, hex HMAC-SHA256 of
 	// the body, for webhooks that opt in to SchemeHex.
 	HeaderXWebhookSignature = "X-Webhook-Signature"
 )
@@ -44,7 +44,7 @@ const (
 	// webhook-signature header. It is the default; Standard Webhooks and
 	// Svix verifier libraries accept it.
 	SchemeStandard SignatureScheme = "standard"
-	// SchemeHex is the seed's scheme, for receivers that already verify
+	// SchemeHex is the original X-Webhook-Signature scheme, for receivers that already verify
 	// it: X-Webhook-Signature is the hex HMAC-SHA256 of the body keyed
 	// with the secret string's bytes, with no timestamp. Deliveries carry
 	// the Standard Webhooks headers too. The header holds one signature,
@@ -128,7 +128,7 @@ func signV1(key []byte, msgID string, ts int64, body []byte) []byte {
 	return mac.Sum(nil)
 }
 
-// SignHex returns the seed's signature of body: the hex HMAC-SHA256 keyed
+// SignHex returns the original X-Webhook-Signature of body: the hex HMAC-SHA256 keyed
 // with the bytes of the secret string as written.
 func SignHex(secret string, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(secret))

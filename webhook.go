@@ -17,7 +17,7 @@ import (
 )
 
 // Webhook is an endpoint's configuration: where to send, how to sign, what
-// to send and how to retry. Its JSON form keeps the seed's WebhookConfig
+// to send and how to retry. Its JSON form keeps the specification's WebhookConfig
 // field names (snake_case), "enabled" included.
 //
 // A Webhook returned by the Service or a Storage is the caller's own copy.
@@ -40,7 +40,7 @@ type Webhook struct {
 	// until they expire, so receivers can switch over without a gap.
 	PreviousSecrets []RetiredSecret
 	// Disabled stops new deliveries to this webhook. The zero value is an
-	// enabled webhook; the JSON form is the seed's "enabled".
+	// enabled webhook; the JSON form is the specification's "enabled".
 	Disabled bool
 	// DisabledReason says why the library disabled the webhook (such as
 	// "endpoint answered 410 Gone"); empty when enabled.
@@ -136,7 +136,7 @@ type webhookJSON struct {
 	Version         int64             `json:"version,omitempty"`
 }
 
-// MarshalJSON encodes the webhook in the seed's field names.
+// MarshalJSON encodes the webhook in the specification's field names.
 func (w Webhook) MarshalJSON() ([]byte, error) {
 	enabled := !w.Disabled
 	retry := w.Retry
@@ -152,7 +152,7 @@ func (w Webhook) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// UnmarshalJSON decodes the seed's field names. An absent "enabled"
+// UnmarshalJSON decodes the specification's field names. An absent "enabled"
 // means enabled; an absent "retry" means the default policy.
 func (w *Webhook) UnmarshalJSON(b []byte) error {
 	var j webhookJSON

@@ -155,7 +155,7 @@ func TestWebhookValidateListsEveryProblem(t *testing.T) {
 }
 
 func TestWebhookJSON(t *testing.T) {
-	// The seed's field names; "enabled" absent means enabled.
+	// The specification's field names; "enabled" absent means enabled.
 	in := `{"name":"n","url":"https://example.com","triggers":[{"trigger_type":"event","filters":[{"property":"plan","operator":"equals","value":"pro"}],"conditions":[]}],"headers":{"X-A":"1"},"retry":{"max_attempts":3,"initial_delay_seconds":1,"max_delay_seconds":60,"backoff_multiplier":2}}`
 	var w webhook.Webhook
 	require.NoError(t, json.Unmarshal([]byte(in), &w))
