@@ -8,10 +8,11 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/analytics-webhooks/webhook/internal/netaddr"
 )
 
 // ErrBlockedAddress reports that a webhook URL names, or resolves to, an
@@ -47,7 +48,12 @@ func (e *BlockedError) Error() string {
 func (e *BlockedError) Is(target error) bool { return target == ErrBlockedAddress }
 
 // NetworkPolicy says which addresses webhook requests may reach. The zero
-// value is the safe default: public unicast addresses only. It applies
+// value is the safe default: public unicast addresses only, that is IPv4
+// outside the IANA special-purpose ranges, and IPv6 inside global
+// unicast 2000::/3 outside the special-purpose ranges there (2001::/23,
+// 2001:db8::/32, 3fff::/20). An IPv6 address that carries an IPv4 one
+// (IPv4-mapped ::ffff:a.b.c.d, IPv4-translated ::ffff:0:a.b.c.d, NAT64
+// 64:ff9b::/96, 6to4 2002::/16) is judged as the IPv4 address. It applies
 // when a webhook's URL is saved (literal IP addresses, in any spelling)
 // and when a connection is made (the resolved address, checked at
 // connect time so that a DNS answer that changes between check and
@@ -58,79 +64,12 @@ type NetworkPolicy struct {
 	AllowPrivate bool
 	// AllowedNetworks are ranges requests may reach although they are
 	// special-purpose, for operators with internal endpoints
-	// (e.g. netip.MustParsePrefix("10.20.0.0/16")).
+	// (e.g. netip.MustParsePrefix("10.20.0.0/16")). An IPv4 range also
+	// allows the IPv6 forms that carry its addresses.
 	AllowedNetworks []netip.Prefix
 	// AllowedHosts are host names (exact, case-insensitive) whose
 	// addresses are not checked, for internal endpoints known by name.
 	AllowedHosts []string
-}
-
-// blockedRange is a special-purpose range and its name.
-type blockedRange struct {
-	prefix netip.Prefix
-	name   string
-}
-
-// blockedRanges lists the ranges a request may not reach unless allowed:
-// the IANA IPv4 and IPv6 special-purpose registries, multicast and
-// reserved space. IPv4 forms embedded in IPv6 (mapped, NAT64, 6to4) are
-// checked as the IPv4 address they carry. It is never modified.
-var blockedRanges = func() []blockedRange {
-	return []blockedRange{
-		{netip.MustParsePrefix("0.0.0.0/8"), "this-network"},
-		{netip.MustParsePrefix("10.0.0.0/8"), "private"},
-		{netip.MustParsePrefix("100.64.0.0/10"), "carrier-grade NAT"},
-		{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
-		{netip.MustParsePrefix("169.254.0.0/16"), "link-local (cloud metadata)"},
-		{netip.MustParsePrefix("172.16.0.0/12"), "private"},
-		{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol assignment"},
-		{netip.MustParsePrefix("192.0.2.0/24"), "documentation"},
-		{netip.MustParsePrefix("192.88.99.0/24"), "6to4 relay"},
-		{netip.MustParsePrefix("192.168.0.0/16"), "private"},
-		{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking"},
-		{netip.MustParsePrefix("198.51.100.0/24"), "documentation"},
-		{netip.MustParsePrefix("203.0.113.0/24"), "documentation"},
-		{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
-		{netip.MustParsePrefix("240.0.0.0/4"), "reserved"}, // 255.255.255.255 broadcast included
-		{netip.MustParsePrefix("::/128"), "unspecified"},
-		{netip.MustParsePrefix("::1/128"), "loopback"},
-		{netip.MustParsePrefix("::/96"), "IPv4-compatible (deprecated)"},
-		{netip.MustParsePrefix("64:ff9b:1::/48"), "local-use NAT64"},
-		{netip.MustParsePrefix("100::/64"), "discard-only"},
-		{netip.MustParsePrefix("2001::/23"), "IETF protocol assignment"},
-		{netip.MustParsePrefix("2001:db8::/32"), "documentation"},
-		{netip.MustParsePrefix("3fff::/20"), "documentation"},
-		{netip.MustParsePrefix("fc00::/7"), "unique-local (fd00:ec2::254 cloud metadata included)"},
-		{netip.MustParsePrefix("fe80::/10"), "link-local"},
-		{netip.MustParsePrefix("fec0::/10"), "site-local (deprecated)"},
-		{netip.MustParsePrefix("ff00::/8"), "multicast"},
-	}
-}()
-
-// Translation prefixes that carry an IPv4 address inside IPv6.
-var (
-	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
-	sixToFour   = netip.MustParsePrefix("2002::/16")
-)
-
-// embeddedIPv4 returns the IPv4 address an IPv6 address carries by a
-// well-known translation: IPv4-mapped (::ffff:0:0/96), NAT64
-// (64:ff9b::/96) or 6to4 (2002::/16).
-func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
-	if a.Is4In6() {
-		return a.Unmap(), true
-	}
-	if !a.Is6() {
-		return netip.Addr{}, false
-	}
-	b := a.As16()
-	switch {
-	case nat64Prefix.Contains(a):
-		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), true
-	case sixToFour.Contains(a):
-		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}), true
-	}
-	return netip.Addr{}, false
 }
 
 // check returns the name of the blocked range a is in, or "" if the
@@ -139,26 +78,7 @@ func (p *NetworkPolicy) check(a netip.Addr) string {
 	if p.AllowPrivate {
 		return ""
 	}
-	a = a.WithZone("")
-	for _, n := range p.AllowedNetworks {
-		if n.Contains(a) || (a.Is4In6() && n.Contains(a.Unmap())) {
-			return ""
-		}
-	}
-	if v4, ok := embeddedIPv4(a); ok {
-		if r := p.check(v4); r != "" {
-			return r + " (embedded in " + a.String() + ")"
-		}
-		if a.Is4In6() {
-			return ""
-		}
-	}
-	for _, r := range blockedRanges {
-		if r.prefix.Contains(a) {
-			return r.name
-		}
-	}
-	return ""
+	return netaddr.Blocked(a, p.AllowedNetworks)
 }
 
 func (p *NetworkPolicy) hostAllowed(host string) bool {
@@ -188,7 +108,7 @@ func (p *NetworkPolicy) checkHost(host string) error {
 	if p.AllowPrivate || host == "" || p.hostAllowed(host) {
 		return nil
 	}
-	if a, ok := parseLiteralIP(host); ok {
+	if a, ok := netaddr.ParseLiteral(host); ok {
 		if r := p.check(a); r != "" {
 			return &BlockedError{Host: host, Addr: a, Range: r}
 		}
@@ -199,57 +119,6 @@ func (p *NetworkPolicy) checkHost(host string) error {
 		return &BlockedError{Host: host, Range: "loopback"}
 	}
 	return nil
-}
-
-// parseLiteralIP parses host as an IP address in any spelling that some
-// resolver accepts: standard IPv4 and IPv6 (zone ignored), and the
-// inet_aton forms with one to four parts, each decimal, octal (leading
-// 0) or hex (leading 0x): 2130706433, 0177.0.0.1, 0x7f.0.0.1, 127.1.
-func parseLiteralIP(host string) (netip.Addr, bool) {
-	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-		return a.WithZone(""), true
-	}
-	parts := strings.Split(strings.TrimSuffix(host, "."), ".")
-	if len(parts) == 0 || len(parts) > 4 {
-		return netip.Addr{}, false
-	}
-	vals := make([]uint64, len(parts))
-	for i, part := range parts {
-		v, ok := parseInetPart(part)
-		if !ok {
-			return netip.Addr{}, false
-		}
-		vals[i] = v
-	}
-	// The last part fills the bytes the earlier ones leave.
-	var n uint64
-	last := len(vals) - 1
-	for i, v := range vals[:last] {
-		if v > 0xff {
-			return netip.Addr{}, false
-		}
-		n |= v << (8 * (3 - i))
-	}
-	if vals[last] >= 1<<(8*(4-last)) {
-		return netip.Addr{}, false
-	}
-	n |= vals[last]
-	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), true
-}
-
-// parseInetPart parses one inet_aton component.
-func parseInetPart(s string) (uint64, bool) {
-	base := 10
-	switch {
-	case s == "":
-		return 0, false
-	case len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X"):
-		s, base = s[2:], 16
-	case len(s) > 1 && s[0] == '0':
-		s, base = s[1:], 8
-	}
-	v, err := strconv.ParseUint(s, base, 32)
-	return v, err == nil
 }
 
 // ClientConfig configures NewHTTPClient. The zero value is valid.

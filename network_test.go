@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -79,6 +80,139 @@ func TestCheckURLBlocksSpecialAddresses(t *testing.T) {
 	require.ErrorIs(t, some.CheckURL("http://127.0.0.1/"), webhook.ErrBlockedAddress)
 }
 
+// reservedIPv6 lists IPv6 addresses outside public unicast, with the range
+// a refusal must name.
+var reservedIPv6 = []struct{ addr, rng string }{
+	// Space IANA has not made global unicast (2000::/3).
+	{"4000::1", "reserved (outside global unicast 2000::/3)"},
+	{"e000::1", "reserved (outside global unicast 2000::/3)"},
+	{"f800::1", "reserved (outside global unicast 2000::/3)"},
+	{"fe00::1", "reserved (outside global unicast 2000::/3)"},
+	{"400::1", "reserved (outside global unicast 2000::/3)"},
+	{"200::1", "reserved (outside global unicast 2000::/3)"},
+	{"8000::1", "reserved (outside global unicast 2000::/3)"},
+	{"1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "reserved (outside global unicast 2000::/3)"},
+	{"4000::", "reserved (outside global unicast 2000::/3)"},
+	{"5f00::1", "segment routing (SRv6) SID"},
+	{"5f00:ffff:ffff::1", "segment routing (SRv6) SID"},
+	{"100:0:0:1::1", "dummy prefix"},
+	{"100:0:0:1:ffff:ffff:ffff:ffff", "dummy prefix"},
+	// IPv4-translated addresses carrying a refused IPv4 address.
+	{"::ffff:0:127.0.0.1", "loopback (embedded in ::ffff:0:7f00:1)"},
+	{"::ffff:0:169.254.169.254", "link-local (cloud metadata) (embedded in ::ffff:0:a9fe:a9fe)"},
+	{"::ffff:0:10.0.0.1", "private (embedded in ::ffff:0:a00:1)"},
+	// Special-purpose ranges inside 2000::/3.
+	{"2001::1", "Teredo"},
+	{"2001:1::1", "IETF protocol assignment"},
+	{"2001:2::1", "benchmarking"},
+	{"2001:10::1", "ORCHID (deprecated)"},
+	{"2001:20::1", "ORCHIDv2"},
+	{"2001:1ff:ffff::1", "IETF protocol assignment"},
+	{"2001:db8::1", "documentation"},
+	{"3fff:fff:ffff::1", "documentation"},
+}
+
+// publicIPv6 lists IPv6 addresses requests may reach, some at the edges
+// of refused ranges.
+var publicIPv6 = []string{
+	"2606:4700::1111", "2606:4700:4700::1111", "2001:4860:4860::8888", "2a00:1450:4001:80b::200e",
+	"2000::1", "3fff:1000::1", "3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:200::1", "2001:dbf::1",
+	"2620:4f:8000::1", "2002:808:808::1", "64:ff9b::8.8.8.8", "::ffff:0:8.8.8.8", "::ffff:8.8.8.8",
+}
+
+func TestCheckURLRefusesReservedIPv6(t *testing.T) {
+	var p webhook.NetworkPolicy
+	for _, tc := range reservedIPv6 {
+		addr := netip.MustParseAddr(tc.addr)
+		for _, raw := range []string{"http://[" + tc.addr + "]/hook", "https://[" + tc.addr + "]:8443/hook", "http://[" + addr.String() + "]/"} {
+			err := p.CheckURL(raw)
+			require.ErrorIs(t, err, webhook.ErrBlockedAddress, raw)
+			var be *webhook.BlockedError
+			require.ErrorAs(t, err, &be, raw)
+			assert.Equal(t, tc.rng, be.Range, raw)
+			assert.Equal(t, addr, be.Addr, raw)
+			assert.Contains(t, err.Error(), tc.rng, raw)
+		}
+	}
+	for _, a := range publicIPv6 {
+		require.NoError(t, p.CheckURL("https://["+a+"]/hook"), a)
+	}
+
+	// The allow-list lets through what it names, also in IPv6 forms that
+	// carry an allowed IPv4 address, and nothing else.
+	some := webhook.NetworkPolicy{AllowedNetworks: []netip.Prefix{
+		netip.MustParsePrefix("5f00:1::/32"), netip.MustParsePrefix("4000::/16"), netip.MustParsePrefix("127.0.0.0/8"),
+	}}
+	for _, raw := range []string{"http://[5f00:1::1]/", "http://[4000::1]/", "http://[::ffff:0:127.0.0.1]/", "http://[::ffff:127.0.0.1]/"} {
+		require.NoError(t, some.CheckURL(raw), raw)
+	}
+	for _, raw := range []string{"http://[5f00:2::1]/", "http://[4001::1]/", "http://[e000::1]/", "http://[::ffff:0:169.254.169.254]/"} {
+		require.ErrorIs(t, some.CheckURL(raw), webhook.ErrBlockedAddress, raw)
+	}
+	open := webhook.NetworkPolicy{AllowPrivate: true}
+	for _, tc := range reservedIPv6 {
+		require.NoError(t, open.CheckURL("http://["+tc.addr+"]/"), tc.addr)
+	}
+}
+
+// TestClientRefusesReservedIPv6 checks the connect-time check: a name that
+// resolves to a reserved IPv6 address is refused before any packet is
+// sent, as is the literal.
+func TestClientRefusesReservedIPv6(t *testing.T) {
+	for _, tc := range reservedIPv6 {
+		addr := netip.MustParseAddr(tc.addr)
+		c := webhook.NewHTTPClient(&webhook.ClientConfig{DialTimeout: 5 * time.Second, Resolver: fakeDNS(t, addr)})
+		for _, u := range []string{"http://reserved.example:9/hook", "http://[" + tc.addr + "]:9/hook"} {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+			require.NoError(t, err)
+			resp, err := c.Do(req)
+			cancel()
+			if err == nil {
+				resp.Body.Close()
+			}
+			require.ErrorIs(t, err, webhook.ErrBlockedAddress, u)
+			var be *webhook.BlockedError
+			require.ErrorAs(t, err, &be, u)
+			assert.Equal(t, tc.rng, be.Range, u)
+			assert.Equal(t, addr, be.Addr, u)
+			if strings.Contains(u, "reserved.example") {
+				assert.Equal(t, "reserved.example", be.Host, "refused when connecting, after resolving")
+			}
+		}
+	}
+}
+
+// TestClientAllowsIPv6ByPolicy checks that the allow-list still works at
+// connect time for IPv6: loopback is refused by default and reachable
+// once allowed.
+func TestClientAllowsIPv6ByPolicy(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	var hits atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	target := "http://six.example:" + port + "/hook"
+	dns := fakeDNS(t, netip.IPv6Loopback())
+
+	_, err = webhook.NewHTTPClient(&webhook.ClientConfig{Resolver: dns}).Get(target)
+	var be *webhook.BlockedError
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, "loopback", be.Range)
+	assert.Equal(t, "six.example", be.Host)
+
+	allowed := webhook.NetworkPolicy{AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("::1/128")}}
+	resp, err := webhook.NewHTTPClient(&webhook.ClientConfig{Network: allowed, Resolver: dns}).Get(target)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, int32(1), hits.Load())
+}
+
 func TestCreateRefusesPrivateURL(t *testing.T) {
 	svc, _, _ := newService(t)
 	for _, u := range []string{"http://127.0.0.1/", "http://169.254.169.254/latest/meta-data", "http://2130706433/", "http://[::ffff:10.0.0.1]/", "http://localhost:8080/"} {
@@ -95,7 +229,8 @@ func TestCreateRefusesPrivateURL(t *testing.T) {
 	assert.Equal(t, []string{"url"}, fields(t, err))
 }
 
-// fakeDNS is a DNS server on loopback that answers every A query with addr.
+// fakeDNS is a DNS server on loopback that answers every A query (for an
+// IPv4 addr) or AAAA query (for an IPv6 addr) with addr.
 func fakeDNS(t *testing.T, addr netip.Addr) *net.Resolver {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -128,10 +263,16 @@ func fakeDNS(t *testing.T, addr netip.Addr) *net.Resolver {
 			binary.BigEndian.PutUint16(resp[6:], 0) // answers
 			binary.BigEndian.PutUint16(resp[8:], 0)
 			binary.BigEndian.PutUint16(resp[10:], 0)
-			if qtype == 1 && addr.Is4() { // A
+			switch {
+			case qtype == 1 && addr.Is4(): // A
 				binary.BigEndian.PutUint16(resp[6:], 1)
 				a := addr.As4()
 				resp = append(resp, 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4)
+				resp = append(resp, a[:]...)
+			case qtype == 28 && addr.Is6(): // AAAA
+				binary.BigEndian.PutUint16(resp[6:], 1)
+				a := addr.As16()
+				resp = append(resp, 0xc0, 0x0c, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16)
 				resp = append(resp, a[:]...)
 			}
 			_, _ = pc.WriteTo(resp, from)
@@ -247,8 +388,12 @@ func FuzzCheckURL(f *testing.F) {
 	for _, s := range []string{
 		"http://127.0.0.1/", "http://2130706433/", "http://0x7f.1/", "http://[::ffff:127.0.0.1]/", "https://example.com/x?y#z",
 		"http://[fe80::1%25eth0]:80/", "http://user:pw@host/", "http://0177.0.0.01/", "http://1.2.3.4.5/", "http://[64:ff9b::a9fe:a9fe]/",
+		"https://[2606:4700::1111]/", "http://[::ffff:0:8.8.8.8]/",
 	} {
 		f.Add(s)
+	}
+	for _, tc := range reservedIPv6 {
+		f.Add("http://[" + tc.addr + "]:8080/hook")
 	}
 	var p webhook.NetworkPolicy
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -266,8 +411,7 @@ func FuzzCheckURL(f *testing.F) {
 			t.Fatalf("accepted scheme %q", u.Scheme)
 		}
 		if a, err := netip.ParseAddr(u.Hostname()); err == nil {
-			a = a.Unmap()
-			if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
+			if !publicUnicast(a) {
 				t.Fatalf("accepted the special address %s in %q", a, raw)
 			}
 		}
@@ -275,4 +419,40 @@ func FuzzCheckURL(f *testing.F) {
 			t.Fatal("unreachable")
 		}
 	})
+}
+
+// publicUnicast is the specification of what the default policy lets
+// through, written independently of the library's tables, as a necessary
+// condition: IPv4 outside the well-known private and reserved ranges;
+// IPv6 inside 2000::/3 outside 2001::/23 and the documentation ranges,
+// or carrying such an IPv4 address (mapped, translated, NAT64, 6to4).
+func publicUnicast(a netip.Addr) bool {
+	a = a.WithZone("")
+	if a.Is4In6() {
+		return publicUnicast(a.Unmap())
+	}
+	if a.Is4() {
+		b := a.As4()
+		return !(a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() ||
+			b[0] == 0 || b[0] >= 240 || (b[0] == 100 && b[1]&0xc0 == 64))
+	}
+	b := a.As16()
+	v4 := func(i int) bool { return publicUnicast(netip.AddrFrom4([4]byte(b[i : i+4]))) }
+	for _, p := range []string{"::ffff:0:0:0/96", "64:ff9b::/96"} {
+		if netip.MustParsePrefix(p).Contains(a) {
+			return v4(12)
+		}
+	}
+	if netip.MustParsePrefix("2002::/16").Contains(a) {
+		return v4(2)
+	}
+	if b[0]&0xe0 != 0x20 { // 2000::/3
+		return false
+	}
+	for _, p := range []string{"2001::/23", "2001:db8::/32", "3fff::/20"} {
+		if netip.MustParsePrefix(p).Contains(a) {
+			return false
+		}
+	}
+	return true
 }
