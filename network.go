@@ -39,9 +39,9 @@ func (e *BlockedError) Error() string {
 		return fmt.Sprintf("webhook: %s names this machine (%s), which webhooks may not reach", e.Host, e.Range)
 	}
 	if e.Host != "" && e.Host != e.Addr.String() {
-		return fmt.Sprintf("webhook: %s resolves to %s, a %s address, which webhooks may not reach", e.Host, e.Addr, e.Range)
+		return fmt.Sprintf("webhook: %s resolves to %s, in the %s range, which webhooks may not reach", e.Host, e.Addr, e.Range)
 	}
-	return fmt.Sprintf("webhook: %s is a %s address, which webhooks may not reach", e.Addr, e.Range)
+	return fmt.Sprintf("webhook: %s is in the %s range, which webhooks may not reach", e.Addr, e.Range)
 }
 
 // Is reports whether target is ErrBlockedAddress.
