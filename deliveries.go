@@ -11,10 +11,10 @@ import (
 func (s *Service) Delivery(ctx context.Context, id string) (*Delivery, error) {
 	d, err := s.store.GetDelivery(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("delivery %s: %w", id, err)
+		return nil, fmt.Errorf("webhook: delivery: %w", err)
 	}
 	if d.Attempts, err = s.store.ListAttempts(ctx, id); err != nil {
-		return nil, fmt.Errorf("delivery %s: attempts: %w", id, err)
+		return nil, fmt.Errorf("webhook: delivery: %w", err)
 	}
 	return d, nil
 }
@@ -30,7 +30,7 @@ func (s *Service) Deliveries(ctx context.Context, webhookID string, limit int) (
 	}
 	for _, d := range ds {
 		if d.Attempts, err = s.store.ListAttempts(ctx, d.ID); err != nil {
-			return nil, fmt.Errorf("delivery %s: attempts: %w", d.ID, err)
+			return nil, fmt.Errorf("webhook: deliveries: %w", err)
 		}
 	}
 	return ds, nil
@@ -50,7 +50,7 @@ func (s *Service) Deliveries(ctx context.Context, webhookID string, limit int) (
 func (s *Service) Test(ctx context.Context, webhookID string) (*Delivery, error) {
 	w, err := s.store.GetWebhook(ctx, webhookID)
 	if err != nil {
-		return nil, fmt.Errorf("webhook %s: test: %w", webhookID, err)
+		return nil, fmt.Errorf("webhook: test: %w", err)
 	}
 	data, err := encodeJSON(map[string]any{"message": "This is a test webhook delivery", "webhook_name": w.Name})
 	if err != nil {
@@ -96,7 +96,7 @@ func (s *Service) Test(ctx context.Context, webhookID string) (*Delivery, error)
 func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, error) {
 	d, err := s.store.GetDelivery(ctx, deliveryID)
 	if err != nil {
-		return "", fmt.Errorf("delivery %s: redeliver: %w", deliveryID, err)
+		return "", fmt.Errorf("webhook: redeliver: %w", err)
 	}
 	if !d.Status.Final() {
 		return "", invalid("redelivery", "status", fmt.Sprintf("delivery %s is %s; only delivered or failed deliveries can be redelivered", d.ID, d.Status))
@@ -133,7 +133,7 @@ func (s *Service) ReplayFailed(ctx context.Context, webhookID string, since time
 			ids, err := s.redeliver(ctx, webhookID, batch)
 			all = append(all, ids...)
 			if err != nil {
-				return all, fmt.Errorf("webhook %s: replay: %w", webhookID, err)
+				return all, fmt.Errorf("webhook: replay: %w", err)
 			}
 		}
 		if done {
@@ -167,7 +167,7 @@ func (s *Service) redeliver(ctx context.Context, webhookID string, ds []*Deliver
 	}
 	res, err := s.store.Enqueue(ctx, p)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("webhook %s: %w", webhookID, err)
 	}
 	s.notify()
 	return res.DeliveryIDs, nil

@@ -43,7 +43,7 @@ func (s *Service) fresh(idx *index) bool {
 
 // loadIndex reads every webhook and indexes the enabled ones.
 func (s *Service) loadIndex(ctx context.Context) (*index, error) {
-	idx := &index{byType: make(map[TriggerType]*typeIndex), byID: make(map[string]*compiledWebhook)}
+	idx := newIndex()
 	after := ""
 	for {
 		page, err := s.store.ListWebhooks(ctx, ListWebhooksParams{After: after, Limit: MaxPageSize})
@@ -71,13 +71,18 @@ func (s *Service) loadIndex(ctx context.Context) (*index, error) {
 }
 
 // index finds the webhooks that may match an occurrence without looking
-// at the others: by trigger type, then by exact event name, by event-name
-// prefix, or as listening to all events.
+// at the others: by tenant first (so one tenant's lookups never touch
+// another's webhooks), then by trigger type, then by exact event name, by
+// event-name prefix, or as listening to all events.
 type index struct {
 	gen      uint64
 	loadedAt time.Time
-	byType   map[TriggerType]*typeIndex
+	byTenant map[string]map[TriggerType]*typeIndex // "" holds the webhooks without a tenant
 	byID     map[string]*compiledWebhook
+}
+
+func newIndex() *index {
+	return &index{byTenant: make(map[string]map[TriggerType]*typeIndex), byID: make(map[string]*compiledWebhook)}
 }
 
 type typeIndex struct {
@@ -88,11 +93,16 @@ type typeIndex struct {
 
 func (idx *index) add(cw *compiledWebhook) {
 	idx.byID[cw.w.ID] = cw
+	byType := idx.byTenant[cw.w.TenantID]
+	if byType == nil {
+		byType = make(map[TriggerType]*typeIndex)
+		idx.byTenant[cw.w.TenantID] = byType
+	}
 	for _, t := range cw.triggers {
-		ti := idx.byType[t.typ]
+		ti := byType[t.typ]
 		if ti == nil {
 			ti = &typeIndex{exact: map[string][]*compiledWebhook{}, prefix: map[string][]*compiledWebhook{}}
-			idx.byType[t.typ] = ti
+			byType[t.typ] = ti
 		}
 		if len(t.events) == 0 {
 			ti.all = appendOnce(ti.all, cw)
@@ -121,9 +131,10 @@ func appendOnce(list []*compiledWebhook, cw *compiledWebhook) []*compiledWebhook
 	return append(list, cw)
 }
 
-// candidates returns the webhooks that may match, each once, in ID order.
-func (idx *index) candidates(typ TriggerType, name string) []*compiledWebhook {
-	ti := idx.byType[typ]
+// candidates returns the webhooks of the tenant ("" for the webhooks
+// without one) that may match, each once, in ID order.
+func (idx *index) candidates(tenant string, typ TriggerType, name string) []*compiledWebhook {
+	ti := idx.byTenant[tenant][typ]
 	if ti == nil {
 		return nil
 	}

@@ -32,6 +32,14 @@ type Config struct {
 	// Storage. Defaults to
 	// 5 seconds.
 	WebhookCacheTTL time.Duration
+	// RequireTenant makes every trigger call and every new webhook name a
+	// tenant, so that a multi-tenant host cannot forget one: trigger calls
+	// without WithTenant, and Create of a webhook without TenantID, fail
+	// with ErrTenantRequired. Webhooks stored earlier without a tenant
+	// stay readable and changeable but are never matched. Defaults to
+	// false: a tenant is optional, and calls without one match only
+	// webhooks without one. See also Service.Tenant.
+	RequireTenant bool
 	// MaxPayloadBytes is the largest request body a trigger call may
 	// produce; a larger one is refused with ErrPayloadTooLarge. Defaults
 	// to 256 KiB.
@@ -99,6 +107,7 @@ type Service struct {
 	log         *slog.Logger
 	now         func() time.Time
 	ttl         time.Duration
+	tenanted    bool // Config.RequireTenant
 	maxLen      int
 	doer        Doer
 	network     NetworkPolicy
@@ -160,6 +169,7 @@ func NewService(store Storage, cfg *Config) (*Service, error) {
 		log:         c.Logger,
 		now:         c.Now,
 		ttl:         c.WebhookCacheTTL,
+		tenanted:    c.RequireTenant,
 		maxLen:      c.MaxPayloadBytes,
 		doer:        c.Doer,
 		network:     c.Network,

@@ -19,6 +19,7 @@ type TriggerOption func(*triggerOptions)
 
 type triggerOptions struct {
 	key       string
+	tenant    string
 	timestamp time.Time
 	enqueuer  Enqueuer
 }
@@ -28,10 +29,23 @@ const MaxIdempotencyKeyLength = 256
 
 // WithIdempotencyKey makes the trigger call enqueue at most once per key:
 // a later call with the same key enqueues nothing and returns the
-// delivery IDs of the first. Keys are global to the Storage; include the
-// trigger kind or your own namespace in them.
+// delivery IDs of the first. Keys are scoped to the call's tenant (see
+// WithTenant): the same key in two tenants is two keys. Within a tenant,
+// and among calls without one, keys are global to the Storage; include
+// the trigger kind or your own namespace in them.
 func WithIdempotencyKey(key string) TriggerOption {
 	return func(o *triggerOptions) { o.key = key }
+}
+
+// WithTenant scopes the trigger call to one tenant of the host
+// application: only webhooks whose TenantID is id match. A call without
+// it (or with an empty id) is matched only against webhooks without a
+// TenantID, so an event never reaches a tenant it was not raised for; a
+// single-tenant host needs no tenant anywhere. Under
+// Config.RequireTenant, a call without a tenant fails with
+// ErrTenantRequired. id has the limits of Webhook.TenantID.
+func WithTenant(id string) TriggerOption {
+	return func(o *triggerOptions) { o.tenant = id }
 }
 
 // WithEnqueuer makes the trigger call write its deliveries through e
@@ -57,12 +71,14 @@ const (
 )
 
 // TriggerEvent enqueues a delivery of the event to every enabled webhook
-// with a matching event trigger, and returns the new delivery IDs (none
-// when nothing matches). Event types starting with "$" are reserved for
-// the library's own. Once it returns without error the deliveries are
-// stored and will be attempted. It returns an error wrapping ErrInvalid
-// for bad arguments (ErrPayloadTooLarge for oversized data) and the
-// Storage's error otherwise, in which case nothing was enqueued.
+// of the call's tenant (see WithTenant) with a matching event trigger,
+// and returns the new delivery IDs (none when nothing matches). Event
+// types starting with "$" are reserved for the library's own. Once it
+// returns without error the deliveries are stored and will be attempted.
+// It returns an error wrapping ErrInvalid for bad arguments
+// (ErrPayloadTooLarge for oversized data, ErrTenantRequired for a missing
+// tenant under Config.RequireTenant) and the Storage's error otherwise,
+// in which case nothing was enqueued.
 func (s *Service) TriggerEvent(ctx context.Context, eventType string, data map[string]any, environment string, opts ...TriggerOption) ([]string, error) {
 	var ps problems
 	checkName(&ps, "event_type", eventType)
@@ -75,8 +91,8 @@ func (s *Service) TriggerEvent(ctx context.Context, eventType string, data map[s
 	return s.trigger(ctx, TriggerEvent, eventType, data, false, environment, opts)
 }
 
-// TriggerError enqueues an "$error" delivery to every enabled webhook with
-// a matching error trigger. The data is {"error_type", "error_message",
+// TriggerError enqueues an "$error" delivery to every enabled webhook of
+// the call's tenant (see WithTenant) with a matching error trigger. The data is {"error_type", "error_message",
 // "details"}; filters see those fields. It returns the new delivery IDs,
 // with errors as TriggerEvent.
 func (s *Service) TriggerError(ctx context.Context, errorType, errorMessage string, details map[string]any, environment string, opts ...TriggerOption) ([]string, error) {
@@ -96,8 +112,8 @@ func (s *Service) TriggerError(ctx context.Context, errorType, errorMessage stri
 }
 
 // TriggerThreshold enqueues a "$threshold_alert" delivery to every enabled
-// webhook with a threshold trigger that has a condition on metric which
-// value meets. The data is {"metric", "value", "threshold", "exceeded"},
+// webhook of the call's tenant (see WithTenant) with a threshold trigger
+// that has a condition on metric which value meets. The data is {"metric", "value", "threshold", "exceeded"},
 // where exceeded is value > threshold. It returns the new delivery IDs,
 // with errors as TriggerEvent; NaN or infinite numbers are invalid.
 func (s *Service) TriggerThreshold(ctx context.Context, metric string, value, threshold float64, environment string, opts ...TriggerOption) ([]string, error) {
@@ -143,7 +159,8 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 	if len(o.key) > MaxIdempotencyKeyLength || !printable(o.key) {
 		ps.add("idempotency_key", fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxIdempotencyKeyLength))
 	}
-	if err := ps.err(string(typ)); err != nil {
+	missing := s.checkTenant(&ps, o.tenant, "pass WithTenant")
+	if err := tenantErr(ps.err(string(typ)), missing); err != nil {
 		return nil, err
 	}
 	if data == nil {
@@ -166,7 +183,7 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 		matchData = nil // decoded on first need
 	}
 	var hooks []*compiledWebhook
-	for _, cw := range idx.candidates(typ, eventType) {
+	for _, cw := range idx.candidates(o.tenant, typ, eventType) {
 		if !cw.w.hasEnvironment(env) {
 			continue
 		}
@@ -194,7 +211,7 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 	if !o.timestamp.IsZero() {
 		ts = o.timestamp.UTC().Truncate(time.Microsecond)
 	}
-	p := EnqueueParams{IdempotencyKey: o.key, Now: now}
+	p := EnqueueParams{IdempotencyKey: scopedKey(o.tenant, o.key), Now: now}
 	for _, cw := range hooks {
 		pl, d, err := newMessage(cw.w.ID, eventType, ts, now, raw, env)
 		if err != nil {
@@ -215,11 +232,11 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 		return nil, fmt.Errorf("webhook: enqueue %s: %w", eventType, err)
 	}
 	if res.Duplicate {
-		s.log.DebugContext(ctx, "webhook: idempotency key seen before; nothing enqueued", "event_type", eventType)
+		s.log.DebugContext(ctx, "webhook: idempotency key seen before; nothing enqueued", "event_type", eventType, "tenant_id", o.tenant)
 		return res.DeliveryIDs, nil
 	}
 	if len(res.DeliveryIDs) > 0 {
-		s.log.DebugContext(ctx, "webhook: enqueued", "event_type", eventType, "deliveries", len(res.DeliveryIDs))
+		s.log.DebugContext(ctx, "webhook: enqueued", "event_type", eventType, "tenant_id", o.tenant, "deliveries", len(res.DeliveryIDs))
 		s.notify()
 	}
 	return res.DeliveryIDs, nil

@@ -234,3 +234,18 @@ func TestTriggerStorageError(t *testing.T) {
 	require.ErrorIs(t, err, boom)
 	assert.Nil(t, ids)
 }
+
+func TestUntenantedTriggerSkipsTenantWebhooks(t *testing.T) {
+	svc, store, _ := newService(t)
+	ctx := t.Context()
+	plain := create(t, svc, "plain", webhook.Trigger{Type: webhook.TriggerEvent})
+	_, err := svc.Create(ctx, &webhook.Webhook{TenantID: "b", Name: "b", URL: "https://example.com/b", Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	require.NoError(t, err)
+
+	ids, err := svc.TriggerEvent(ctx, "purchase", nil, "")
+	require.NoError(t, err)
+	require.Len(t, ids, 1, "an event without a tenant reaches only webhooks without one")
+	d, err := store.GetDelivery(ctx, ids[0])
+	require.NoError(t, err)
+	assert.Equal(t, plain.ID, d.WebhookID)
+}

@@ -12,12 +12,22 @@ import (
 // assigns the ID (ignoring w.ID), CreatedAt and UpdatedAt, generates a
 // secret if w.Secret is empty, fills zero retry fields with the defaults
 // and normalises nil lists to empty ones. w itself is not modified. It
-// returns a *ValidationError (errors.Is ErrInvalid) for bad input.
+// returns a *ValidationError (errors.Is ErrInvalid) for bad input, which
+// also satisfies errors.Is ErrTenantRequired when w has no TenantID under
+// Config.RequireTenant.
 func (s *Service) Create(ctx context.Context, w *Webhook) (*Webhook, error) {
+	return s.create(ctx, allTenants, w)
+}
+
+// create is Create within a scope, whose tenant the webhook gets.
+func (s *Service) create(ctx context.Context, sc scope, w *Webhook) (*Webhook, error) {
 	if w == nil {
 		return nil, fmt.Errorf("%w: Create: nil webhook", ErrInvalid)
 	}
 	c := w.Clone()
+	if sc.one {
+		c.TenantID = sc.tenant
+	}
 	id, err := newID()
 	if err != nil {
 		return nil, err
@@ -33,11 +43,11 @@ func (s *Service) Create(ctx context.Context, w *Webhook) (*Webhook, error) {
 	now := s.clock()
 	c.CreatedAt, c.UpdatedAt, c.Version = now, now, 1
 	prepare(c)
-	if err := s.validate(c); err != nil {
+	if err := s.validateNew(c); err != nil {
 		return nil, err
 	}
 	if err := s.store.CreateWebhook(ctx, c); err != nil {
-		return nil, fmt.Errorf("webhook %s: create: %w", c.ID, err)
+		return nil, fmt.Errorf("webhook: create: %w", err)
 	}
 	s.invalidate()
 	return c, nil
@@ -72,9 +82,17 @@ func prepare(w *Webhook) {
 // Get returns the webhook with the given ID, or an error wrapping
 // ErrNotFound.
 func (s *Service) Get(ctx context.Context, id string) (*Webhook, error) {
+	return s.get(ctx, allTenants, id, "get")
+}
+
+// get reads a webhook of the scope; another tenant's is not found.
+func (s *Service) get(ctx context.Context, sc scope, id, op string) (*Webhook, error) {
 	w, err := s.store.GetWebhook(ctx, id)
+	if err == nil && !sc.owns(w) {
+		err = webhookNotFound(id)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("webhook %s: get: %w", id, err)
+		return nil, fmt.Errorf("webhook: %s: %w", op, err)
 	}
 	return w, nil
 }
@@ -94,10 +112,15 @@ func (s *Service) Get(ctx context.Context, id string) (*Webhook, error) {
 // It returns an error wrapping ErrNotFound for an unknown ID and a
 // *ValidationError for bad input.
 func (s *Service) Update(ctx context.Context, w *Webhook) (*Webhook, error) {
+	return s.update(ctx, allTenants, w)
+}
+
+// update is Update within a scope.
+func (s *Service) update(ctx context.Context, sc scope, w *Webhook) (*Webhook, error) {
 	if w == nil {
 		return nil, fmt.Errorf("%w: Update: nil webhook", ErrInvalid)
 	}
-	return s.modify(ctx, w.ID, "update", func(old *Webhook) (*Webhook, error) {
+	return s.modifyIn(ctx, sc, w.ID, "update", func(old *Webhook) (*Webhook, error) {
 		if w.Version != 0 && w.Version != old.Version {
 			return nil, fmt.Errorf("webhook %s: update of version %d, current is %d: %w", w.ID, w.Version, old.Version, ErrConflict)
 		}
@@ -120,6 +143,23 @@ func (s *Service) Update(ctx context.Context, w *Webhook) (*Webhook, error) {
 		}
 		return c, nil
 	})
+}
+
+// validateNew checks a webhook about to be created: as validate does, and
+// that it has a tenant if the service requires one.
+func (s *Service) validateNew(w *Webhook) error {
+	err := s.validate(w)
+	if !s.tenanted || w.TenantID != "" {
+		return err
+	}
+	reason := "must not be empty: the service requires a tenant (Config.RequireTenant)"
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		ve.Fields = append([]FieldError{{Field: "tenant_id", Reason: reason}}, ve.Fields...)
+	} else {
+		ve = &ValidationError{What: "webhook", Fields: []FieldError{{Field: "tenant_id", Reason: reason}}}
+	}
+	return tenantErr(ve, true)
 }
 
 // validate checks w as Validate does, and its URL against the service's
@@ -148,10 +188,15 @@ const maxConflictRetries = 10
 // first. It sets UpdatedAt and returns the stored webhook. A change that
 // returns nil leaves the webhook as it is, and modify returns it.
 func (s *Service) modify(ctx context.Context, id, op string, change func(old *Webhook) (*Webhook, error)) (*Webhook, error) {
+	return s.modifyIn(ctx, allTenants, id, op, change)
+}
+
+// modifyIn is modify within a scope: a webhook outside it is not found.
+func (s *Service) modifyIn(ctx context.Context, sc scope, id, op string, change func(old *Webhook) (*Webhook, error)) (*Webhook, error) {
 	for range maxConflictRetries {
-		old, err := s.store.GetWebhook(ctx, id)
+		old, err := s.get(ctx, sc, id, op)
 		if err != nil {
-			return nil, fmt.Errorf("webhook %s: %s: %w", id, op, err)
+			return nil, err
 		}
 		next, err := change(old.Clone())
 		if err != nil {
@@ -167,7 +212,7 @@ func (s *Service) modify(ctx context.Context, id, op string, change func(old *We
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("webhook %s: %s: %w", id, op, err)
+			return nil, fmt.Errorf("webhook: %s: %w", op, err)
 		}
 		s.invalidate()
 		next.Version++
@@ -180,8 +225,19 @@ func (s *Service) modify(ctx context.Context, id, op string, change func(old *We
 // still pending fail without being sent. It returns an error wrapping
 // ErrNotFound for an unknown ID.
 func (s *Service) Delete(ctx context.Context, id string) error {
+	return s.delete(ctx, allTenants, id)
+}
+
+// delete is Delete within a scope. A webhook's tenant never changes, so
+// a webhook read as the scope's is the one deleted.
+func (s *Service) delete(ctx context.Context, sc scope, id string) error {
+	if sc.one {
+		if _, err := s.get(ctx, sc, id, "delete"); err != nil {
+			return err
+		}
+	}
 	if err := s.store.DeleteWebhook(ctx, id); err != nil {
-		return fmt.Errorf("webhook %s: delete: %w", id, err)
+		return fmt.Errorf("webhook: delete: %w", err)
 	}
 	s.invalidate()
 	return nil
@@ -195,11 +251,16 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 // uses the new secret at once. It returns an error wrapping ErrNotFound
 // for an unknown ID.
 func (s *Service) RotateSecret(ctx context.Context, id string) (*Webhook, error) {
+	return s.rotateSecret(ctx, allTenants, id)
+}
+
+// rotateSecret is RotateSecret within a scope.
+func (s *Service) rotateSecret(ctx context.Context, sc scope, id string) (*Webhook, error) {
 	secret, err := NewSecret()
 	if err != nil {
 		return nil, err
 	}
-	return s.modify(ctx, id, "rotate secret", func(w *Webhook) (*Webhook, error) {
+	return s.modifyIn(ctx, sc, id, "rotate secret", func(w *Webhook) (*Webhook, error) {
 		now := s.clock()
 		kept := []RetiredSecret{{Secret: w.Secret, ExpiresAt: now.Add(s.grace)}}
 		for _, r := range w.PreviousSecrets {
@@ -212,7 +273,8 @@ func (s *Service) RotateSecret(ctx context.Context, id string) (*Webhook, error)
 	})
 }
 
-// List returns one page of webhooks in ID (creation) order.
+// List returns one page of webhooks in ID (creation) order, of every
+// tenant unless p.TenantID names one.
 func (s *Service) List(ctx context.Context, p ListWebhooksParams) ([]*Webhook, error) {
 	ws, err := s.store.ListWebhooks(ctx, p)
 	if err != nil {

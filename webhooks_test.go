@@ -243,3 +243,30 @@ func TestCyclicFilterValueIsRefused(t *testing.T) {
 	_, err = svc.TriggerEvent(t.Context(), "e", map[string]any{"m": m}, "")
 	require.ErrorIs(t, err, webhook.ErrInvalid)
 }
+
+func TestNotFoundErrorsNameTheIDOnce(t *testing.T) {
+	svc, _, _ := newService(t)
+	ctx := t.Context()
+	missing := uuid.NewString()
+
+	_, err := svc.Get(ctx, missing)
+	require.ErrorIs(t, err, webhook.ErrNotFound)
+	assert.Equal(t, "webhook: get: webhook "+missing+": webhook: not found", err.Error())
+
+	calls := map[string]func() error{
+		"Update": func() error {
+			_, err := svc.Update(ctx, &webhook.Webhook{ID: missing, Name: "n", URL: "https://example.com", Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+			return err
+		},
+		"Delete":       func() error { return svc.Delete(ctx, missing) },
+		"RotateSecret": func() error { _, err := svc.RotateSecret(ctx, missing); return err },
+		"Test":         func() error { _, err := svc.Test(ctx, missing); return err },
+		"Delivery":     func() error { _, err := svc.Delivery(ctx, missing); return err },
+		"Redeliver":    func() error { _, err := svc.Redeliver(ctx, missing); return err },
+	}
+	for name, call := range calls {
+		err := call()
+		require.ErrorIs(t, err, webhook.ErrNotFound, name)
+		assert.Equal(t, 1, strings.Count(err.Error(), missing), "%s: %q names the ID once", name, err)
+	}
+}
