@@ -34,8 +34,9 @@ type TenantService struct {
 // Tenant returns the Service scoped to the tenant id (see TenantService).
 // An id that is empty, or too long or unprintable for Webhook.TenantID,
 // makes every method of the result fail: with ErrTenantRequired, or a
-// *ValidationError for the field "tenant_id". Webhooks without a tenant
-// are managed through the Service itself.
+// *ValidationError for the field "tenant_id". The Service's own methods
+// see every tenant's webhooks; webhooks without a tenant are managed
+// through them.
 func (s *Service) Tenant(id string) *TenantService {
 	t := &TenantService{svc: s, sc: scope{tenant: id, one: true}}
 	var ps problems
