@@ -216,6 +216,9 @@ func (t *TenantService) delivery(ctx context.Context, id, op string) (*Delivery,
 		return nil, t.err
 	}
 	d, err := t.svc.store.GetDelivery(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		err = deliveryNotFound(id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("webhook: %s: %w", op, err)
 	}
@@ -241,9 +244,9 @@ var allTenants = scope{}
 // owns reports whether w is inside the scope.
 func (sc scope) owns(w *Webhook) bool { return !sc.one || w.TenantID == sc.tenant }
 
-// webhookNotFound and deliveryNotFound are the errors of memstore and
-// pgstore for a missing row, so that a row outside the scope reads as
-// missing, word for word.
+// webhookNotFound and deliveryNotFound are the errors a TenantService
+// gives for a missing row and for a row outside its scope alike, in the
+// words of memstore and pgstore.
 func webhookNotFound(id string) error  { return fmt.Errorf("webhook %s: %w", id, ErrNotFound) }
 func deliveryNotFound(id string) error { return fmt.Errorf("delivery %s: %w", id, ErrNotFound) }
 

@@ -382,3 +382,42 @@ func webhookIDs(ws []*webhook.Webhook) []string {
 	}
 	return out
 }
+
+// terseStore reports missing webhooks and deliveries in words of its own.
+type terseStore struct{ webhook.Storage }
+
+func (s terseStore) GetWebhook(ctx context.Context, id string) (*webhook.Webhook, error) {
+	w, err := s.Storage.GetWebhook(ctx, id)
+	if errors.Is(err, webhook.ErrNotFound) {
+		err = fmt.Errorf("no such row: %w", webhook.ErrNotFound)
+	}
+	return w, err
+}
+
+func (s terseStore) GetDelivery(ctx context.Context, id string) (*webhook.Delivery, error) {
+	d, err := s.Storage.GetDelivery(ctx, id)
+	if errors.Is(err, webhook.ErrNotFound) {
+		err = fmt.Errorf("no such row: %w", webhook.ErrNotFound)
+	}
+	return d, err
+}
+
+func TestOtherTenantReadsAsMissingWhateverTheStorageSays(t *testing.T) {
+	svc, err := webhook.NewService(terseStore{memstore.New(nil)}, nil)
+	require.NoError(t, err)
+	ctx := t.Context()
+	w, err := svc.Tenant("a").Create(ctx, catchAll("", "a"))
+	require.NoError(t, err)
+	ids, err := svc.Tenant("a").TriggerEvent(ctx, "e", nil, "")
+	require.NoError(t, err)
+	b, missing := svc.Tenant("b"), uuid.NewString()
+
+	_, foreign := b.Get(ctx, w.ID)
+	_, absent := b.Get(ctx, missing)
+	require.ErrorIs(t, foreign, webhook.ErrNotFound)
+	assert.Equal(t, strings.ReplaceAll(absent.Error(), missing, w.ID), foreign.Error())
+	_, foreign = b.Delivery(ctx, ids[0])
+	_, absent = b.Delivery(ctx, missing)
+	require.ErrorIs(t, foreign, webhook.ErrNotFound)
+	assert.Equal(t, strings.ReplaceAll(absent.Error(), missing, ids[0]), foreign.Error())
+}

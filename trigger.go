@@ -92,9 +92,9 @@ func (s *Service) TriggerEvent(ctx context.Context, eventType string, data map[s
 }
 
 // TriggerError enqueues an "$error" delivery to every enabled webhook of
-// the call's tenant (see WithTenant) with a matching error trigger. The data is {"error_type", "error_message",
-// "details"}; filters see those fields. It returns the new delivery IDs,
-// with errors as TriggerEvent.
+// the call's tenant (see WithTenant) with a matching error trigger. The
+// data is {"error_type", "error_message", "details"}; filters see those
+// fields. It returns the new delivery IDs, with errors as TriggerEvent.
 func (s *Service) TriggerError(ctx context.Context, errorType, errorMessage string, details map[string]any, environment string, opts ...TriggerOption) ([]string, error) {
 	var ps problems
 	checkName(&ps, "error_type", errorType)
@@ -113,9 +113,10 @@ func (s *Service) TriggerError(ctx context.Context, errorType, errorMessage stri
 
 // TriggerThreshold enqueues a "$threshold_alert" delivery to every enabled
 // webhook of the call's tenant (see WithTenant) with a threshold trigger
-// that has a condition on metric which value meets. The data is {"metric", "value", "threshold", "exceeded"},
-// where exceeded is value > threshold. It returns the new delivery IDs,
-// with errors as TriggerEvent; NaN or infinite numbers are invalid.
+// that has a condition on metric which value meets. The data is
+// {"metric", "value", "threshold", "exceeded"}, where exceeded is value >
+// threshold. It returns the new delivery IDs, with errors as
+// TriggerEvent; NaN or infinite numbers are invalid.
 func (s *Service) TriggerThreshold(ctx context.Context, metric string, value, threshold float64, environment string, opts ...TriggerOption) ([]string, error) {
 	var ps problems
 	checkName(&ps, "metric", metric)

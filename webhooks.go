@@ -85,10 +85,12 @@ func (s *Service) Get(ctx context.Context, id string) (*Webhook, error) {
 	return s.get(ctx, allTenants, id, "get")
 }
 
-// get reads a webhook of the scope; another tenant's is not found.
+// get reads a webhook of the scope. Within one tenant's scope, another
+// tenant's webhook and a missing one give the same error, whatever the
+// Storage's words for a missing row.
 func (s *Service) get(ctx context.Context, sc scope, id, op string) (*Webhook, error) {
 	w, err := s.store.GetWebhook(ctx, id)
-	if err == nil && !sc.owns(w) {
+	if sc.one && (err == nil && !sc.owns(w) || errors.Is(err, ErrNotFound)) {
 		err = webhookNotFound(id)
 	}
 	if err != nil {
