@@ -33,6 +33,16 @@
 // MatchFilters, Filter.Match, Condition.Match and Trigger.Match expose the
 // rules so you can test them.
 //
+// # Tenants
+//
+// A multi-tenant host gives each webhook a TenantID and raises events
+// with WithTenant(id): an event for one tenant never reaches another's
+// webhooks, and an event without a tenant reaches only webhooks without
+// one. Config.RequireTenant makes the tenant mandatory. Service.Tenant(id)
+// returns a TenantService whose methods (Get, Update, Test, Redeliver, …)
+// see only that tenant's webhooks and deliveries and report any other ID
+// as ErrNotFound, so handlers never check TenantID by hand.
+//
 // # Safety
 //
 // Customers choose the URLs the library connects to. The default client
