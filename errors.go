@@ -32,6 +32,14 @@ var (
 	// delivery it no longer holds: its lease expired and another worker
 	// claimed the delivery, or the result was already recorded.
 	ErrLeaseLost = errors.New("webhook: delivery lease lost")
+
+	// ErrCommitUnknown reports that a Storage lost its connection while
+	// committing a write, so the write may or may not have been stored:
+	// a trigger call that returns it may have enqueued its deliveries.
+	// Retry such a call with the same idempotency key
+	// (WithIdempotencyKey), which enqueues once whichever way the first
+	// commit went.
+	ErrCommitUnknown = errors.New("webhook: commit outcome unknown")
 )
 
 // FieldError describes one invalid field of an input.

@@ -78,7 +78,11 @@ const (
 // It returns an error wrapping ErrInvalid for bad arguments
 // (ErrPayloadTooLarge for oversized data, ErrTenantRequired for a missing
 // tenant under Config.RequireTenant) and the Storage's error otherwise,
-// in which case nothing was enqueued.
+// in which case nothing was enqueued, except for an error wrapping
+// ErrCommitUnknown: the connection was lost while committing, and the
+// deliveries may have been stored. A caller that retries failed trigger
+// calls should pass WithIdempotencyKey, so that a retry after
+// ErrCommitUnknown cannot enqueue twice.
 func (s *Service) TriggerEvent(ctx context.Context, eventType string, data map[string]any, environment string, opts ...TriggerOption) ([]string, error) {
 	var ps problems
 	checkName(&ps, "event_type", eventType)

@@ -2,16 +2,19 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
-	"github.com/analytics-webhooks/webhook"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/analytics-webhooks/webhook"
 )
 
 // Enqueue implements webhook.Storage.
 func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
-	return s.enqueue(ctx, s.pool, p)
+	return s.enqueue(ctx, s.pool, true, p)
 }
 
 // Tx returns an Enqueuer that writes into tx, the caller's transaction:
@@ -28,10 +31,13 @@ type txEnqueuer struct {
 }
 
 func (t txEnqueuer) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
-	return t.s.enqueue(ctx, t.tx, p)
+	return t.s.enqueue(ctx, t.tx, false, p)
 }
 
-func (s *Store) enqueue(ctx context.Context, q querier, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
+// enqueue writes p through q. own says whether q is the pool, so that
+// the transaction begun here is a real one whose COMMIT decides the
+// outcome, rather than a savepoint in the caller's transaction.
+func (s *Store) enqueue(ctx context.Context, q querier, own bool, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
 	if err := checkEnqueue(p); err != nil {
 		return webhook.EnqueueResult{}, err
 	}
@@ -93,9 +99,25 @@ func (s *Store) enqueue(ctx context.Context, q querier, p webhook.EnqueueParams)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
+		if own {
+			return webhook.EnqueueResult{}, commitError(err, "enqueue")
+		}
 		return webhook.EnqueueResult{}, translate(err, "enqueue")
 	}
 	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
+}
+
+// commitError translates the failure of a COMMIT. A COMMIT that never
+// left the client (pgconn.SafeToRetry) or that the server answered with
+// an error did not commit; any other failure, such as a connection lost
+// after the COMMIT was sent, leaves the outcome unknown and is reported
+// as webhook.ErrCommitUnknown.
+func commitError(err error, what string) error {
+	var pe *pgconn.PgError
+	if pgconn.SafeToRetry(err) || errors.As(err, &pe) || errors.Is(err, pgx.ErrTxCommitRollback) {
+		return translate(err, "%s", what)
+	}
+	return fmt.Errorf("%s: %w: %w", what, webhook.ErrCommitUnknown, err)
 }
 
 // checkEnqueue validates what Enqueue is given before any SQL runs.

@@ -194,6 +194,12 @@ type querier interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
+// ErrNotMigrated reports that the store's tables, or columns a newer
+// version of pgstore needs, do not exist: Store.Migrate has not been run
+// on the schema since the program's pgstore version was built. Run it
+// (it is safe to run from every process at start-up).
+var ErrNotMigrated = errors.New("pgstore: the schema is not migrated; run Store.Migrate")
+
 // translate maps PostgreSQL errors onto the core's sentinels.
 func translate(err error, format string, args ...any) error {
 	if err == nil {
@@ -212,6 +218,8 @@ func translate(err error, format string, args ...any) error {
 			return fmt.Errorf("%s: %w: %s", what, webhook.ErrNotFound, pe.Detail)
 		case "22P02", "22021", "22007", "22008", "23502", "23514": // bad text, encoding, time; not null; check
 			return fmt.Errorf("%s: %w: %s", what, webhook.ErrInvalid, pe.Message)
+		case "42P01", "42703", "3F000": // undefined table, column, schema
+			return fmt.Errorf("%s: %w: %s", what, ErrNotMigrated, pe.Message)
 		}
 	}
 	return fmt.Errorf("%s: %w", what, err)

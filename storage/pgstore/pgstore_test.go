@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -26,6 +28,22 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if os.Getenv(urlEnv) == "" {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintf(os.Stderr, "pgstore: %s is not set, and CI needs PostgreSQL: run .ci/run, which starts it\n", urlEnv)
+			os.Exit(1)
+		}
+		// go test hides a passing package's output unless -v is given,
+		// so say it twice: this line (with -v), and by running no tests
+		// at all, which makes go test print "[no tests to run]" after
+		// the package's name.
+		fmt.Fprintf(os.Stderr, "pgstore: the PostgreSQL tests were skipped: %s is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)\n", urlEnv)
+		if err := flag.Set("test.run", "^$"); err != nil {
+			fmt.Fprintln(os.Stderr, "pgstore:", err)
+			os.Exit(1)
+		}
+	}
 	code := m.Run()
 	if pool != nil {
 		pool.Close()
