@@ -107,19 +107,6 @@ func (s *Store) enqueue(ctx context.Context, q querier, own bool, p webhook.Enqu
 	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
 }
 
-// commitError translates the failure of a COMMIT. A COMMIT that never
-// left the client (pgconn.SafeToRetry) or that the server answered with
-// an error did not commit; any other failure, such as a connection lost
-// after the COMMIT was sent, leaves the outcome unknown and is reported
-// as webhook.ErrCommitUnknown.
-func commitError(err error, what string) error {
-	var pe *pgconn.PgError
-	if pgconn.SafeToRetry(err) || errors.As(err, &pe) || errors.Is(err, pgx.ErrTxCommitRollback) {
-		return translate(err, "%s", what)
-	}
-	return fmt.Errorf("%s: %w: %w", what, webhook.ErrCommitUnknown, err)
-}
-
 // checkEnqueue validates what Enqueue is given before any SQL runs.
 func checkEnqueue(p webhook.EnqueueParams) error {
 	if err := p.Validate(); err != nil {
@@ -139,4 +126,22 @@ func checkEnqueue(p webhook.EnqueueParams) error {
 		}
 	}
 	return nil
+}
+
+// commitError translates the failure of a COMMIT. A COMMIT that the
+// server answered with an error did not commit, nor did one that never
+// left the client (pgconn.SafeToRetry). Any other failure leaves the
+// outcome unknown and is reported as webhook.ErrCommitUnknown: pgx
+// reports a connection lost while waiting for COMMIT's answer as
+// pgconn.ErrConnClosed, which claims to be safe to retry although the
+// server may well have committed, so that error counts as unknown too.
+func commitError(err error, what string) error {
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe), errors.Is(err, pgx.ErrTxCommitRollback):
+		return translate(err, "%s", what)
+	case pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed):
+		return translate(err, "%s", what)
+	}
+	return fmt.Errorf("%s: %w: %w", what, webhook.ErrCommitUnknown, err)
 }

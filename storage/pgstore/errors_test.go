@@ -1,0 +1,170 @@
+package pgstore_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/storage/pgstore"
+)
+
+func TestWithoutMigrateSaysRunMigrate(t *testing.T) {
+	p := testPool(t)
+	s, err := pgstore.New(p, &pgstore.Config{Schema: "never_migrated"})
+	require.NoError(t, err)
+	ctx := t.Context()
+	_, err = s.GetWebhook(ctx, "018f0000-0000-7000-8000-000000000001")
+	require.ErrorIs(t, err, pgstore.ErrNotMigrated)
+	assert.Contains(t, err.Error(), "run Store.Migrate")
+	now := time.Now()
+	_, err = s.Enqueue(ctx, webhook.EnqueueParams{
+		Payloads: []*webhook.Payload{{ID: "018f0000-0000-7000-8000-000000000003", WebhookID: "018f0000-0000-7000-8000-000000000002", Body: []byte("{}")}},
+		Deliveries: []*webhook.Delivery{{ID: "018f0000-0000-7000-8000-000000000001", WebhookID: "018f0000-0000-7000-8000-000000000002",
+			PayloadID: "018f0000-0000-7000-8000-000000000003", Status: webhook.StatusPending, NextAttemptAt: now, CreatedAt: now}},
+		Now: now,
+	})
+	require.ErrorIs(t, err, pgstore.ErrNotMigrated)
+	_, err = s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: 1, LeaseDuration: time.Minute, Now: now})
+	require.ErrorIs(t, err, pgstore.ErrNotMigrated)
+	_, err = s.ListDeliveries(ctx, webhook.ListDeliveriesParams{WebhookID: "018f0000-0000-7000-8000-000000000002"})
+	require.ErrorIs(t, err, pgstore.ErrNotMigrated)
+}
+
+// commitCutter is a TCP proxy in front of PostgreSQL that, once armed,
+// forwards the next COMMIT to the server, waits for the server's answer
+// and then closes the client's connection instead of passing it on: the
+// transaction commits, and the client cannot know.
+type commitCutter struct {
+	ln    net.Listener
+	armed atomic.Bool
+	cut   chan struct{} // closed when a COMMIT's answer was withheld
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+func newCommitCutter(t *testing.T, target string) *commitCutter {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	c := &commitCutter{ln: ln, cut: make(chan struct{})}
+	c.wg.Go(func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			c.wg.Go(func() { c.relay(client, server) })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		c.wg.Wait()
+	})
+	return c
+}
+
+func (c *commitCutter) relay(client, server net.Conn) {
+	defer client.Close()
+	defer server.Close()
+	committing := make(chan struct{})
+	var toServer sync.WaitGroup
+	toServer.Go(func() {
+		defer server.Close() // unblocks the reader below when the client leaves
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := client.Read(buf)
+			if n > 0 {
+				if c.armed.Load() && bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit")) && c.armed.CompareAndSwap(true, false) {
+					close(committing)
+				}
+				if _, werr := server.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := server.Read(buf)
+		if n > 0 {
+			select {
+			case <-committing:
+				// The server answered the COMMIT: it committed. Withhold
+				// the answer and drop the client.
+				c.once.Do(func() { close(c.cut) })
+				client.Close()
+				toServer.Wait()
+				return
+			default:
+			}
+			if _, werr := client.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	client.Close()
+	toServer.Wait()
+}
+
+func TestEnqueueReportsUnknownCommit(t *testing.T) {
+	direct := newStore(t) // migrates the schema
+	cfg, err := pgxpool.ParseConfig(testPool(t).Config().ConnString())
+	require.NoError(t, err)
+	cutter := newCommitCutter(t, net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
+	host, port, err := net.SplitHostPort(cutter.ln.Addr().String())
+	require.NoError(t, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	cfg.ConnConfig.Host, cfg.ConnConfig.Port = host, uint16(p)
+	cfg.ConnConfig.TLSConfig = nil
+	cfg.ConnConfig.Fallbacks = nil
+	cfg.MaxConns = 2
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer pool.Close()
+	proxied, err := pgstore.New(pool, &pgstore.Config{Schema: direct.Schema()})
+	require.NoError(t, err)
+
+	svc := newService(t, proxied)
+	hook := createHook(t, svc, "http://127.0.0.1:1/")
+	cutter.armed.Store(true)
+	ids, err := svc.TriggerEvent(ctx, "order.created", map[string]any{"id": "o-1"}, "", webhook.WithIdempotencyKey("order o-1"))
+	select {
+	case <-cutter.cut:
+	default:
+		t.Fatalf("the proxy never saw the COMMIT; TriggerEvent returned %v, %v", ids, err)
+	}
+	require.ErrorIs(t, err, webhook.ErrCommitUnknown)
+	assert.Empty(t, ids)
+
+	// It did commit: the delivery is there, and a retry with the key
+	// enqueues nothing more.
+	ds, err := direct.ListDeliveries(ctx, webhook.ListDeliveriesParams{WebhookID: hook.ID})
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	again, err := svc.TriggerEvent(ctx, "order.created", map[string]any{"id": "o-1"}, "", webhook.WithIdempotencyKey("order o-1"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{ds[0].ID}, again)
+}
