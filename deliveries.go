@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -46,8 +47,14 @@ func (s *Service) Deliveries(ctx context.Context, webhookID string, limit int) (
 //
 // It returns an error wrapping ErrNotFound for an unknown webhook, and a
 // Storage error if the delivery could not be recorded; an endpoint that
-// fails is not an error but a failed delivery.
+// fails is not an error but a failed delivery. If ctx ends before the
+// endpoint answers, it returns ctx's error (errors.Is(err,
+// context.Canceled) after a cancel); a delivery stored by then is
+// recorded as failed with an error saying the test was canceled.
 func (s *Service) Test(ctx context.Context, webhookID string) (*Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("webhook %s: test: %w", webhookID, context.Cause(ctx))
+	}
 	w, err := s.store.GetWebhook(ctx, webhookID)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: test: %w", err)
@@ -61,7 +68,7 @@ func (s *Service) Test(ctx context.Context, webhookID string) (*Delivery, error)
 	if err != nil {
 		return nil, err
 	}
-	d.Status, d.Attempt = StatusDelivering, 1 // leased to this call below
+	d.Status, d.Attempt, d.MaxAttempts = StatusDelivering, 1, 1 // leased to this call below
 	token, err := newID()
 	if err != nil {
 		return nil, err
@@ -79,20 +86,32 @@ func (s *Service) Test(ctx context.Context, webhookID string) (*Delivery, error)
 	if res.outcome == OutcomeSuccess {
 		status = StatusDelivered
 	}
+	canceled := ctx.Err() != nil && res.attempt.StatusCode == 0
+	if canceled {
+		// The caller gave up before an answer came: that is not the
+		// endpoint's failure, and the record must not say it is.
+		res.attempt.Error = "canceled before the endpoint answered: " + context.Cause(ctx).Error()
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if err := s.store.RecordAttempt(rctx, RecordAttemptParams{DeliveryID: d.ID, Token: token, Attempt: res.attempt, Status: status, Now: s.clock()}); err != nil {
 		return nil, fmt.Errorf("webhook %s: test: record: %w", webhookID, err)
+	}
+	if canceled {
+		return nil, fmt.Errorf("webhook %s: test: %w", webhookID, context.Cause(ctx))
 	}
 	return s.Delivery(rctx, d.ID)
 }
 
 // Redeliver queues a finished (delivered or failed) delivery again, as a
 // new delivery of the same payload: same body, same webhook-id header, so
-// receivers that already processed it can tell. It returns the new
-// delivery's ID. It returns an error wrapping ErrNotFound if the delivery
-// or its webhook no longer exists, and ErrInvalid if the delivery is
-// still in progress or the webhook is disabled.
+// receivers that already processed it can tell. The new delivery's
+// RedeliveryOf names the original, whose RedeliveredBy names the new
+// one, so ReplayFailed does not queue the original again. It returns the
+// new delivery's ID. It returns an error wrapping ErrNotFound if the
+// delivery or its webhook no longer exists, and ErrInvalid if the
+// delivery is still in progress, is a test send (call Test again
+// instead) or the webhook is disabled.
 func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, error) {
 	d, err := s.store.GetDelivery(ctx, deliveryID)
 	if err != nil {
@@ -101,60 +120,128 @@ func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, err
 	if !d.Status.Final() {
 		return "", invalid("redelivery", "status", fmt.Sprintf("delivery %s is %s; only delivered or failed deliveries can be redelivered", d.ID, d.Status))
 	}
-	ids, err := s.redeliver(ctx, d.WebhookID, []*Delivery{d})
+	if d.EventType == EventTypeTest {
+		return "", invalid("redelivery", "event_type", fmt.Sprintf("delivery %s is a test send, which workers never send; call Test instead", d.ID))
+	}
+	w, err := s.webhookForRedelivery(ctx, d.WebhookID)
+	if err != nil {
+		return "", fmt.Errorf("delivery %s: redeliver: %w", deliveryID, err)
+	}
+	ids, err := s.redeliver(ctx, w, []*Delivery{d}, false)
 	if err != nil {
 		return "", fmt.Errorf("delivery %s: redeliver: %w", deliveryID, err)
 	}
 	return ids[0], nil
 }
 
-// ReplayFailed queues again every failed delivery of the webhook created
-// at or after since, for recovering from an endpoint's outage, and
-// returns the new delivery IDs. Each page of up to MaxPageSize is queued
-// atomically; on error, the IDs queued so far are returned with it.
-func (s *Service) ReplayFailed(ctx context.Context, webhookID string, since time.Time) ([]string, error) {
-	var all []string
+// ReplayParams selects what ReplayFailed queues again. Its JSON form is
+// the body of the REST API's POST /webhooks/{id}/replay.
+type ReplayParams struct {
+	// Since selects the failed deliveries created at or after it; the
+	// zero time selects all.
+	Since time.Time `json:"since,omitzero"`
+	// DryRun, when true, only counts the deliveries a replay would queue
+	// again, and queues nothing.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// ReplayResult reports what ReplayFailed did.
+type ReplayResult struct {
+	// Count is how many failed deliveries were queued again, or with
+	// DryRun would be.
+	Count int `json:"count"`
+	// DeliveryIDs are the new deliveries' IDs, newest original first;
+	// empty with DryRun.
+	DeliveryIDs []string `json:"delivery_ids"`
+}
+
+// maxReplayConflicts bounds how often ReplayFailed reads a page again
+// because a concurrent replay queued some of its deliveries first.
+const maxReplayConflicts = 8
+
+// ReplayFailed queues again the webhook's failed deliveries created at
+// or after p.Since, for recovering from an endpoint's outage, and
+// returns how many it queued with the new delivery IDs. It is
+// idempotent: a delivery that was queued again already (by an earlier
+// replay or by Redeliver; its RedeliveredBy is set) is skipped, so
+// replaying twice, or from two processes at once, queues each failed
+// message once; a redelivery that fails in its turn is replayed by the
+// next call. Test sends are never replayed. With p.DryRun it only
+// counts.
+//
+// It returns an error wrapping ErrNotFound for an unknown webhook and
+// ErrInvalid for a disabled one (with DryRun too, since the replay
+// would fail). Each page of up to MaxPageSize is queued atomically; on
+// error, what was queued so far is returned with it.
+func (s *Service) ReplayFailed(ctx context.Context, webhookID string, p ReplayParams) (ReplayResult, error) {
+	res := ReplayResult{DeliveryIDs: []string{}}
+	w, err := s.webhookForRedelivery(ctx, webhookID)
+	if err != nil {
+		return res, fmt.Errorf("webhook: replay: %w", err)
+	}
 	before := ""
+	conflicts := 0
 	for {
-		page, err := s.store.ListDeliveries(ctx, ListDeliveriesParams{WebhookID: webhookID, Status: StatusFailed, Before: before, Limit: MaxPageSize})
+		page, err := s.store.ListDeliveries(ctx, ListDeliveriesParams{WebhookID: w.ID, Status: StatusFailed, NotRedelivered: true, Before: before, Limit: MaxPageSize})
 		if err != nil {
-			return all, fmt.Errorf("webhook %s: replay: %w", webhookID, err)
+			return res, fmt.Errorf("webhook: replay: %w", err)
 		}
 		var batch []*Delivery
 		done := len(page) < MaxPageSize
 		for _, d := range page {
-			if d.CreatedAt.Before(since) {
+			if d.CreatedAt.Before(p.Since) {
 				done = true // pages run newest first
 				break
 			}
-			batch = append(batch, d)
-		}
-		if len(batch) > 0 {
-			ids, err := s.redeliver(ctx, webhookID, batch)
-			all = append(all, ids...)
-			if err != nil {
-				return all, fmt.Errorf("webhook: replay: %w", err)
+			if d.EventType != EventTypeTest {
+				batch = append(batch, d)
 			}
 		}
+		switch {
+		case len(batch) == 0:
+		case p.DryRun:
+			res.Count += len(batch)
+		default:
+			ids, err := s.redeliver(ctx, w, batch, true)
+			if errors.Is(err, ErrConflict) && conflicts < maxReplayConflicts {
+				// A concurrent replay queued some of these first; the
+				// page read again leaves them out.
+				conflicts++
+				continue
+			}
+			if err != nil {
+				return res, fmt.Errorf("webhook: replay: %w", err)
+			}
+			res.Count += len(ids)
+			res.DeliveryIDs = append(res.DeliveryIDs, ids...)
+		}
 		if done {
-			return all, nil
+			return res, nil
 		}
 		before = page[len(page)-1].ID
 	}
 }
 
-// redeliver enqueues new pending deliveries of the given deliveries'
-// payloads to their (enabled) webhook.
-func (s *Service) redeliver(ctx context.Context, webhookID string, ds []*Delivery) ([]string, error) {
-	w, err := s.store.GetWebhook(ctx, webhookID)
+// webhookForRedelivery returns the webhook, or ErrInvalid if it is
+// disabled.
+func (s *Service) webhookForRedelivery(ctx context.Context, id string) (*Webhook, error) {
+	w, err := s.store.GetWebhook(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if w.Disabled {
 		return nil, invalid("redelivery", "webhook", fmt.Sprintf("webhook %s is disabled; enable it first", w.ID))
 	}
+	return w, nil
+}
+
+// redeliver enqueues new pending deliveries of the given deliveries'
+// payloads to w, each marking its original as redelivered; replay makes
+// the enqueue fail with ErrConflict if an original was redelivered
+// already.
+func (s *Service) redeliver(ctx context.Context, w *Webhook, ds []*Delivery, replay bool) ([]string, error) {
 	now := s.clock()
-	p := EnqueueParams{Now: now}
+	p := EnqueueParams{Now: now, Replay: replay}
 	for _, d := range ds {
 		id, err := newID()
 		if err != nil {
@@ -163,11 +250,12 @@ func (s *Service) redeliver(ctx context.Context, webhookID string, ds []*Deliver
 		p.Deliveries = append(p.Deliveries, &Delivery{
 			ID: id, WebhookID: d.WebhookID, PayloadID: d.PayloadID, EventType: d.EventType,
 			Status: StatusPending, NextAttemptAt: now, CreatedAt: now,
+			MaxAttempts: w.Retry.MaxAttempts, RedeliveryOf: d.ID,
 		})
 	}
 	res, err := s.store.Enqueue(ctx, p)
 	if err != nil {
-		return nil, fmt.Errorf("webhook %s: %w", webhookID, err)
+		return nil, fmt.Errorf("webhook %s: %w", w.ID, err)
 	}
 	s.notify()
 	return res.DeliveryIDs, nil

@@ -1,9 +1,12 @@
 package webhook_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,16 +127,19 @@ func TestRedeliverAndReplay(t *testing.T) {
 	assert.Equal(t, again, reqs[len(reqs)-1].header.Get("X-Delivery-Id"))
 
 	e.clock.Advance(time.Second)
-	replayed, err := e.svc.ReplayFailed(t.Context(), w.ID, time.Time{})
+	assert.Equal(t, again, e.delivery(t, ids[0]).RedeliveredBy)
+	assert.Equal(t, ids[0], e.delivery(t, again).RedeliveryOf)
+	replayed, err := e.svc.ReplayFailed(t.Context(), w.ID, webhook.ReplayParams{})
 	require.NoError(t, err)
-	assert.Len(t, replayed, 4, "every failed delivery is queued again")
+	assert.Len(t, replayed.DeliveryIDs, 3, "every failed delivery but the redelivered one is queued again")
+	assert.Equal(t, 3, replayed.Count)
 	e.runOnce(t)
-	for _, id := range replayed {
+	for _, id := range replayed.DeliveryIDs {
 		assert.Equal(t, webhook.StatusDelivered, e.delivery(t, id).Status)
 	}
-	none, err := e.svc.ReplayFailed(t.Context(), w.ID, e.clock.Now().Add(time.Hour))
+	none, err := e.svc.ReplayFailed(t.Context(), w.ID, webhook.ReplayParams{Since: e.clock.Now().Add(time.Hour)})
 	require.NoError(t, err)
-	assert.Empty(t, none)
+	assert.Empty(t, none.DeliveryIDs)
 
 	w, err = e.svc.Get(t.Context(), w.ID)
 	require.NoError(t, err)
@@ -160,4 +166,166 @@ func TestInterruptedTestSendIsNotRetried(t *testing.T) {
 	assert.Equal(t, webhook.StatusFailed, got.Status)
 	assert.Contains(t, got.Error, "never retried")
 	assert.Empty(t, rc.all())
+}
+
+// outage is a receiver that fails while down is set, and counts the
+// successful requests per webhook-id.
+type outage struct {
+	*receiver
+	down atomic.Bool
+	mu   sync.Mutex
+	ok   map[string]int
+}
+
+func newOutage(t *testing.T) *outage {
+	o := &outage{ok: map[string]int{}}
+	o.down.Store(true)
+	o.receiver = newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if o.down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		o.mu.Lock()
+		o.ok[r.Header.Get("webhook-id")]++
+		o.mu.Unlock()
+	})
+	return o
+}
+
+func (o *outage) delivered() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return maps.Clone(o.ok)
+}
+
+func TestReplayIsIdempotent(t *testing.T) {
+	rc := newOutage(t)
+	e := newEnv(t, nil, nil)
+	w := e.hook(t, rc.URL, func(w *webhook.Webhook) { w.Retry.MaxAttempts = 1 })
+	var messages []string
+	for range 3 {
+		id := e.trigger(t)[0]
+		messages = append(messages, e.delivery(t, id).PayloadID)
+	}
+	e.runOnce(t)
+
+	// During the outage: the replays fail too.
+	res, err := e.svc.ReplayFailed(t.Context(), w.ID, webhook.ReplayParams{})
+	require.NoError(t, err)
+	require.Equal(t, 3, res.Count)
+	e.runOnce(t)
+
+	// After it: a dry run counts the three open failures and queues
+	// nothing; then two replays send each message once.
+	rc.down.Store(false)
+	dry, err := e.svc.ReplayFailed(t.Context(), w.ID, webhook.ReplayParams{DryRun: true})
+	require.NoError(t, err)
+	assert.Equal(t, 3, dry.Count, "the originals were replayed; only their failed replays are open")
+	assert.Empty(t, dry.DeliveryIDs)
+	assert.Equal(t, 0, e.runOnce(t), "a dry run queues nothing")
+	for range 2 {
+		_, err := e.svc.ReplayFailed(t.Context(), w.ID, webhook.ReplayParams{})
+		require.NoError(t, err)
+		e.runOnce(t)
+	}
+	want := map[string]int{}
+	for _, m := range messages {
+		want[m] = 1
+	}
+	assert.Equal(t, want, rc.delivered(), "each message delivered once")
+	dry, err = e.svc.ReplayFailed(t.Context(), w.ID, webhook.ReplayParams{DryRun: true})
+	require.NoError(t, err)
+	assert.Zero(t, dry.Count)
+}
+
+func TestConcurrentReplaysQueueEachDeliveryOnce(t *testing.T) {
+	rc := newOutage(t)
+	e := newEnv(t, nil, nil)
+	w := e.hook(t, rc.URL, func(w *webhook.Webhook) { w.Retry.MaxAttempts = 1 })
+	for range 20 {
+		e.trigger(t)
+	}
+	e.runOnce(t)
+	var wg sync.WaitGroup
+	counts := make([]int, 4)
+	errs := make([]error, len(counts))
+	for i := range counts {
+		wg.Go(func() {
+			res, err := e.svc.ReplayFailed(t.Context(), w.ID, webhook.ReplayParams{})
+			counts[i], errs[i] = res.Count, err
+		})
+	}
+	wg.Wait()
+	total := 0
+	for i := range counts {
+		require.NoError(t, errs[i])
+		total += counts[i]
+	}
+	assert.Equal(t, 20, total)
+}
+
+func TestReplayRefusesDisabledAndUnknownWebhooks(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	_, err := e.svc.ReplayFailed(t.Context(), uuid.NewString(), webhook.ReplayParams{DryRun: true})
+	require.ErrorIs(t, err, webhook.ErrNotFound)
+	w := e.hook(t, "http://127.0.0.1:1/", func(w *webhook.Webhook) { w.Disabled = true })
+	_, err = e.svc.ReplayFailed(t.Context(), w.ID, webhook.ReplayParams{DryRun: true})
+	require.ErrorIs(t, err, webhook.ErrInvalid)
+}
+
+func TestTestSendsAreNotRedelivered(t *testing.T) {
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) })
+	e := newEnv(t, nil, nil)
+	w := e.hook(t, rc.URL)
+	d, err := e.svc.Test(t.Context(), w.ID)
+	require.NoError(t, err)
+	require.Equal(t, webhook.StatusFailed, d.Status)
+	_, err = e.svc.Redeliver(t.Context(), d.ID)
+	require.ErrorIs(t, err, webhook.ErrInvalid)
+	assert.Contains(t, err.Error(), "call Test")
+	res, err := e.svc.ReplayFailed(t.Context(), w.ID, webhook.ReplayParams{})
+	require.NoError(t, err)
+	assert.Zero(t, res.Count, "a failed test send is not replayed")
+	assert.Equal(t, 0, e.runOnce(t))
+	assert.Len(t, rc.all(), 1)
+}
+
+func TestTestWithCanceledContext(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	rc := newReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done() // never answers
+	})
+	e := newEnv(t, nil, nil)
+	w := e.hook(t, rc.URL)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	d, err := e.svc.Test(ctx, w.ID)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Nil(t, d)
+	ds, err := e.svc.Deliveries(t.Context(), w.ID, 10)
+	require.NoError(t, err)
+	assert.Empty(t, ds, "nothing is stored when ctx is done before the test starts")
+
+	ctx, cancel = context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-arrived:
+			cancel()
+		case <-time.After(10 * time.Second):
+			cancel()
+		}
+	}()
+	d, err = e.svc.Test(ctx, w.ID)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Nil(t, d)
+	ds, err = e.svc.Deliveries(t.Context(), w.ID, 10)
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	assert.Equal(t, webhook.StatusFailed, ds[0].Status)
+	assert.Contains(t, ds[0].Error, "canceled before the endpoint answered")
+	require.Len(t, ds[0].Attempts, 1)
+	assert.Contains(t, ds[0].Attempts[0].Error, "canceled")
 }

@@ -56,6 +56,19 @@ type Delivery struct {
 	CreatedAt    time.Time     `json:"created_at"`
 	// CompletedAt is when the delivery reached delivered or failed.
 	CompletedAt time.Time `json:"completed_at,omitzero"`
+	// MaxAttempts is the attempt budget the delivery was enqueued with
+	// (its webhook's RetryPolicy.MaxAttempts then), or 0 when unknown.
+	// Storage uses it only to tell a lost lease of a real attempt from
+	// one taken after the budget was used up (see
+	// Storage.ClaimDeliveries).
+	MaxAttempts int `json:"-"`
+	// RedeliveryOf is the ID of the delivery this one sends again (by
+	// Redeliver or ReplayFailed); empty for a first delivery.
+	RedeliveryOf string `json:"redelivery_of,omitempty"`
+	// RedeliveredBy is the ID of the latest delivery that sends this one
+	// again. ReplayFailed skips deliveries that have one, so replaying
+	// twice queues each failed message once.
+	RedeliveredBy string `json:"redelivered_by,omitempty"`
 	// Attempts is the attempt history, oldest first, filled by the
 	// Service's Delivery and Deliveries; Storage leaves it nil.
 	Attempts []Attempt `json:"attempts,omitempty"`

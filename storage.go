@@ -51,6 +51,13 @@ type Storage interface {
 	// redelivery); a reference to neither fails with ErrNotFound. An ID
 	// that exists already fails with ErrDuplicate.
 	//
+	// A delivery with RedeliveryOf set also sets, in the same step, the
+	// RedeliveredBy of the delivery it names (which must exist, or
+	// Enqueue fails with ErrNotFound) to its own ID. With p.Replay, an
+	// original whose RedeliveredBy is set already fails the whole call
+	// with ErrConflict, so that concurrent replays redeliver each
+	// original once.
+	//
 	// With an IdempotencyKey, the first successful Enqueue with that key
 	// stores its rows and remembers the key with their delivery IDs;
 	// every later call with the key stores nothing and returns the
@@ -70,7 +77,12 @@ type Storage interface {
 	// once: concurrent claims return disjoint sets.
 	//
 	// Reclaiming an expired lease first records, for the abandoned
-	// attempt, an Attempt whose Error says the lease expired.
+	// attempt, an Attempt whose Error says the lease expired. A delivery
+	// with a positive MaxAttempts whose abandoned lease was taken past
+	// that budget (Attempt > MaxAttempts: the worker was to fail it
+	// without sending) is reclaimed without that record and without
+	// incrementing Attempt, so the history never counts past
+	// MaxAttempts + 1.
 	ClaimDeliveries(ctx context.Context, p ClaimParams) ([]*Claim, error)
 
 	// RecordAttempt records the outcome of a claimed attempt: it appends
@@ -190,6 +202,9 @@ type ListDeliveriesParams struct {
 	Before string
 	// Limit is the page size; see PageLimit.
 	Limit int
+	// NotRedelivered, when true, returns only deliveries without
+	// RedeliveredBy: those no redelivery or replay has queued again.
+	NotRedelivered bool
 }
 
 // EnqueueParams is one atomic enqueue.
@@ -203,6 +218,11 @@ type EnqueueParams struct {
 	// IdempotencyKey, when not empty, makes the enqueue happen at most
 	// once per key. The key is remembered even when there are no rows.
 	IdempotencyKey string
+	// Replay, when true, requires every delivery to have RedeliveryOf,
+	// naming distinct deliveries not redelivered yet (RedeliveredBy
+	// empty); otherwise Enqueue stores nothing and returns ErrConflict
+	// (ErrInvalid for a delivery without RedeliveryOf).
+	Replay bool
 	// Lease, when set, stores the deliveries already leased to the
 	// caller (status delivering, Attempt 1), for a caller that attempts
 	// them at once, such as a test send.
@@ -320,6 +340,14 @@ func (p EnqueueParams) Validate() error {
 		}
 		if d.Status != want {
 			return fmt.Errorf("%w: delivery %s: status %q, want %q", ErrInvalid, d.ID, d.Status, want)
+		}
+		switch {
+		case d.RedeliveredBy != "":
+			return fmt.Errorf("%w: delivery %s: a new delivery has no RedeliveredBy", ErrInvalid, d.ID)
+		case d.RedeliveryOf == d.ID:
+			return fmt.Errorf("%w: delivery %s: RedeliveryOf names the delivery itself", ErrInvalid, d.ID)
+		case p.Replay && d.RedeliveryOf == "":
+			return fmt.Errorf("%w: delivery %s: a replay needs RedeliveryOf", ErrInvalid, d.ID)
 		}
 	}
 	return nil

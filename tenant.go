@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // ErrTenantRequired reports a call without a tenant where one is needed:
@@ -132,14 +131,14 @@ func (t *TenantService) Deliveries(ctx context.Context, webhookID string, limit 
 	return t.svc.Deliveries(ctx, webhookID, limit)
 }
 
-// ReplayFailed queues again the failed deliveries of the tenant's webhook
-// created at or after since, as Service.ReplayFailed does. Another
+// ReplayFailed queues again the failed deliveries of the tenant's webhook,
+// or counts them with p.DryRun, as Service.ReplayFailed does. Another
 // tenant's webhook is not found.
-func (t *TenantService) ReplayFailed(ctx context.Context, webhookID string, since time.Time) ([]string, error) {
+func (t *TenantService) ReplayFailed(ctx context.Context, webhookID string, p ReplayParams) (ReplayResult, error) {
 	if _, err := t.webhook(ctx, webhookID, "replay"); err != nil {
-		return nil, err
+		return ReplayResult{DeliveryIDs: []string{}}, err
 	}
-	return t.svc.ReplayFailed(ctx, webhookID, since)
+	return t.svc.ReplayFailed(ctx, webhookID, p)
 }
 
 // Delivery returns a delivery to one of the tenant's webhooks with its

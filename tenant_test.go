@@ -240,7 +240,7 @@ func TestTenantServiceIsolation(t *testing.T) {
 		"Test":         func(ts *webhook.TenantService, id string) error { _, err := ts.Test(ctx, id); return err },
 		"Deliveries":   func(ts *webhook.TenantService, id string) error { _, err := ts.Deliveries(ctx, id, 10); return err },
 		"ReplayFailed": func(ts *webhook.TenantService, id string) error {
-			_, err := ts.ReplayFailed(ctx, id, time.Time{})
+			_, err := ts.ReplayFailed(ctx, id, webhook.ReplayParams{})
 			return err
 		},
 	}
@@ -272,11 +272,12 @@ func TestTenantServiceIsolation(t *testing.T) {
 	d, err := ta.Delivery(ctx, failed)
 	require.NoError(t, err)
 	assert.Len(t, d.Attempts, 1)
+	replayed, err := ta.ReplayFailed(ctx, aHook.ID, webhook.ReplayParams{})
+	require.NoError(t, err)
+	assert.Equal(t, 1, replayed.Count)
+	assert.Len(t, replayed.DeliveryIDs, 1)
 	_, err = ta.Redeliver(ctx, failed)
 	require.NoError(t, err)
-	replayed, err := ta.ReplayFailed(ctx, aHook.ID, time.Time{})
-	require.NoError(t, err)
-	assert.Len(t, replayed, 1)
 	sent, err := ta.Test(ctx, aHook.ID)
 	require.NoError(t, err)
 	assert.Equal(t, webhook.StatusDelivered, sent.Status)
@@ -321,7 +322,7 @@ func TestTenantServiceWithoutTenant(t *testing.T) {
 		add(ts.List(ctx, webhook.ListWebhooksParams{}))
 		add(ts.Test(ctx, w.ID))
 		add(ts.Deliveries(ctx, w.ID, 1))
-		add(ts.ReplayFailed(ctx, w.ID, time.Time{}))
+		add(ts.ReplayFailed(ctx, w.ID, webhook.ReplayParams{}))
 		add(ts.Delivery(ctx, w.ID))
 		add(ts.Redeliver(ctx, w.ID))
 		add(ts.TriggerEvent(ctx, "e", nil, ""))

@@ -222,6 +222,7 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 		if err != nil {
 			return nil, err
 		}
+		d.MaxAttempts = cw.w.Retry.MaxAttempts
 		if len(pl.Body) > s.maxLen {
 			return nil, fmt.Errorf("%w: body is %d bytes, the limit is %d", ErrPayloadTooLarge, len(pl.Body), s.maxLen)
 		}

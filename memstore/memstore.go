@@ -219,6 +219,9 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 		}
 		ids = append(ids, d.ID)
 	}
+	if err := s.checkRedeliveries(p); err != nil {
+		return webhook.EnqueueResult{}, err
+	}
 	for _, pl := range p.Payloads {
 		c := *pl
 		c.Body = slices.Clone(pl.Body)
@@ -233,11 +236,34 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 		s.deliveries[d.ID] = sd
 		s.active[d.ID] = sd
 		s.byWebhook[d.WebhookID] = append(s.byWebhook[d.WebhookID], d.ID)
+		if d.RedeliveryOf != "" {
+			s.deliveries[d.RedeliveryOf].d.RedeliveredBy = d.ID
+		}
 	}
 	if p.IdempotencyKey != "" {
 		s.keys[p.IdempotencyKey] = idemKey{deliveryIDs: slices.Clone(ids), at: p.Now}
 	}
 	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
+}
+
+// checkRedeliveries checks that the originals p's deliveries redeliver
+// exist and, for a replay, are distinct and not redelivered yet.
+func (s *Store) checkRedeliveries(p webhook.EnqueueParams) error {
+	seen := make(map[string]bool)
+	for _, d := range p.Deliveries {
+		if d.RedeliveryOf == "" {
+			continue
+		}
+		orig, ok := s.deliveries[d.RedeliveryOf]
+		if !ok {
+			return fmt.Errorf("delivery %s: redelivery of %s: %w", d.ID, d.RedeliveryOf, webhook.ErrNotFound)
+		}
+		if p.Replay && (orig.d.RedeliveredBy != "" || seen[d.RedeliveryOf]) {
+			return fmt.Errorf("delivery %s: already redelivered: %w", d.RedeliveryOf, webhook.ErrConflict)
+		}
+		seen[d.RedeliveryOf] = true
+	}
+	return nil
 }
 
 // ClaimDeliveries implements webhook.Storage.
@@ -274,7 +300,10 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	claims := make([]*webhook.Claim, 0, len(dues))
 	for _, x := range dues {
 		d := x.d
-		if d.d.Status == webhook.StatusDelivering {
+		// A lease taken past the attempt budget sent nothing: no lost
+		// attempt to record, and no attempt to count.
+		pastBudget := d.d.Status == webhook.StatusDelivering && d.d.MaxAttempts > 0 && d.d.Attempt > d.d.MaxAttempts
+		if d.d.Status == webhook.StatusDelivering && !pastBudget {
 			d.attempts = append(d.attempts, webhook.Attempt{
 				DeliveryID: d.d.ID,
 				Number:     d.d.Attempt,
@@ -287,7 +316,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 			return nil, err
 		}
 		d.d.Status = webhook.StatusDelivering
-		d.d.Attempt++
+		if !pastBudget {
+			d.d.Attempt++
+		}
 		d.lease = webhook.Lease{Token: token, WorkerID: p.WorkerID, ExpiresAt: p.Now.Add(p.LeaseDuration)}
 		pl := *s.payloads[d.d.PayloadID]
 		pl.Body = slices.Clone(pl.Body)
@@ -428,7 +459,7 @@ func (s *Store) ListDeliveries(ctx context.Context, p webhook.ListDeliveriesPara
 			continue
 		}
 		d := s.deliveries[id]
-		if p.Status != "" && d.d.Status != p.Status {
+		if (p.Status != "" && d.d.Status != p.Status) || (p.NotRedelivered && d.d.RedeliveredBy != "") {
 			continue
 		}
 		c := d.d

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -80,19 +82,28 @@ func (s *Store) enqueue(ctx context.Context, q querier, own bool, p webhook.Enqu
 	if n := len(p.Deliveries); n > 0 {
 		var (
 			hooks, pids, types, statuses = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-			attempts                     = make([]int32, n)
+			attempts, budgets            = make([]int32, n), make([]int32, n)
 			next, created                = make([]time.Time, n), make([]time.Time, n)
+			origs                        = make([]string, n)
+			redone, redoneBy             []string
 		)
 		for i, d := range p.Deliveries {
 			hooks[i], pids[i], types[i], statuses[i] = d.WebhookID, d.PayloadID, text(d.EventType), string(d.Status)
 			attempts[i], next[i], created[i] = int32(d.Attempt), d.NextAttemptAt, d.CreatedAt
+			budgets[i], origs[i] = int32(min(max(d.MaxAttempts, 0), math.MaxInt32)), d.RedeliveryOf
+			if d.RedeliveryOf != "" {
+				redone, redoneBy = append(redone, d.RedeliveryOf), append(redoneBy, d.ID)
+			}
 		}
 		var token, worker, expires any
 		if p.Lease != nil {
 			token, worker, expires = p.Lease.Token, text(p.Lease.WorkerID), p.Lease.ExpiresAt
 		}
-		if _, err := tx.Exec(ctx, s.sql.insertDeliveries, ids, hooks, pids, types, statuses, attempts, next, created, token, worker, expires); err != nil {
+		if _, err := tx.Exec(ctx, s.sql.insertDeliveries, ids, hooks, pids, types, statuses, attempts, next, created, token, worker, expires, budgets, origs); err != nil {
 			return webhook.EnqueueResult{}, translate(err, "enqueue: deliveries")
+		}
+		if err := s.markRedelivered(ctx, tx, redoneBy, redone, p.Replay); err != nil {
+			return webhook.EnqueueResult{}, err
 		}
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, s.channel); err != nil {
 			return webhook.EnqueueResult{}, translate(err, "enqueue: notify")
@@ -105,6 +116,41 @@ func (s *Store) enqueue(ctx context.Context, q querier, own bool, p webhook.Enqu
 		return webhook.EnqueueResult{}, translate(err, "enqueue")
 	}
 	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
+}
+
+// markRedelivered points each original at its redelivery. With replay,
+// an original redelivered before (or named twice) fails with
+// webhook.ErrConflict; a missing one fails with webhook.ErrNotFound.
+func (s *Store) markRedelivered(ctx context.Context, tx pgx.Tx, by, origs []string, replay bool) error {
+	if len(origs) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, s.replay.markRedelivered, by, origs, replay)
+	if err != nil {
+		return translate(err, "enqueue: redeliveries")
+	}
+	marked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return translate(err, "enqueue: redeliveries")
+	}
+	if len(marked) == len(origs) {
+		return nil
+	}
+	distinct := make(map[string]bool, len(origs))
+	for _, id := range origs {
+		distinct[strings.ToLower(id)] = true
+	}
+	var found int
+	if err := tx.QueryRow(ctx, s.replay.countDeliveries, origs).Scan(&found); err != nil {
+		return translate(err, "enqueue: redeliveries")
+	}
+	if found < len(distinct) {
+		return fmt.Errorf("enqueue: a redelivered delivery does not exist: %w", webhook.ErrNotFound)
+	}
+	if replay {
+		return fmt.Errorf("enqueue: a replayed delivery was redelivered already: %w", webhook.ErrConflict)
+	}
+	return nil
 }
 
 // checkEnqueue validates what Enqueue is given before any SQL runs.
@@ -121,7 +167,7 @@ func checkEnqueue(p webhook.EnqueueParams) error {
 		}
 	}
 	for _, d := range p.Deliveries {
-		if !validID(d.ID) || !validID(d.WebhookID) || !validID(d.PayloadID) {
+		if !validID(d.ID) || !validID(d.WebhookID) || !validID(d.PayloadID) || (d.RedeliveryOf != "" && !validID(d.RedeliveryOf)) {
 			return fmt.Errorf("%w: delivery, webhook and payload IDs must be UUIDs", webhook.ErrInvalid)
 		}
 	}

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/analytics-webhooks/webhook"
@@ -15,21 +16,25 @@ type deliveryCols struct {
 	created         time.Time
 	status          string
 	attempt, code   int32
+	maxAttempts     int32
 	durationNS      int64
 }
 
 // deliveryColumns lists the columns dest scans, in order.
 const deliveryColumns = `d.id::text, d.webhook_id::text, d.payload_id::text, d.event_type, d.status, d.attempt,
-	d.next_attempt_at, d.status_code, d.response_body, d.duration_ns, d.error, d.created_at, d.completed_at`
+	d.next_attempt_at, d.status_code, d.response_body, d.duration_ns, d.error, d.created_at, d.completed_at,
+	d.max_attempts, coalesce(d.redelivery_of::text, ''), coalesce(d.redelivered_by::text, '')`
 
 func (c *deliveryCols) dest(d *webhook.Delivery) []any {
 	return []any{&d.ID, &d.WebhookID, &d.PayloadID, &d.EventType, &c.status, &c.attempt,
-		&c.next, &c.code, &d.ResponseBody, &c.durationNS, &d.Error, &c.created, &c.completed}
+		&c.next, &c.code, &d.ResponseBody, &c.durationNS, &d.Error, &c.created, &c.completed,
+		&c.maxAttempts, &d.RedeliveryOf, &d.RedeliveredBy}
 }
 
 func (c *deliveryCols) finish(d *webhook.Delivery) {
 	d.Status = webhook.DeliveryStatus(c.status)
 	d.Attempt = int(c.attempt)
+	d.MaxAttempts = int(c.maxAttempts)
 	d.NextAttemptAt = utc(c.next)
 	d.StatusCode = int(c.code)
 	d.Duration = time.Duration(c.durationNS)
@@ -77,7 +82,14 @@ func (s *Store) ListDeliveries(ctx context.Context, p webhook.ListDeliveriesPara
 	} else if !validID(before) {
 		return nil, fmt.Errorf("%w: cursor %q is not a delivery ID", webhook.ErrInvalid, p.Before)
 	}
-	rows, err := s.pool.Query(ctx, s.sql.listDeliveries, p.WebhookID, string(p.Status), before, webhook.PageLimit(p.Limit))
+	var rows pgx.Rows
+	var err error
+	if p.Status == webhook.StatusFailed && p.NotRedelivered {
+		// What a replay reads, through its partial index.
+		rows, err = s.pool.Query(ctx, s.replay.listReplayable, p.WebhookID, before, webhook.PageLimit(p.Limit))
+	} else {
+		rows, err = s.pool.Query(ctx, s.sql.listDeliveries, p.WebhookID, string(p.Status), before, webhook.PageLimit(p.Limit), p.NotRedelivered)
+	}
 	if err != nil {
 		return nil, translate(err, "list deliveries")
 	}
@@ -129,4 +141,25 @@ func (s *Store) GetPayload(ctx context.Context, id string) (*webhook.Payload, er
 	}
 	p.Timestamp = p.Timestamp.UTC()
 	return &p, nil
+}
+
+// replayStatements holds the SQL of redeliveries and replays.
+type replayStatements struct {
+	markRedelivered, countDeliveries, listReplayable string
+}
+
+func newReplayStatements(schema string) replayStatements {
+	q := func(sql string) string { return strings.ReplaceAll(sql, "{{schema}}", schema) }
+	return replayStatements{
+		// Point each original ($2) at its redelivery ($1); with $3, only
+		// originals not redelivered yet. Returns the originals marked.
+		markRedelivered: q(`UPDATE {{schema}}.deliveries o SET redelivered_by = i.new_id::uuid
+			FROM unnest($1::text[], $2::text[]) AS i(new_id, orig_id)
+			WHERE o.id = i.orig_id::uuid AND NOT ($3 AND o.redelivered_by IS NOT NULL)
+			RETURNING o.id::text`),
+		countDeliveries: q(`SELECT count(*) FROM {{schema}}.deliveries WHERE id = ANY ($1::text[]::uuid[])`),
+		listReplayable: q(`SELECT ` + deliveryColumns + ` FROM {{schema}}.deliveries d
+			WHERE d.webhook_id = $1 AND d.status = 'failed' AND d.redelivered_by IS NULL AND d.id < $2::uuid
+			ORDER BY d.id DESC LIMIT $3`),
+	}
 }

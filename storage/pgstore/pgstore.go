@@ -39,6 +39,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -86,6 +87,7 @@ type Store struct {
 	channel string // the NOTIFY channel
 	log     *slog.Logger
 	sql     statements
+	replay  replayStatements
 }
 
 var (
@@ -121,6 +123,7 @@ func New(pool *pgxpool.Pool, cfg *Config) (*Store, error) {
 		channel: c.Schema + "_deliveries",
 		log:     c.Logger,
 		sql:     newStatements(pgx.Identifier{c.Schema}.Sanitize()),
+		replay:  newReplayStatements(pgx.Identifier{c.Schema}.Sanitize()),
 	}, nil
 }
 
@@ -128,15 +131,22 @@ func New(pool *pgxpool.Pool, cfg *Config) (*Store, error) {
 func (s *Store) Schema() string { return s.schema }
 
 // Migrate creates the schema and applies every embedded migration not yet
-// applied, in order, in one transaction. Several processes may call it
-// at once: an advisory lock makes them take turns, and each migration is
-// applied once.
+// applied, in the order of their version numbers (the digits before the
+// first underscore of the file name), in one transaction. A version
+// missing from the applied ones is applied even when later ones were
+// applied before it, so migrations that do not depend on each other may
+// land in any order. Several processes may call it at once: an advisory
+// lock makes them take turns, and each migration is applied once.
 func (s *Store) Migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	return s.migrate(ctx, migrationFiles)
+}
+
+// migrate applies the migrations in fsys.
+func (s *Store) migrate(ctx context.Context, fsys fs.FS) error {
+	ms, err := readMigrations(fsys)
 	if err != nil {
-		return err
+		return fmt.Errorf("pgstore: migrate: %w", err)
 	}
-	slices.Sort(names)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("pgstore: migrate: %w", err)
@@ -160,30 +170,59 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("pgstore: migrate: %w", err)
 	}
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("pgstore: migrate: bad migration name %s", base)
-		}
-		if slices.Contains(applied, int32(version)) {
+	for _, m := range ms {
+		if slices.Contains(applied, m.version) {
 			continue
 		}
-		body, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return err
+		if _, err := tx.Exec(ctx, strings.ReplaceAll(m.body, "{{schema}}", q)); err != nil {
+			return fmt.Errorf("pgstore: migrate: %s: %w", m.name, err)
 		}
-		if _, err := tx.Exec(ctx, strings.ReplaceAll(string(body), "{{schema}}", q)); err != nil {
-			return fmt.Errorf("pgstore: migrate: %s: %w", base, err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO `+q+`.schema_migrations (version) VALUES ($1)`, version); err != nil {
-			return fmt.Errorf("pgstore: migrate: %s: %w", base, err)
+		if _, err := tx.Exec(ctx, `INSERT INTO `+q+`.schema_migrations (version) VALUES ($1)`, m.version); err != nil {
+			return fmt.Errorf("pgstore: migrate: %s: %w", m.name, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("pgstore: migrate: %w", err)
 	}
 	return nil
+}
+
+// migration is one embedded migration file.
+type migration struct {
+	version int32
+	name    string
+	body    string
+}
+
+// readMigrations returns the migrations in fsys's migrations directory
+// in ascending version order. Gaps in the numbering are allowed; a file
+// name without a version, or two files with one version, are errors.
+func readMigrations(fsys fs.FS) ([]migration, error) {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	ms := make([]migration, 0, len(names))
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		digits, _, ok := strings.Cut(base, "_")
+		version, err := strconv.ParseInt(digits, 10, 32)
+		if !ok || err != nil || version < 1 {
+			return nil, fmt.Errorf("bad migration name %s: want a positive version, an underscore and a name", base)
+		}
+		body, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: int32(version), name: base, body: string(body)})
+	}
+	slices.SortFunc(ms, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s have one version", ms[i-1].name, ms[i].name)
+		}
+	}
+	return ms, nil
 }
 
 // querier is what a pool and a transaction have in common.

@@ -36,13 +36,15 @@ func newStatements(schema string) statements {
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[])
 				AS p(id, webhook_id, event_type, environment, ts, body)`),
 		// $9..$11: the lease, for deliveries enqueued already leased.
+		// $12, $13: attempt budgets, and originals ('' for none).
 		insertDeliveries: q(`INSERT INTO {{schema}}.deliveries (id, webhook_id, payload_id, event_type, status, attempt,
-				next_attempt_at, due_at, lease_token, lease_worker, lease_expires_at, created_at)
+				next_attempt_at, due_at, lease_token, lease_worker, lease_expires_at, created_at, max_attempts, redelivery_of)
 			SELECT id::uuid, webhook_id::uuid, payload_id::uuid, event_type, status, attempt,
 				next_at, CASE WHEN $9::text IS NULL THEN next_at ELSE $11::timestamptz END,
-				$9::text, $10::text, $11::timestamptz, created
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::timestamptz[], $8::timestamptz[])
-				AS d(id, webhook_id, payload_id, event_type, status, attempt, next_at, created)`),
+				$9::text, $10::text, $11::timestamptz, created, max_attempts, nullif(redelivery_of, '')::uuid
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::timestamptz[], $8::timestamptz[],
+					$12::int4[], $13::text[])
+				AS d(id, webhook_id, payload_id, event_type, status, attempt, next_at, created, max_attempts, redelivery_of)`),
 
 		// One statement claims: lock the earliest due deliveries that are
 		// free (SKIP LOCKED: concurrent claimers never wait for or share
@@ -121,6 +123,7 @@ func newStatements(schema string) statements {
 		getDelivery: q(`SELECT ` + deliveryColumns + ` FROM {{schema}}.deliveries d WHERE d.id = $1`),
 		listDeliveries: q(`SELECT ` + deliveryColumns + ` FROM {{schema}}.deliveries d
 			WHERE d.webhook_id = $1 AND ($2 = '' OR d.status = $2) AND d.id < $3::uuid
+				AND NOT ($5 AND d.redelivered_by IS NOT NULL)
 			ORDER BY d.id DESC LIMIT $4`),
 		listAttempts: q(`SELECT number, started_at, duration_ns, status_code, response_body, error
 			FROM {{schema}}.attempts WHERE delivery_id = $1 ORDER BY number`),
@@ -152,13 +155,18 @@ func claimSQL(due string) string {
 	return `WITH due AS (` + due + `
 		), lost AS (
 			INSERT INTO {{schema}}.attempts (delivery_id, number, started_at, duration_ns, status_code, response_body, error)
-			SELECT id, was_attempt, coalesce(was_expiry, $1), 0, 0, '',
+			SELECT due.id, was_attempt, coalesce(was_expiry, $1), 0, 0, '',
 				'lease of worker "' || coalesce(was_worker, '') || '" expired before the attempt was recorded'
-			FROM due WHERE was_status = 'delivering'
+			FROM due JOIN {{schema}}.deliveries x ON x.id = due.id
+			WHERE was_status = 'delivering' AND NOT (x.max_attempts > 0 AND was_attempt > x.max_attempts)
 			ON CONFLICT DO NOTHING
 		), claimed AS (
+			-- A lease taken past the attempt budget sent nothing: it is
+			-- not counted (see lost).
 			UPDATE {{schema}}.deliveries d
-			SET status = 'delivering', attempt = d.attempt + 1,
+			SET status = 'delivering',
+				attempt = CASE WHEN due.was_status = 'delivering' AND d.max_attempts > 0 AND d.attempt > d.max_attempts
+					THEN d.attempt ELSE d.attempt + 1 END,
 				lease_token = gen_random_uuid()::text, lease_worker = $5, lease_expires_at = $4, due_at = $4
 			FROM due WHERE d.id = due.id
 			RETURNING d.*, due.was_due
