@@ -78,18 +78,101 @@ func testCanceledContext(t *testing.T, s webhook.Storage) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := s.GetWebhook(ctx, newID(t))
-	require.Error(t, err)
+	require.ErrorIs(t, err, context.Canceled)
 	require.False(t, errors.Is(err, webhook.ErrNotFound), "a canceled call must not report a missing row")
 	_, err = s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: 1, LeaseDuration: time.Second, Now: t0})
-	assert.Error(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
 	w := simpleWebhook(t, "")
-	assert.Error(t, s.CreateWebhook(ctx, w))
+	assert.ErrorIs(t, s.CreateWebhook(ctx, w), context.Canceled)
 	_, err = s.GetWebhook(t.Context(), w.ID)
 	require.ErrorIs(t, err, webhook.ErrNotFound, "a canceled create stores nothing")
 	pl, d := newDelivery(t, newID(t), t0)
 	_, err = s.Enqueue(ctx, webhook.EnqueueParams{Payloads: []*webhook.Payload{pl}, Deliveries: []*webhook.Delivery{d}, Now: t0})
-	assert.Error(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
 	assertNothingStored(t, s, []*webhook.Payload{pl}, []*webhook.Delivery{d})
+
+	// Reads and results as well.
+	id := enqueue(t, s, newID(t), 1, t0)[0]
+	c := claim(t, s, t0, 1)[0]
+	_, err = s.GetDelivery(ctx, id)
+	assert.ErrorIs(t, err, context.Canceled)
+	_, err = s.ListDeliveries(ctx, webhook.ListDeliveriesParams{WebhookID: c.Delivery.WebhookID})
+	assert.ErrorIs(t, err, context.Canceled)
+	_, err = s.ListAttempts(ctx, id)
+	assert.ErrorIs(t, err, context.Canceled)
+	_, err = s.GetPayload(ctx, c.Payload.ID)
+	assert.ErrorIs(t, err, context.Canceled)
+	err = s.RecordAttempt(ctx, webhook.RecordAttemptParams{DeliveryID: id, Token: c.Lease.Token, Status: webhook.StatusDelivered, Now: t0})
+	assert.ErrorIs(t, err, context.Canceled)
+	got, err := s.GetDelivery(t.Context(), id)
+	require.NoError(t, err)
+	assert.Equal(t, webhook.StatusDelivering, got.Status, "a canceled result records nothing")
+}
+
+func testNonUTCTimes(t *testing.T, s webhook.Storage) {
+	ctx := t.Context()
+	east := time.FixedZone("UTC+05:30", 5*3600+1800)
+	west := time.FixedZone("UTC-08:00", -8*3600)
+	hook := newID(t)
+	// Due at the same instant and an hour later, written in two zones.
+	p1, d1 := newDelivery(t, hook, t0.In(east))
+	p1.Timestamp = t0.In(west)
+	d1.CreatedAt = t0.In(west)
+	p2, d2 := newDelivery(t, hook, t0.Add(time.Hour).In(west))
+	_, err := s.Enqueue(ctx, webhook.EnqueueParams{Payloads: []*webhook.Payload{p1, p2}, Deliveries: []*webhook.Delivery{d1, d2}, Now: t0.In(east)})
+	require.NoError(t, err)
+	sameInstant := func(want, got time.Time, what string) {
+		t.Helper()
+		assert.True(t, want.Equal(got), "%s: stored %v, returned %v", what, want, got)
+	}
+	gotP, err := s.GetPayload(ctx, p1.ID)
+	require.NoError(t, err)
+	sameInstant(p1.Timestamp, gotP.Timestamp, "payload timestamp")
+	gotD, err := s.GetDelivery(ctx, d1.ID)
+	require.NoError(t, err)
+	sameInstant(d1.NextAttemptAt, gotD.NextAttemptAt, "next attempt")
+	sameInstant(d1.CreatedAt, gotD.CreatedAt, "created")
+
+	// "Now" in a third zone, 30 minutes after t0: only the first is due.
+	tokyo := time.FixedZone("UTC+09:00", 9*3600)
+	now := t0.Add(30 * time.Minute).In(tokyo)
+	cs, err := s.ClaimDeliveries(ctx, webhook.ClaimParams{WorkerID: "w", Limit: 10, LeaseDuration: time.Minute, Now: now})
+	require.NoError(t, err)
+	require.Equal(t, []string{d1.ID}, claimIDs(cs), "due times compare as instants, whatever their zone")
+	sameInstant(now.Add(time.Minute), cs[0].Lease.ExpiresAt, "lease expiry")
+	sameInstant(d1.NextAttemptAt, cs[0].Delivery.NextAttemptAt, "claimed next attempt")
+
+	started := now.In(west)
+	next := now.Add(10 * time.Minute).In(east)
+	require.NoError(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{
+		DeliveryID: d1.ID, Token: cs[0].Lease.Token, Status: webhook.StatusRetrying, NextAttemptAt: next,
+		Attempt: webhook.Attempt{StartedAt: started, StatusCode: 503}, Now: now,
+	}))
+	atts, err := s.ListAttempts(ctx, d1.ID)
+	require.NoError(t, err)
+	require.Len(t, atts, 1)
+	sameInstant(started, atts[0].StartedAt, "attempt start")
+	gotD, err = s.GetDelivery(ctx, d1.ID)
+	require.NoError(t, err)
+	sameInstant(next, gotD.NextAttemptAt, "retry time")
+	require.Empty(t, claim(t, s, next.Add(-time.Microsecond).In(west), 10), "not due a microsecond early")
+	cs = claim(t, s, next.In(tokyo), 1)
+	require.Len(t, cs, 1)
+	require.NoError(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{
+		DeliveryID: d1.ID, Token: cs[0].Lease.Token, Status: webhook.StatusDelivered,
+		Attempt: webhook.Attempt{StartedAt: next, StatusCode: 200}, Now: next.In(west),
+	}))
+	gotD, err = s.GetDelivery(ctx, d1.ID)
+	require.NoError(t, err)
+	sameInstant(next, gotD.CompletedAt, "completed")
+
+	w := simpleWebhook(t, "")
+	w.CreatedAt, w.UpdatedAt = t0.In(east), t0.Add(time.Second).In(west)
+	require.NoError(t, s.CreateWebhook(ctx, w))
+	gotW, err := s.GetWebhook(ctx, w.ID)
+	require.NoError(t, err)
+	sameInstant(w.CreatedAt, gotW.CreatedAt, "webhook created")
+	sameInstant(w.UpdatedAt, gotW.UpdatedAt, "webhook updated")
 }
 
 func testHistoryOutlivesWebhook(t *testing.T, s webhook.Storage) {

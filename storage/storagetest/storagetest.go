@@ -75,6 +75,12 @@ var cases = []struct {
 	{"DeliveryCopiesAreIndependent", testDeliveryCopies},
 	{"Prune", testPrune},
 	{"RecordAttemptsBatch", testRecordAttemptsBatch},
+	{"UpdateWebhookConcurrent", testUpdateWebhookConcurrent},
+	{"RecordRacingReclaim", testRecordRacingReclaim},
+	{"ClaimExpiredWithExcludeAndCap", testClaimExpiredWithExcludeAndCap},
+	{"AttemptBudget", testAttemptBudget},
+	{"ReplayMarks", testReplayMarks},
+	{"NonUTCTimes", testNonUTCTimes},
 }
 
 // newID returns a new time-ordered ID like the Service's.
