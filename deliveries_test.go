@@ -329,3 +329,29 @@ func TestTestWithCanceledContext(t *testing.T) {
 	require.Len(t, ds[0].Attempts, 1)
 	assert.Contains(t, ds[0].Attempts[0].Error, "canceled")
 }
+
+func TestLostLeasesPastTheBudgetAreNotCounted(t *testing.T) {
+	rc := newReceiver(t, nil)
+	e := newEnv(t, nil, &webhook.WorkerConfig{LeaseDuration: time.Minute})
+	w := e.hook(t, rc.URL, func(w *webhook.Webhook) { w.Retry.MaxAttempts = 1 })
+	id := e.trigger(t)[0]
+	d, err := e.store.GetDelivery(t.Context(), id)
+	require.NoError(t, err)
+	require.Equal(t, w.Retry.MaxAttempts, d.MaxAttempts, "a delivery carries its webhook's budget")
+	// Workers claim and die: the first during its one attempt, the
+	// others after claiming past the budget.
+	for range 3 {
+		cs, err := e.store.ClaimDeliveries(t.Context(), webhook.ClaimParams{WorkerID: "dies", Limit: 1, LeaseDuration: time.Minute, Now: e.clock.Now()})
+		require.NoError(t, err)
+		require.Len(t, cs, 1)
+		e.clock.Advance(time.Minute)
+	}
+	e.runOnce(t)
+	got := e.delivery(t, id)
+	assert.Equal(t, webhook.StatusFailed, got.Status)
+	require.Len(t, got.Attempts, 2, "the lost attempt and the refusal to send; no lost leases of claims that sent nothing")
+	assert.Contains(t, got.Attempts[0].Error, "lease")
+	assert.Contains(t, got.Attempts[1].Error, "attempts are used")
+	assert.LessOrEqual(t, got.Attempt, w.Retry.MaxAttempts+1)
+	assert.Empty(t, rc.all())
+}
