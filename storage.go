@@ -52,8 +52,8 @@ type Storage interface {
 	// that exists already fails with ErrDuplicate.
 	//
 	// A delivery with RedeliveryOf set also sets, in the same step, the
-	// RedeliveredBy of the delivery it names (which must exist, or
-	// Enqueue fails with ErrNotFound) to its own ID. With p.Replay, an
+	// RedeliveredBy of the delivery it names (stored by an earlier
+	// Enqueue, or Enqueue fails with ErrNotFound) to its own ID. With p.Replay, an
 	// original whose RedeliveredBy is set already fails the whole call
 	// with ErrConflict, so that concurrent replays redeliver each
 	// original once.
@@ -318,7 +318,9 @@ type RecordAttemptParams struct {
 
 // Validate checks the parts of an enqueue every Storage relies on:
 // payloads and deliveries present with IDs, deliveries pending (or
-// delivering, with a Lease that has a token). It returns an error
+// delivering, with a Lease that has a token), without RedeliveredBy, and
+// with a RedeliveryOf that names no delivery of the same call (and is
+// set on every delivery of a Replay). It returns an error
 // wrapping ErrInvalid. Backends call it before storing anything; they
 // may check more (pgstore needs UUIDs).
 func (p EnqueueParams) Validate() error {
@@ -334,6 +336,12 @@ func (p EnqueueParams) Validate() error {
 			return fmt.Errorf("%w: lease without token", ErrInvalid)
 		}
 	}
+	ids := make(map[string]bool, len(p.Deliveries))
+	for _, d := range p.Deliveries {
+		if d != nil {
+			ids[d.ID] = true
+		}
+	}
 	for _, d := range p.Deliveries {
 		if d == nil || d.ID == "" || d.PayloadID == "" {
 			return fmt.Errorf("%w: delivery without ID or payload ID", ErrInvalid)
@@ -344,8 +352,8 @@ func (p EnqueueParams) Validate() error {
 		switch {
 		case d.RedeliveredBy != "":
 			return fmt.Errorf("%w: delivery %s: a new delivery has no RedeliveredBy", ErrInvalid, d.ID)
-		case d.RedeliveryOf == d.ID:
-			return fmt.Errorf("%w: delivery %s: RedeliveryOf names the delivery itself", ErrInvalid, d.ID)
+		case ids[d.RedeliveryOf]:
+			return fmt.Errorf("%w: delivery %s: RedeliveryOf names a delivery of the same enqueue", ErrInvalid, d.ID)
 		case p.Replay && d.RedeliveryOf == "":
 			return fmt.Errorf("%w: delivery %s: a replay needs RedeliveryOf", ErrInvalid, d.ID)
 		}

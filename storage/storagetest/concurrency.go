@@ -266,7 +266,11 @@ func testReplayMarks(t *testing.T, s webhook.Storage) {
 	_, err = s.Enqueue(ctx, webhook.EnqueueParams{Deliveries: []*webhook.Delivery{missing}, Replay: true, Now: t0})
 	require.ErrorIs(t, err, webhook.ErrNotFound)
 	assertNothingStored(t, s, nil, []*webhook.Delivery{missing})
-	// A replay needs originals.
+	// A replay needs originals stored before.
+	self := redeliver(ids[2])
+	self.RedeliveryOf = self.ID
+	_, err = s.Enqueue(ctx, webhook.EnqueueParams{Deliveries: []*webhook.Delivery{self}, Now: t0})
+	require.ErrorIs(t, err, webhook.ErrInvalid)
 	bare := redeliver(ids[2])
 	bare.RedeliveryOf = ""
 	_, err = s.Enqueue(ctx, webhook.EnqueueParams{Deliveries: []*webhook.Delivery{bare}, Replay: true, Now: t0})
