@@ -34,8 +34,16 @@
 // deliveries (its size follows the backlog, not the history); history
 // pages read (webhook_id, id) or (webhook_id, status, id) backwards from
 // the cursor; pruning reads a partial index on completed_at; payloads
-// still referenced are found through an index on deliveries.payload_id.
-// See migrations/001_init.sql.
+// still referenced are found through an index on deliveries.payload_id;
+// replays read a partial index of the failed deliveries not replayed
+// yet. See the files in migrations/.
+//
+// # Errors
+//
+// A store whose schema Migrate has not brought up to date fails with
+// ErrNotMigrated. A connection lost while an enqueue commits fails with
+// webhook.ErrCommitUnknown: the rows may or may not exist, and a retry
+// should carry the same idempotency key.
 package pgstore
 
 import (
