@@ -53,7 +53,7 @@ func (s *Service) Deliveries(ctx context.Context, webhookID string, limit int) (
 // recorded as failed with an error saying the test was canceled.
 func (s *Service) Test(ctx context.Context, webhookID string) (*Delivery, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("webhook %s: test: %w", webhookID, context.Cause(ctx))
+		return nil, fmt.Errorf("webhook %s: test: %w", webhookID, err)
 	}
 	w, err := s.store.GetWebhook(ctx, webhookID)
 	if err != nil {
@@ -98,7 +98,7 @@ func (s *Service) Test(ctx context.Context, webhookID string) (*Delivery, error)
 		return nil, fmt.Errorf("webhook %s: test: record: %w", webhookID, err)
 	}
 	if canceled {
-		return nil, fmt.Errorf("webhook %s: test: %w", webhookID, context.Cause(ctx))
+		return nil, fmt.Errorf("webhook %s: test: %w", webhookID, ctx.Err())
 	}
 	return s.Delivery(rctx, d.ID)
 }
