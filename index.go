@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -47,8 +48,15 @@ func (s *Service) loadIndex(ctx context.Context) (*index, error) {
 	after := ""
 	for {
 		page, err := s.store.ListWebhooks(ctx, ListWebhooksParams{After: after, Limit: MaxPageSize})
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrCorruptWebhook) {
 			return nil, fmt.Errorf("webhook: load webhooks: %w", err)
+		}
+		// Rows that cannot be read are skipped, not fatal to every
+		// trigger call; they still count towards the page.
+		corrupt := CorruptWebhooks(err)
+		for _, c := range corrupt {
+			s.log.ErrorContext(ctx, "webhook: stored webhook cannot be read; not matching it", "webhook_id", c.ID, "error", c.Err)
+			after = max(after, c.ID)
 		}
 		for _, w := range page {
 			if w.Disabled {
@@ -63,10 +71,12 @@ func (s *Service) loadIndex(ctx context.Context) (*index, error) {
 			}
 			idx.add(cw)
 		}
-		if len(page) < MaxPageSize {
+		if len(page)+len(corrupt) < MaxPageSize {
 			return idx, nil
 		}
-		after = page[len(page)-1].ID
+		if len(page) > 0 {
+			after = max(after, page[len(page)-1].ID)
+		}
 	}
 }
 

@@ -132,12 +132,16 @@ func cleanText(b []byte) string {
 	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }
 
-// webhookForSend returns the webhook to send to: from the matching index
-// when that is fresh and has it (enabled), else from Storage. It never
-// reloads the index, so sends cost at most one lookup.
-func (s *Service) webhookForSend(ctx context.Context, id string) (*Webhook, error) {
-	if idx := s.idx.Load(); s.fresh(idx) {
-		if cw, ok := idx.byID[id]; ok {
+// webhookForSend returns the webhook to send a claimed delivery to, as
+// of version, the webhook's version read with the claim: the matching
+// index's copy when it is that very version (whatever its age), else the
+// webhook read from Storage, which is at least as new. So an attempt
+// never uses settings older than its claim, made in whichever process.
+// A version of 0 (the webhook is gone, or the Storage does not say)
+// always reads Storage. It never reloads the index.
+func (s *Service) webhookForSend(ctx context.Context, id string, version int64) (*Webhook, error) {
+	if idx := s.idx.Load(); idx != nil && version > 0 {
+		if cw, ok := idx.byID[id]; ok && cw.w.Version == version {
 			return cw.w, nil
 		}
 	}

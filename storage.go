@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -12,9 +13,18 @@ import (
 // written here.
 //
 // All methods must be safe for concurrent use, also by several processes
-// sharing one database. Times passed in parameters are the caller's clock;
-// a Storage compares times only with those it is given, never with its
-// own clock, and keeps them to at least microsecond precision.
+// sharing one database. Times passed in parameters are the caller's clock,
+// and a Storage keeps them to at least microsecond precision. A Storage
+// compares due times (NextAttemptAt) with the caller's Now. Leases are the
+// exception: a Storage that several machines share should measure them on
+// one clock of its own (pgstore uses the database's), setting a claim's
+// lease to its own time plus LeaseDuration and taking a lease as expired
+// by its own time, so that clock skew between callers can neither make a
+// live lease look expired (a second send, an attempt burned) nor keep a
+// dead one. Lease.ExpiresAt is then on the Storage's clock: callers must
+// not compare it with their own, but measure LeaseDuration from when they
+// claimed. A Storage without a clock of its own (memstore) uses the
+// callers' Now for leases too.
 //
 // Errors: a missing row is reported with an error wrapping ErrNotFound, a
 // clashing ID with ErrDuplicate, a lost lease with ErrLeaseLost and
@@ -43,6 +53,16 @@ type Storage interface {
 	DeleteWebhook(ctx context.Context, id string) error
 	// ListWebhooks returns webhooks in ascending ID order, one page at
 	// a time (see ListWebhooksParams).
+	//
+	// A stored webhook that cannot be read back (a row written by hand or
+	// by another version) does not fail the page: ListWebhooks returns
+	// the webhooks it could read together with an error that joins one
+	// *CorruptWebhookError per unreadable row (errors.Is
+	// ErrCorruptWebhook). Unreadable rows count towards the page's Limit,
+	// so a page is still the last only when readable and unreadable rows
+	// together are fewer than the limit, and the next page starts after
+	// the greatest ID among both (see CorruptWebhooks). Any other error
+	// comes with no webhooks.
 	ListWebhooks(ctx context.Context, p ListWebhooksParams) ([]*Webhook, error)
 
 	// Enqueue stores payloads and deliveries in one atomic step: all of
@@ -71,10 +91,12 @@ type Storage interface {
 	// p.ExcludeWebhooks and p.MaxPerWebhook. A
 	// delivery is due when it is pending or retrying and its
 	// NextAttemptAt is not after p.Now, or when it is delivering and its
-	// lease has expired (its worker died or stalled). Claiming sets the
-	// status to delivering, increments Attempt, and sets a new lease
-	// token and expiry. A delivery is never leased to two callers at
-	// once: concurrent claims return disjoint sets.
+	// lease has expired (its worker died or stalled) by the lease clock
+	// (see Storage). Claiming sets the status to delivering, increments
+	// Attempt, and sets a new lease token and expiry. A delivery is never
+	// leased to two callers at once: concurrent claims return disjoint
+	// sets. Each claim carries the Version of its webhook read in the
+	// same atomic step (Claim.WebhookVersion).
 	//
 	// Reclaiming an expired lease first records, for the abandoned
 	// attempt, an Attempt whose Error says the lease expired. A delivery
@@ -125,6 +147,72 @@ type Notifier interface {
 	// returns nil. It must survive lost connections by reconnecting;
 	// workers keep polling meanwhile. notify must not block.
 	Listen(ctx context.Context, notify func()) error
+}
+
+// WebhookNotifier is an optional interface for a Storage that can tell
+// Services in other processes that webhooks changed. A Service whose
+// Storage implements it drops its matching index within moments of a
+// change anywhere (see Service.Watch; Worker.Run watches on its own),
+// instead of when Config.WebhookCacheTTL runs out.
+type WebhookNotifier interface {
+	// ListenWebhooks calls changed with a webhook's ID after a change to
+	// it (create, update, delete, also by RecordAttempt) has committed,
+	// and with "" when changes may have been missed (when it starts
+	// listening and after it reconnects), until ctx is done; then it
+	// returns nil. It must survive lost connections by reconnecting.
+	// changed must not block.
+	ListenWebhooks(ctx context.Context, changed func(webhookID string)) error
+}
+
+// ErrCorruptWebhook is wrapped by the errors of stored webhooks that
+// cannot be read back; see CorruptWebhookError.
+var ErrCorruptWebhook = errors.New("webhook: stored webhook cannot be read")
+
+// CorruptWebhookError reports one stored webhook that cannot be read back,
+// such as a row changed by hand. errors.Is(err, ErrCorruptWebhook) holds.
+type CorruptWebhookError struct {
+	// ID is the webhook's ID.
+	ID string
+	// Err is what went wrong reading it.
+	Err error
+}
+
+// Error implements error.
+func (e *CorruptWebhookError) Error() string {
+	return fmt.Sprintf("webhook %s: stored row cannot be read: %v", e.ID, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *CorruptWebhookError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrCorruptWebhook.
+func (e *CorruptWebhookError) Is(target error) bool { return target == ErrCorruptWebhook }
+
+// CorruptWebhooks returns every *CorruptWebhookError in err's tree (as
+// ListWebhooks reports them), in order; none for nil.
+func CorruptWebhooks(err error) []*CorruptWebhookError {
+	var out []*CorruptWebhookError
+	var walk func(error)
+	walk = func(err error) {
+		if ce, ok := err.(*CorruptWebhookError); ok {
+			out = append(out, ce)
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			if e := u.Unwrap(); e != nil {
+				walk(e)
+			}
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
 }
 
 // BatchRecorder is an optional interface for a Storage that records many
@@ -247,7 +335,8 @@ type Lease struct {
 	Token string
 	// WorkerID names the worker, for people reading the history.
 	WorkerID string
-	// ExpiresAt is when the delivery becomes claimable again.
+	// ExpiresAt is when the delivery becomes claimable again, on the
+	// lease clock (see Storage): possibly not the caller's.
 	ExpiresAt time.Time
 }
 
@@ -257,10 +346,12 @@ type ClaimParams struct {
 	WorkerID string
 	// Limit is the most deliveries to claim; at least 1.
 	Limit int
-	// LeaseDuration is how long the claimed deliveries stay leased;
-	// positive.
+	// LeaseDuration is how long the claimed deliveries stay leased,
+	// measured on the lease clock (see Storage); positive.
 	LeaseDuration time.Duration
-	// Now is the current time.
+	// Now is the caller's current time: deliveries whose NextAttemptAt is
+	// not after it are due. It also measures leases in a Storage without
+	// a clock of its own.
 	Now time.Time
 	// ExcludeWebhooks lists webhooks whose deliveries must not be
 	// claimed, such as those a worker already sends to as much as it may.
@@ -284,6 +375,14 @@ type Claim struct {
 	Payload *Payload
 	// Lease is the worker's hold, with the token RecordAttempt needs.
 	Lease Lease
+	// WebhookVersion is the Version of the delivery's webhook when it was
+	// claimed, read in the same atomic step as the claim; 0 when the
+	// webhook does not exist (any more). Workers send with a cached copy
+	// of the webhook only when its Version equals WebhookVersion, and
+	// otherwise read the webhook from Storage, so no attempt uses
+	// settings older than its claim. A Storage that leaves it 0 is
+	// correct but makes every attempt read its webhook.
+	WebhookVersion int64
 }
 
 // RecordAttemptParams is the outcome of one claimed attempt.

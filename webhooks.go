@@ -277,9 +277,18 @@ func (s *Service) rotateSecret(ctx context.Context, sc scope, id string) (*Webho
 
 // List returns one page of webhooks in ID (creation) order, of every
 // tenant unless p.TenantID names one.
+//
+// Stored webhooks that cannot be read back are left out: List then
+// returns the others with an error wrapping ErrCorruptWebhook that names
+// each of them (CorruptWebhooks lists them); they count towards the
+// page's Limit, so continue after the greatest ID among both. On any
+// other error it returns no webhooks.
 func (s *Service) List(ctx context.Context, p ListWebhooksParams) ([]*Webhook, error) {
 	ws, err := s.store.ListWebhooks(ctx, p)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrCorruptWebhook):
+		return ws, fmt.Errorf("webhook: list: %w", err)
+	case err != nil:
 		return nil, fmt.Errorf("webhook: list: %w", err)
 	}
 	return ws, nil

@@ -163,6 +163,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer listening.Wait()
 		defer stopListening()
 	}
+	defer w.svc.watchDuring(ctx)() // learn of webhook changes in other processes
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -301,18 +302,21 @@ func (w *Worker) fill(ctx, sendCtx context.Context) (bool, time.Duration, error)
 		for _, c := range claims {
 			w.wg.Go(func() {
 				defer w.done(c.Delivery.WebhookID)
-				w.process(sendCtx, c)
+				w.process(sendCtx, c, now.Add(w.cfg.LeaseDuration))
 			})
 		}
 	}
 }
 
 // process makes one attempt of a claimed delivery and records it.
-func (w *Worker) process(ctx context.Context, c *Claim) {
+// leaseEnd is when the lease ends by this worker's clock: the claim's
+// start plus the lease duration, never the Storage's ExpiresAt, which
+// may be on another clock.
+func (w *Worker) process(ctx context.Context, c *Claim, leaseEnd time.Time) {
 	s := w.svc
 	d := c.Delivery
 	log := s.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt)
-	hook, err := s.webhookForSend(ctx, d.WebhookID)
+	hook, err := s.webhookForSend(ctx, d.WebhookID, c.WebhookVersion)
 	switch {
 	case d.EventType == EventTypeTest:
 		// Only an interrupted Test leaves a test delivery to claim; a
@@ -345,7 +349,7 @@ func (w *Worker) process(ctx context.Context, c *Claim) {
 	}
 	// Never let a request outlive its lease: another worker may claim
 	// the delivery once the lease expires.
-	if left := c.Lease.ExpiresAt.Sub(s.clock()) - leaseMargin; left < timeout {
+	if left := leaseEnd.Sub(s.clock()) - leaseMargin; left < timeout {
 		if left < time.Second {
 			log.WarnContext(ctx, "webhook: lease too short to attempt; handing the delivery back")
 			w.release(ctx, c, 0)

@@ -323,7 +323,11 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 		pl := *s.payloads[d.d.PayloadID]
 		pl.Body = slices.Clone(pl.Body)
 		dc := d.d
-		claims = append(claims, &webhook.Claim{Delivery: &dc, Payload: &pl, Lease: d.lease})
+		var version int64 // 0: the webhook does not exist
+		if w, ok := s.webhooks[d.d.WebhookID]; ok {
+			version = w.Version
+		}
+		claims = append(claims, &webhook.Claim{Delivery: &dc, Payload: &pl, Lease: d.lease, WebhookVersion: version})
 	}
 	return claims, nil
 }

@@ -5,7 +5,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/analytics-webhooks/webhook"
 )
+
+var _ webhook.WebhookNotifier = (*Store)(nil)
+
+// webhookChannel is the channel that webhook changes are NOTIFYed on,
+// with the webhook's ID as the payload.
+func (s *Store) webhookChannel() string { return s.schema + "_webhooks" }
 
 // Listen implements webhook.Notifier: it LISTENs on the store's channel
 // on a connection of its own and calls notify for every notification
@@ -14,16 +22,33 @@ import (
 // so that enqueues missed meanwhile are not left to the next poll. It
 // returns nil when ctx is done.
 func (s *Store) Listen(ctx context.Context, notify func()) error {
+	return s.listen(ctx, s.channel, func(string) { notify() })
+}
+
+// ListenWebhooks implements webhook.WebhookNotifier: it LISTENs, on a
+// connection of its own, for the notifications that CreateWebhook,
+// UpdateWebhook, DeleteWebhook and RecordAttempt (when it disables a
+// webhook) send in the transaction of their change, and calls changed
+// with the webhook's ID. It calls changed("") each time it starts
+// listening, after a lost connection too, since changes may have been
+// missed meanwhile. It returns nil when ctx is done.
+func (s *Store) ListenWebhooks(ctx context.Context, changed func(webhookID string)) error {
+	return s.listen(ctx, s.webhookChannel(), changed)
+}
+
+// listen calls got with each notification's payload on channel, and
+// with "" whenever it starts listening, until ctx is done.
+func (s *Store) listen(ctx context.Context, channel string, got func(payload string)) error {
 	backoff := 100 * time.Millisecond
 	for {
-		listened, err := s.listenOnce(ctx, notify)
+		listened, err := s.listenOnce(ctx, channel, got)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if listened {
 			backoff = 100 * time.Millisecond
 		}
-		s.log.WarnContext(ctx, "pgstore: notification listener lost its connection; reconnecting", "error", err, "retry_in", backoff)
+		s.log.WarnContext(ctx, "pgstore: notification listener lost its connection; reconnecting", "channel", channel, "error", err, "retry_in", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -37,7 +62,7 @@ func (s *Store) Listen(ctx context.Context, notify func()) error {
 
 // listenOnce listens until the connection fails or ctx is done. It
 // reports whether LISTEN succeeded.
-func (s *Store) listenOnce(ctx context.Context, notify func()) (bool, error) {
+func (s *Store) listenOnce(ctx context.Context, channel string, got func(payload string)) (bool, error) {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return false, err
@@ -50,14 +75,15 @@ func (s *Store) listenOnce(ctx context.Context, notify func()) (bool, error) {
 		defer cancel()
 		conn.Close(cctx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return false, err
 	}
-	notify()
+	got("")
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return true, err
 		}
-		notify()
+		got(n.Payload)
 	}
 }

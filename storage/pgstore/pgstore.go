@@ -96,6 +96,10 @@ type Store struct {
 	log     *slog.Logger
 	sql     statements
 	replay  replayStatements
+	// callerClock makes claims measure leases with ClaimParams.Now
+	// instead of the database's clock; only tests that simulate time
+	// set it (see export_test.go).
+	callerClock bool
 }
 
 var (

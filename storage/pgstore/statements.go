@@ -15,15 +15,25 @@ type statements struct {
 func newStatements(schema string) statements {
 	q := func(sql string) string { return strings.ReplaceAll(sql, "{{schema}}", schema) }
 	return statements{
-		createWebhook: q(`INSERT INTO {{schema}}.webhooks (id, tenant_id, enabled, config, created_at, updated_at, version)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`),
+		// Every change to a webhook NOTIFYs the webhooks channel (the
+		// last parameter) with its ID in the same statement, so the
+		// notification goes out exactly when the change commits.
+		createWebhook: q(`WITH ins AS (
+				INSERT INTO {{schema}}.webhooks (id, tenant_id, enabled, config, created_at, updated_at, version)
+				VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id
+			)
+			SELECT pg_notify($8, id::text) FROM ins`),
 		getWebhook: q(`SELECT config FROM {{schema}}.webhooks WHERE id = $1`),
 		// $6 is the version the writer read; the row gets $6 + 1.
-		updateWebhook: q(`UPDATE {{schema}}.webhooks SET tenant_id = $2, enabled = $3, config = $4, updated_at = $5, version = $6 + 1
-			WHERE id = $1 AND version = $6`),
+		updateWebhook: q(`WITH upd AS (
+				UPDATE {{schema}}.webhooks SET tenant_id = $2, enabled = $3, config = $4, updated_at = $5, version = $6 + 1
+				WHERE id = $1 AND version = $6 RETURNING id
+			)
+			SELECT pg_notify($7, id::text) FROM upd`),
 		webhookExists: q(`SELECT EXISTS (SELECT 1 FROM {{schema}}.webhooks WHERE id = $1)`),
-		deleteWebhook: q(`DELETE FROM {{schema}}.webhooks WHERE id = $1`),
-		listWebhooks: q(`SELECT config FROM {{schema}}.webhooks
+		deleteWebhook: q(`WITH del AS (DELETE FROM {{schema}}.webhooks WHERE id = $1 RETURNING id)
+			SELECT pg_notify($2, id::text) FROM del`),
+		listWebhooks: q(`SELECT id::text, config FROM {{schema}}.webhooks
 			WHERE ($1 = '' OR tenant_id = $1) AND id > $2::uuid
 			ORDER BY id LIMIT $3`),
 		lockWebhook: q(`SELECT config FROM {{schema}}.webhooks WHERE id = $1 FOR UPDATE`),
@@ -49,31 +59,37 @@ func newStatements(schema string) statements {
 		// One statement claims: lock the earliest due deliveries that are
 		// free (SKIP LOCKED: concurrent claimers never wait for or share
 		// rows), record the abandoned attempts of expired leases, and
-		// lease them. Parameters: $1 now, $2 excluded webhooks, $3 limit,
-		// $4 lease expiry, $5 worker.
+		// lease them. Parameters: $1 the caller's now, $2 excluded
+		// webhooks, $3 limit, $4 lease duration in microseconds, $5
+		// worker, $6 the lease clock's now (NULL: the database's).
+		//
+		// due_at holds two clocks: NextAttemptAt (the callers') while
+		// pending or retrying, the lease expiry (the lease clock's) while
+		// delivering; each is compared with its own clock, inside one
+		// range of the index.
 		claim: q(claimSQL(`SELECT d.id, d.due_at AS was_due, d.status AS was_status, d.attempt AS was_attempt,
 					d.lease_worker AS was_worker, d.lease_expires_at AS was_expiry
 				FROM {{schema}}.deliveries d
-				WHERE d.due_at <= $1 AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
+				WHERE ` + dueCondition + ` AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
 				ORDER BY d.due_at, d.id
 				LIMIT $3
 				FOR UPDATE SKIP LOCKED`)),
 		// The same with a cap per webhook: lock a window of free due
-		// deliveries ($7 rows), keep at most $6 of each webhook and $3 in
+		// deliveries ($8 rows), keep at most $7 of each webhook and $3 in
 		// all; the rest of the window is unlocked when the statement ends.
 		claimCapped: q(claimSQL(`WITH window_rows AS (
 					SELECT d.id, d.webhook_id, d.due_at, d.status, d.attempt, d.lease_worker, d.lease_expires_at
 					FROM {{schema}}.deliveries d
-					WHERE d.due_at <= $1 AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
+					WHERE ` + dueCondition + ` AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
 					ORDER BY d.due_at, d.id
-					LIMIT $7
+					LIMIT $8
 					FOR UPDATE SKIP LOCKED
 				), ranked AS (
 					SELECT *, row_number() OVER (PARTITION BY webhook_id ORDER BY due_at, id) AS rn FROM window_rows
 				)
 				SELECT id, due_at AS was_due, status AS was_status, attempt AS was_attempt,
 					lease_worker AS was_worker, lease_expires_at AS was_expiry
-				FROM ranked WHERE rn <= $6
+				FROM ranked WHERE rn <= $7
 				ORDER BY due_at, id
 				LIMIT $3`)),
 
@@ -167,13 +183,28 @@ func claimSQL(due string) string {
 			SET status = 'delivering',
 				attempt = CASE WHEN due.was_status = 'delivering' AND d.max_attempts > 0 AND d.attempt > d.max_attempts
 					THEN d.attempt ELSE d.attempt + 1 END,
-				lease_token = gen_random_uuid()::text, lease_worker = $5, lease_expires_at = $4, due_at = $4
+				lease_token = gen_random_uuid()::text, lease_worker = $5,
+				lease_expires_at = ` + leaseNow + ` + $4::bigint * interval '1 microsecond',
+				due_at = ` + leaseNow + ` + $4::bigint * interval '1 microsecond'
 			FROM due WHERE d.id = due.id
 			RETURNING d.*, due.was_due
 		)
 		SELECT ` + deliveryColumns + `,
 			d.lease_token, d.lease_worker, d.lease_expires_at,
-			p.webhook_id::text, p.event_type, p.environment, p."timestamp", p.body
+			p.webhook_id::text, p.event_type, p.environment, p."timestamp", p.body,
+			coalesce(w.version, 0)
 		FROM claimed d JOIN {{schema}}.payloads p ON p.id = d.payload_id
+			LEFT JOIN {{schema}}.webhooks w ON w.id = d.webhook_id
 		ORDER BY d.was_due, d.id`
 }
+
+// leaseNow is the lease clock in the claim statements: the database's,
+// unless a test passes its simulated time as $6.
+const leaseNow = `coalesce($6::timestamptz, now())`
+
+// dueCondition selects due deliveries: pending or retrying ones whose
+// next attempt is due by the caller's clock ($1), and delivering ones
+// whose lease expired by the lease clock. The first term bounds the
+// index range.
+const dueCondition = `d.due_at <= greatest($1::timestamptz, ` + leaseNow + `)
+					AND CASE WHEN d.status = 'delivering' THEN d.due_at <= ` + leaseNow + ` ELSE d.due_at <= $1::timestamptz END`

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/analytics-webhooks/webhook"
@@ -38,7 +39,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w *webhook.Webhook) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, s.sql.createWebhook, w.ID, w.TenantID, !w.Disabled, config, w.CreatedAt, w.UpdatedAt, w.Version)
+	_, err = s.pool.Exec(ctx, s.sql.createWebhook, w.ID, w.TenantID, !w.Disabled, config, w.CreatedAt, w.UpdatedAt, w.Version, s.webhookChannel())
 	return translate(err, "webhook %s", w.ID)
 }
 
@@ -54,7 +55,11 @@ func (s *Store) GetWebhook(ctx context.Context, id string) (*webhook.Webhook, er
 	if err := s.pool.QueryRow(ctx, s.sql.getWebhook, id).Scan(&config); err != nil {
 		return nil, translate(err, "webhook %s", id)
 	}
-	return decodeWebhook(config)
+	w, err := decodeWebhook(config)
+	if err != nil {
+		return nil, &webhook.CorruptWebhookError{ID: id, Err: err}
+	}
+	return w, nil
 }
 
 // UpdateWebhook implements webhook.Storage.
@@ -76,7 +81,7 @@ func (s *Store) updateWebhook(ctx context.Context, q querier, w *webhook.Webhook
 	if err != nil {
 		return err
 	}
-	tag, err := q.Exec(ctx, s.sql.updateWebhook, w.ID, w.TenantID, !w.Disabled, config, w.UpdatedAt, w.Version)
+	tag, err := q.Exec(ctx, s.sql.updateWebhook, w.ID, w.TenantID, !w.Disabled, config, w.UpdatedAt, w.Version, s.webhookChannel())
 	if err != nil {
 		return translate(err, "webhook %s", w.ID)
 	}
@@ -98,7 +103,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 	if !validID(id) {
 		return fmt.Errorf("webhook %s: %w", id, webhook.ErrNotFound)
 	}
-	tag, err := s.pool.Exec(ctx, s.sql.deleteWebhook, id)
+	tag, err := s.pool.Exec(ctx, s.sql.deleteWebhook, id, s.webhookChannel())
 	if err != nil {
 		return translate(err, "webhook %s", id)
 	}
@@ -113,7 +118,9 @@ const (
 	maxUUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 )
 
-// ListWebhooks implements webhook.Storage.
+// ListWebhooks implements webhook.Storage. A row that does not decode is
+// left out and reported as a *webhook.CorruptWebhookError in the error
+// returned with the rows that do.
 func (s *Store) ListWebhooks(ctx context.Context, p webhook.ListWebhooksParams) ([]*webhook.Webhook, error) {
 	after := p.After
 	if after == "" {
@@ -125,17 +132,23 @@ func (s *Store) ListWebhooks(ctx context.Context, p webhook.ListWebhooksParams) 
 	if err != nil {
 		return nil, translate(err, "list webhooks")
 	}
-	configs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type row struct{ id, config string }
+	stored, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		return x, r.Scan(&x.id, &x.config)
+	})
 	if err != nil {
 		return nil, translate(err, "list webhooks")
 	}
-	out := make([]*webhook.Webhook, 0, len(configs))
-	for _, c := range configs {
-		w, err := decodeWebhook(c)
+	out := make([]*webhook.Webhook, 0, len(stored))
+	var corrupt []error
+	for _, r := range stored {
+		w, err := decodeWebhook(r.config)
 		if err != nil {
-			return nil, err
+			corrupt = append(corrupt, &webhook.CorruptWebhookError{ID: r.id, Err: err})
+			continue
 		}
 		out = append(out, w)
 	}
-	return out, nil
+	return out, errors.Join(corrupt...)
 }
