@@ -252,3 +252,65 @@ func testRelease(t *testing.T, s webhook.Storage) {
 	c = claim(t, s, later, 1)[0]
 	require.Equal(t, 2, c.Delivery.Attempt, "the next claim makes attempt 2 again")
 }
+
+func testClaimWebhookVersion(t *testing.T, s webhook.Storage) {
+	ctx := t.Context()
+	w := simpleWebhook(t, "tenant-a")
+	require.NoError(t, s.CreateWebhook(ctx, w))
+	finish := func(c *webhook.Claim, at time.Time) {
+		t.Helper()
+		require.NoError(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{
+			DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Status: webhook.StatusDelivered,
+			Attempt: webhook.Attempt{StartedAt: at, StatusCode: 200}, Now: at,
+		}))
+	}
+	claimOne := func(at time.Time) *webhook.Claim {
+		t.Helper()
+		enqueue(t, s, w.ID, 1, at)
+		cs := claim(t, s, at, 10)
+		require.Len(t, cs, 1)
+		return cs[0]
+	}
+	c := claimOne(t0)
+	require.Equal(t, int64(1), c.WebhookVersion, "the claim carries the webhook's version")
+	finish(c, t0)
+
+	w.URL = "https://example.com/moved"
+	require.NoError(t, s.UpdateWebhook(ctx, w)) // stored as version 2
+	c = claimOne(t0.Add(time.Minute))
+	require.Equal(t, int64(2), c.WebhookVersion, "an update is seen by the next claim")
+
+	// A result that disables the webhook bumps the version too.
+	require.NoError(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{
+		DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Status: webhook.StatusFailed,
+		Attempt:        webhook.Attempt{StartedAt: t0.Add(time.Minute), StatusCode: 410},
+		DisableWebhook: true, DisabledReason: "gone", Now: t0.Add(time.Minute),
+	}))
+	c = claimOne(t0.Add(2 * time.Minute))
+	got, err := s.GetWebhook(ctx, w.ID)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), got.Version)
+	require.Equal(t, got.Version, c.WebhookVersion, "disabling is seen by the next claim")
+	finish(c, t0.Add(2*time.Minute))
+
+	require.NoError(t, s.DeleteWebhook(ctx, w.ID))
+	c = claimOne(t0.Add(3 * time.Minute))
+	require.Zero(t, c.WebhookVersion, "a deleted webhook has no version")
+	finish(c, t0.Add(3*time.Minute))
+
+	// Deliveries whose webhook never existed: no version either, and the
+	// webhooks of one claim are told apart.
+	other := simpleWebhook(t, "tenant-b")
+	require.NoError(t, s.CreateWebhook(ctx, other))
+	enqueue(t, s, other.ID, 1, t0.Add(4*time.Minute))
+	enqueue(t, s, newID(t), 1, t0.Add(4*time.Minute))
+	cs := claim(t, s, t0.Add(4*time.Minute), 10)
+	require.Len(t, cs, 2)
+	for _, c := range cs {
+		if c.Delivery.WebhookID == other.ID {
+			require.Equal(t, int64(1), c.WebhookVersion)
+		} else {
+			require.Zero(t, c.WebhookVersion)
+		}
+	}
+}

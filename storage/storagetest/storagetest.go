@@ -60,6 +60,7 @@ var cases = []struct {
 	{"ClaimInvalid", testClaimInvalid},
 	{"ClaimExcludeAndPerWebhookCap", testClaimExcludeAndCap},
 	{"ClaimConcurrentDisjoint", testClaimConcurrent},
+	{"ClaimCarriesWebhookVersion", testClaimWebhookVersion},
 	{"LeaseExpiryReclaims", testLeaseExpiry},
 	{"LateResultBeforeReclaim", testLateResultBeforeReclaim},
 	{"RecordDelivered", testRecordDelivered},
