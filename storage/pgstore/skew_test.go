@@ -1,0 +1,108 @@
+package pgstore_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/analytics-webhooks/webhook"
+)
+
+// skewed returns a service over store whose clock is off by skew.
+func skewed(t *testing.T, store webhook.Storage, skew time.Duration) *webhook.Service {
+	t.Helper()
+	svc, err := webhook.NewService(store, &webhook.Config{
+		Network:        testNetwork(),
+		RequestTimeout: 5 * time.Second,
+		Now:            func() time.Time { return time.Now().Add(skew) },
+	})
+	require.NoError(t, err)
+	return svc
+}
+
+func TestClockSkewNeitherStealsLeasesNorBurnsAttempts(t *testing.T) {
+	ctx := t.Context()
+	var hits atomic.Int32
+	arrived, release := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			close(arrived)
+			select { // the first request hangs while its lease is live
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	defer close(release)
+
+	// Two machines on one database, their clocks 4 minutes apart: the
+	// leases are 20 s.
+	store := newStore(t)
+	slow := skewed(t, store, -2*time.Minute)
+	fast := skewed(t, sameSchema(t, store), 2*time.Minute)
+	cfg := &webhook.WorkerConfig{LeaseDuration: 20 * time.Second, PollInterval: 50 * time.Millisecond}
+	slowWorker, err := webhook.NewWorker(slow, cfg)
+	require.NoError(t, err)
+	fastWorker, err := webhook.NewWorker(fast, cfg)
+	require.NoError(t, err)
+	hook := createHook(t, slow, srv.URL)
+
+	ids, err := slow.TriggerEvent(ctx, "e", nil, "")
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
+	runCtx, stop := context.WithCancel(ctx)
+	stopped := make(chan error, 1)
+	go func() { stopped <- slowWorker.Run(runCtx) }()
+	defer func() { stop(); require.NoError(t, <-stopped) }()
+	select {
+	case <-arrived:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the slow worker did not send")
+	}
+
+	// The slow worker's lease is live; by the fast worker's clock it
+	// expired minutes ago. The fast worker must leave it alone.
+	n, err := fastWorker.RunOnce(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n, "a live lease was claimed by a worker with a fast clock")
+	assert.Equal(t, int32(1), hits.Load(), "the delivery was sent twice")
+
+	release <- struct{}{}
+	eventually(t, 20*time.Second, func() bool {
+		d, err := store.GetDelivery(ctx, ids[0])
+		require.NoError(t, err)
+		return d.Status == webhook.StatusDelivered
+	}, "the slow worker's attempt was not recorded")
+	atts, err := store.ListAttempts(ctx, ids[0])
+	require.NoError(t, err)
+	require.Len(t, atts, 1, "no attempt was burned")
+	assert.Equal(t, 1, atts[0].Number)
+	assert.Equal(t, http.StatusNoContent, atts[0].StatusCode)
+
+	// The fast worker measures its lease on its own clock: it sends,
+	// rather than finding the lease (on the database's clock) too short.
+	ids, err = fast.TriggerEvent(ctx, "e", nil, "")
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
+	stop()
+	require.NoError(t, <-stopped)
+	stopped <- nil // for the deferred stop
+	onceCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	n, err = fastWorker.RunOnce(onceCtx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	d, err := fast.Delivery(ctx, ids[0])
+	require.NoError(t, err)
+	assert.Equal(t, webhook.StatusDelivered, d.Status)
+	assert.Equal(t, 1, d.Attempt)
+	assert.Equal(t, hook.ID, d.WebhookID)
+}
