@@ -28,9 +28,11 @@ type Config struct {
 	// in-memory copy of the enabled webhooks before reading them again
 	// from Storage. Changes made through this Service apply at once;
 	// changes made by other processes sharing the Storage apply within
-	// the TTL. Negative turns the cache off: every trigger call reads
-	// Storage. Defaults to
-	// 5 seconds.
+	// moments while the Service watches (Watch; Worker.Run does) a
+	// Storage that notifies of them, and otherwise within the TTL.
+	// Sending never relies on it: workers check each claim's webhook
+	// version. Negative turns the cache off: every trigger call reads
+	// Storage. Defaults to 5 seconds.
 	WebhookCacheTTL time.Duration
 	// RequireTenant makes every trigger call and every new webhook name a
 	// tenant, so that a multi-tenant host cannot forget one: trigger calls

@@ -4,15 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
+	"time"
 )
 
 // Watch keeps the Service's matching index in step with webhook changes
 // made through other Services sharing the Storage (other processes,
-// mostly): each change drops the index, which the next trigger call
-// reloads, so matching sees a change within moments instead of within
-// Config.WebhookCacheTTL, which stays the fallback for notifications that
-// are lost. It runs until ctx is done and then returns nil.
+// mostly): a change that matters for matching drops the index, which the
+// next trigger call reloads, so matching sees the change within moments
+// instead of within Config.WebhookCacheTTL, which stays the fallback for
+// notifications that are lost. Changes to the health counters alone
+// (ConsecutiveFailures, FailingSince), which the workers of every process
+// write as deliveries fail, cost one read of that webhook, not a reload.
+// Watch runs until ctx is done and then returns nil.
 //
 // Worker.Run watches on its own; run Watch in a goroutine of a process
 // that triggers events but runs no Worker. Several watchers are harmless.
@@ -25,15 +30,115 @@ func (s *Service) Watch(ctx context.Context) error {
 	if !ok {
 		return fmt.Errorf("webhook: watch: the Storage does not notify of webhook changes: %w", errors.ErrUnsupported)
 	}
-	if err := n.ListenWebhooks(ctx, s.changedElsewhere); err != nil {
+	pending := &changes{ids: map[string]struct{}{}, signal: make(chan struct{}, 1)}
+	applyCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.apply(applyCtx, pending) })
+	defer wg.Wait()
+	defer stop()
+	if err := n.ListenWebhooks(ctx, pending.add); err != nil {
 		return fmt.Errorf("webhook: watch: %w", err)
 	}
 	return nil
 }
 
-// changedElsewhere is told of a change to webhook id ("": any) that may
-// have been made by another Service.
-func (s *Service) changedElsewhere(string) { s.invalidate() }
+// maxPendingChanges bounds the webhook IDs a watcher remembers to check;
+// more changes at once drop the index without checking them one by one.
+const maxPendingChanges = 256
+
+// changes collects the webhook IDs a watcher was told of, for apply.
+type changes struct {
+	mu     sync.Mutex
+	ids    map[string]struct{}
+	all    bool          // drop the index whatever changed
+	signal chan struct{} // has room for one: apply has work
+}
+
+// add is the WebhookNotifier callback: it never blocks.
+func (c *changes) add(id string) {
+	c.mu.Lock()
+	if id == "" || len(c.ids) >= maxPendingChanges {
+		c.all, c.ids = true, map[string]struct{}{}
+	} else if !c.all {
+		c.ids[id] = struct{}{}
+	}
+	c.mu.Unlock()
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+// take returns and forgets what was collected.
+func (c *changes) take() (ids map[string]struct{}, all bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, all = c.ids, c.all
+	c.ids, c.all = map[string]struct{}{}, false
+	return ids, all
+}
+
+// apply drops the index for the collected changes that matter, until ctx
+// is done.
+func (s *Service) apply(ctx context.Context, c *changes) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.signal:
+		}
+		ids, all := c.take()
+		if all {
+			s.invalidate()
+			continue
+		}
+		for id := range ids {
+			if s.matters(ctx, id) {
+				s.invalidate()
+				break // one drop covers the rest
+			}
+		}
+	}
+}
+
+// checkTimeout bounds the read of one changed webhook.
+const checkTimeout = 5 * time.Second
+
+// matters reports whether a change to webhook id, made elsewhere, may
+// make the matching index wrong: it compares the stored webhook with the
+// index's copy, ignoring the health counters. When in doubt it says yes.
+func (s *Service) matters(ctx context.Context, id string) bool {
+	idx := s.idx.Load()
+	if idx == nil {
+		return false // nothing cached: the first load reads the change
+	}
+	if len(s.reload) > 0 {
+		return true // a load under way may have read the webhook before the change
+	}
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	stored, err := s.store.GetWebhook(ctx, id)
+	cached, indexed := idx.byID[id]
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return indexed
+	case err != nil:
+		return true
+	case !indexed:
+		return !stored.Disabled // only an enabled webhook joins the index
+	}
+	return !sameButHealth(cached.w, stored)
+}
+
+// sameButHealth reports whether a and b are the same webhook apart from
+// the health counters and what every write changes (UpdatedAt, Version).
+func sameButHealth(a, b *Webhook) bool {
+	x, y := *a, *b
+	for _, w := range []*Webhook{&x, &y} {
+		w.ConsecutiveFailures, w.FailingSince, w.UpdatedAt, w.Version = 0, time.Time{}, time.Time{}, 0
+	}
+	return reflect.DeepEqual(x, y)
+}
 
 // watchDuring runs Watch until ctx is done or the returned function is
 // called, which waits for it to return. With a Storage that cannot

@@ -29,8 +29,9 @@ type WorkerConfig struct {
 	// LeaseDuration is how long a claimed delivery stays leased to this
 	// worker. If the worker dies, another claims the delivery after the
 	// lease expires. It must exceed the request timeout by at least 10
-	// seconds; a request is never allowed to outlive its lease. Defaults
-	// to 5 minutes.
+	// seconds; a request is never allowed to outlive its lease, measured
+	// on this worker's clock from the claim (the Storage may keep leases
+	// on a clock of its own, as pgstore does). Defaults to 5 minutes.
 	LeaseDuration time.Duration
 	// PollInterval is how often an idle worker looks for due deliveries
 	// that it was not told about (retries coming due, deliveries enqueued
@@ -135,10 +136,11 @@ func (w *Worker) ID() string { return w.cfg.WorkerID }
 
 // Run sends deliveries until ctx is canceled. It wakes at once when
 // deliveries are enqueued through the same Service, and otherwise polls
-// every PollInterval. When ctx is canceled it stops claiming, lets the
-// attempts in flight finish for up to ShutdownTimeout, aborts the rest
-// (they are retried), and returns nil after every goroutine it started
-// has exited. Storage errors are logged and retried, not returned.
+// every PollInterval. It also watches webhook changes made in other
+// processes, as Service.Watch does. When ctx is canceled it stops
+// claiming, lets the attempts in flight finish for up to ShutdownTimeout,
+// aborts the rest (they are retried), and returns nil after every
+// goroutine it started has exited. Storage errors are logged and retried, not returned.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return ErrWorkerRunning

@@ -9,7 +9,11 @@
 // Claims are one statement (FOR UPDATE SKIP LOCKED), so workers never
 // wait for each other; results are fenced by the lease token; a trigger
 // call's payloads and deliveries are inserted in one transaction, with a
-// NOTIFY that wakes idle workers in every process when it commits.
+// NOTIFY that wakes idle workers in every process when it commits. Every
+// webhook change NOTIFYs too, in its own transaction, so that other
+// processes' matching sees it at once (webhook.Service.Watch). Leases are
+// set and compared on the database's clock, so skewed clocks on the
+// workers' machines never make a live lease look expired.
 //
 // # Transactional outbox
 //
