@@ -136,11 +136,12 @@ func (w *Worker) ID() string { return w.cfg.WorkerID }
 
 // Run sends deliveries until ctx is canceled. It wakes at once when
 // deliveries are enqueued through the same Service, and otherwise polls
-// every PollInterval. It also watches webhook changes made in other
-// processes, as Service.Watch does. When ctx is canceled it stops
-// claiming, lets the attempts in flight finish for up to ShutdownTimeout,
-// aborts the rest (they are retried), and returns nil after every
-// goroutine it started has exited. Storage errors are logged and retried, not returned.
+// every PollInterval. When ctx is canceled it stops claiming, lets the
+// attempts in flight finish for up to ShutdownTimeout, aborts the rest
+// (they are retried), and returns nil after every goroutine it started
+// has exited. Storage errors are logged and retried, not returned. While
+// it runs, it watches webhook changes made elsewhere, as Service.Watch
+// does.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return ErrWorkerRunning

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -296,4 +298,100 @@ func TestUnreadableWebhookRowIsSkipped(t *testing.T) {
 
 	_, err = b.Get(ctx, bad.ID)
 	require.ErrorIs(t, err, webhook.ErrCorruptWebhook)
+}
+
+// watchedStore counts what a watching Service reads, and reports when
+// its listener is in place. It swallows the listener's initial "anything
+// may have changed", so that every index load it counts has a cause.
+type watchedStore struct {
+	*pgstore.Store
+	lists     atomic.Int32
+	gets      chan string // IDs read by GetWebhook, as it returns
+	listening chan struct{}
+}
+
+func (s *watchedStore) ListWebhooks(ctx context.Context, p webhook.ListWebhooksParams) ([]*webhook.Webhook, error) {
+	s.lists.Add(1)
+	return s.Store.ListWebhooks(ctx, p)
+}
+
+func (s *watchedStore) GetWebhook(ctx context.Context, id string) (*webhook.Webhook, error) {
+	w, err := s.Store.GetWebhook(ctx, id)
+	s.gets <- id
+	return w, err
+}
+
+func (s *watchedStore) ListenWebhooks(ctx context.Context, changed func(string)) error {
+	var once sync.Once
+	return s.Store.ListenWebhooks(ctx, func(id string) {
+		if id == "" {
+			once.Do(func() { close(s.listening) })
+			return
+		}
+		changed(id)
+	})
+}
+
+func TestHealthCountersElsewhereDoNotReloadTheIndex(t *testing.T) {
+	ctx := t.Context()
+	store := newStore(t)
+	a := longCache(t, store)
+	watched := &watchedStore{Store: sameSchema(t, store), gets: make(chan string, 100), listening: make(chan struct{})}
+	b := longCache(t, watched)
+	hook := createHook(t, a, "https://example.com/hook")
+	ids, err := b.TriggerEvent(ctx, "e", nil, "")
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
+	require.Equal(t, int32(1), watched.lists.Load())
+
+	watchCtx, cancel := context.WithCancel(ctx)
+	stopped := make(chan error, 1)
+	go func() { stopped <- b.Watch(watchCtx) }()
+	defer func() { cancel(); require.NoError(t, <-stopped) }()
+	select {
+	case <-watched.listening:
+	case <-time.After(20 * time.Second):
+		t.Fatal("B's watcher did not start listening")
+	}
+	awaitRead := func(id string) {
+		t.Helper()
+		select {
+		case got := <-watched.gets:
+			require.Equal(t, id, got)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("B's watcher did not read webhook %s", id)
+		}
+	}
+	// settle waits until B's watcher has dealt with every change so far:
+	// it reads a new disabled webhook, which cannot matter, only after.
+	settle := func() {
+		t.Helper()
+		w, err := a.Create(ctx, &webhook.Webhook{Name: "barrier", URL: "https://example.com/b", Disabled: true, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+		require.NoError(t, err)
+		awaitRead(w.ID)
+	}
+
+	// What a worker in A writes when a delivery fails for good.
+	w, err := store.GetWebhook(ctx, hook.ID)
+	require.NoError(t, err)
+	w.ConsecutiveFailures, w.FailingSince, w.UpdatedAt = 1, time.Now().UTC().Truncate(time.Microsecond), time.Now().UTC().Truncate(time.Microsecond)
+	require.NoError(t, store.UpdateWebhook(ctx, w))
+	awaitRead(hook.ID)
+	settle()
+	ids, err = b.TriggerEvent(ctx, "e", nil, "")
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
+	assert.Equal(t, int32(1), watched.lists.Load(), "a change of the health counters alone reloaded the index")
+
+	// A change that matters does.
+	hook.Triggers = []webhook.Trigger{{Type: webhook.TriggerEvent, Events: []string{"other"}}}
+	hook.Version = 0
+	_, err = a.Update(ctx, hook)
+	require.NoError(t, err)
+	awaitRead(hook.ID)
+	settle()
+	ids, err = b.TriggerEvent(ctx, "e", nil, "")
+	require.NoError(t, err)
+	assert.Empty(t, ids, "B matched with the webhook's old triggers")
+	assert.Equal(t, int32(2), watched.lists.Load())
 }

@@ -10,6 +10,11 @@
 // hold the same delivery, an expired lease is reclaimed and its stale
 // holder's result refused, an enqueue is all-or-nothing, and an
 // idempotency key enqueues once however calls race.
+//
+// The suite simulates time through the parameters' Now, leases included:
+// a Storage that keeps leases on a clock of its own (pgstore uses the
+// database's) runs the suite in a mode that measures leases with the
+// callers' Now instead, and tests its own clock separately.
 package storagetest
 
 import (
