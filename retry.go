@@ -142,26 +142,36 @@ func (p RetryPolicy) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// UnmarshalJSON decodes the specification's form. Delays may be fractional
-// seconds; absurdly large ones are kept out of range for Validate to
-// report rather than overflowing.
+// UnmarshalJSON decodes the specification's form strictly, as
+// Webhook.UnmarshalJSON does: an unknown or repeated key, or a value of
+// the wrong type, is a *ValidationError (errors.Is ErrInvalid) naming it.
+// Delays may be fractional seconds; absurdly large ones are kept out of
+// range for Validate to report rather than overflowing.
 func (p *RetryPolicy) UnmarshalJSON(b []byte) error {
-	var j retryPolicyJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return err
-	}
-	*p = RetryPolicy{
-		MaxAttempts:   j.MaxAttempts,
-		InitialDelay:  secondsToDuration(j.InitialDelaySeconds),
-		MaxDelay:      secondsToDuration(j.MaxDelaySeconds),
-		Multiplier:    j.BackoffMultiplier,
-		DisableJitter: j.DisableJitter,
-	}
-	return nil
+	return unmarshalStrict(b, "retry policy", p, decodeRetryPolicy)
 }
 
-// secondsToDuration converts seconds to a Duration, saturating instead of
-// overflowing so that validation sees an out-of-range value.
+func decodeRetryPolicy(p *RetryPolicy, raw json.RawMessage, path string, ps *problems) {
+	seconds := func(dst *time.Duration) jsonField {
+		return func(raw json.RawMessage, path string, ps *problems) {
+			var s float64
+			into(&s, "a number")(raw, path, ps)
+			*dst = secondsToDuration(s)
+		}
+	}
+	decodeObject(raw, path, ps, map[string]jsonField{
+		"max_attempts":          into(&p.MaxAttempts, "an integer"),
+		"initial_delay_seconds": seconds(&p.InitialDelay),
+		"max_delay_seconds":     seconds(&p.MaxDelay),
+		"backoff_multiplier":    into(&p.Multiplier, "a number"),
+		"disable_jitter":        into(&p.DisableJitter, "true or false"),
+	})
+}
+
+// secondsToDuration converts seconds to a Duration, rounded to the
+// nearest nanosecond (so that a Duration survives its JSON round trip),
+// saturating instead of overflowing so that validation sees an
+// out-of-range value.
 func secondsToDuration(s float64) time.Duration {
 	switch {
 	case math.IsNaN(s):
@@ -171,7 +181,7 @@ func secondsToDuration(s float64) time.Duration {
 	case s <= float64(math.MinInt64)/float64(time.Second):
 		return math.MinInt64
 	}
-	return time.Duration(s * float64(time.Second))
+	return time.Duration(math.Round(s * float64(time.Second)))
 }
 
 // ParseRetryAfter parses a Retry-After header value, either delay seconds

@@ -1,9 +1,7 @@
 package webhook
 
 import (
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"maps"
 	"math"
 	"net"
@@ -17,8 +15,10 @@ import (
 )
 
 // Webhook is an endpoint's configuration: where to send, how to sign, what
-// to send and how to retry. Its JSON form keeps the specification's WebhookConfig
-// field names (snake_case), "enabled" included.
+// to send and how to retry. Its JSON form keeps the specification's
+// WebhookConfig field names (snake_case), "enabled" included, and leaves
+// out the secrets (see MarshalJSON and WithSecrets); decoding is strict
+// (see UnmarshalJSON).
 //
 // A Webhook returned by the Service or a Storage is the caller's own copy.
 type Webhook struct {
@@ -87,9 +87,11 @@ type Webhook struct {
 }
 
 // RetiredSecret is a previous secret that keeps signing until ExpiresAt.
+// Like Webhook, it never prints or encodes its secret by accident: its
+// String, GoString, LogValue and MarshalJSON leave it out.
 type RetiredSecret struct {
-	Secret    string    `json:"secret"`
-	ExpiresAt time.Time `json:"expires_at"`
+	Secret    string
+	ExpiresAt time.Time
 }
 
 // Limits on webhook fields, enforced by Validate.
@@ -109,70 +111,6 @@ const (
 // rateBurst is the burst of the webhook's rate limit.
 func (w *Webhook) rateBurst() int {
 	return max(1, int(w.RateLimit))
-}
-
-// webhookJSON is the wire form of Webhook.
-type webhookJSON struct {
-	ID              string            `json:"id"`
-	TenantID        string            `json:"tenant_id,omitempty"`
-	Name            string            `json:"name"`
-	URL             string            `json:"url"`
-	Secret          string            `json:"secret,omitempty"`
-	PreviousSecrets []RetiredSecret   `json:"previous_secrets,omitempty"`
-	Enabled         *bool             `json:"enabled"`
-	DisabledReason  string            `json:"disabled_reason,omitempty"`
-	Triggers        []Trigger         `json:"triggers"`
-	Headers         map[string]string `json:"headers"`
-	Retry           *RetryPolicy      `json:"retry"`
-	Environments    []string          `json:"environments,omitempty"`
-	SignatureScheme SignatureScheme   `json:"signature_scheme,omitempty"`
-	TimeoutSeconds  float64           `json:"timeout_seconds,omitempty"`
-	RateLimit       float64           `json:"rate_limit,omitempty"`
-	MaxInFlight     int               `json:"max_in_flight,omitempty"`
-	Failures        int               `json:"consecutive_failures,omitempty"`
-	FailingSince    time.Time         `json:"failing_since,omitzero"`
-	CreatedAt       time.Time         `json:"created_at"`
-	UpdatedAt       time.Time         `json:"updated_at"`
-	Version         int64             `json:"version,omitempty"`
-}
-
-// MarshalJSON encodes the webhook in the specification's field names.
-func (w Webhook) MarshalJSON() ([]byte, error) {
-	enabled := !w.Disabled
-	retry := w.Retry
-	return json.Marshal(webhookJSON{
-		ID: w.ID, TenantID: w.TenantID, Name: w.Name, URL: w.URL,
-		Secret: w.Secret, PreviousSecrets: w.PreviousSecrets,
-		Enabled: &enabled, DisabledReason: w.DisabledReason,
-		Triggers: w.Triggers, Headers: w.Headers, Retry: &retry,
-		Environments: w.Environments, SignatureScheme: w.SignatureScheme,
-		TimeoutSeconds: w.Timeout.Seconds(), RateLimit: w.RateLimit, MaxInFlight: w.MaxInFlight,
-		Failures: w.ConsecutiveFailures, FailingSince: w.FailingSince,
-		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, Version: w.Version,
-	})
-}
-
-// UnmarshalJSON decodes the specification's field names. An absent "enabled"
-// means enabled; an absent "retry" means the default policy.
-func (w *Webhook) UnmarshalJSON(b []byte) error {
-	var j webhookJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return err
-	}
-	*w = Webhook{
-		ID: j.ID, TenantID: j.TenantID, Name: j.Name, URL: j.URL,
-		Secret: j.Secret, PreviousSecrets: j.PreviousSecrets,
-		Disabled: j.Enabled != nil && !*j.Enabled, DisabledReason: j.DisabledReason,
-		Triggers: j.Triggers, Headers: j.Headers,
-		Environments: j.Environments, SignatureScheme: j.SignatureScheme,
-		Timeout: secondsToDuration(j.TimeoutSeconds), RateLimit: j.RateLimit, MaxInFlight: j.MaxInFlight,
-		ConsecutiveFailures: j.Failures, FailingSince: j.FailingSince,
-		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, Version: j.Version,
-	}
-	if j.Retry != nil {
-		w.Retry = *j.Retry
-	}
-	return nil
 }
 
 // Clone returns a deep copy of w.
@@ -235,17 +173,6 @@ func deepCopy(v any, depth int) any {
 		}
 	}
 	return v
-}
-
-// String describes the webhook without its secrets, so that printing one
-// with %v or %s never leaks them.
-func (w Webhook) String() string {
-	return fmt.Sprintf("webhook %s %q → %s", w.ID, w.Name, w.URL)
-}
-
-// LogValue logs the webhook without its secrets.
-func (w Webhook) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("id", w.ID), slog.String("name", w.Name), slog.String("url", w.URL), slog.Bool("enabled", !w.Disabled))
 }
 
 // ActiveSecrets returns the secrets that sign deliveries at now: the

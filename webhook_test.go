@@ -1,7 +1,10 @@
 package webhook_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"math"
 	"strings"
 	"testing"
@@ -205,4 +208,126 @@ func TestActiveSecrets(t *testing.T) {
 		{Secret: "old", ExpiresAt: now.Add(time.Hour)},
 	}}
 	assert.Equal(t, []string{"new", "old"}, w.ActiveSecrets(now))
+}
+
+func TestWebhookJSONIsStrict(t *testing.T) {
+	const trig = `{"trigger_type":"event","events":["purchase"]}`
+	cases := []struct {
+		name, in, field, reason string
+	}{
+		{"event for events", `{"name":"n","triggers":[{"trigger_type":"event","event":["purchase"]}]}`, "triggers[0].event", "unknown field"},
+		{"filter for filters", `{"name":"n","triggers":[{"trigger_type":"event","filter":[{"property":"p","operator":"is_set"}]}]}`, "triggers[0].filter", "unknown field"},
+		{"top level", `{"name":"n","secrets":"x","triggers":[` + trig + `]}`, "secrets", "unknown field"},
+		{"case differs", `{"Name":"n","triggers":[` + trig + `]}`, "Name", `did you mean "name"?`},
+		{"repeated key", `{"name":"a","name":"b","triggers":[` + trig + `]}`, "name", "appears more than once"},
+		{"repeated header", `{"name":"n","headers":{"X-A":"1","X-A":"2"}}`, `headers["X-A"]`, "appears more than once"},
+		{"header not a string", `{"name":"n","headers":{"X-A":1}}`, `headers["X-A"]`, "must be a string"},
+		{"retry", `{"name":"n","retry":{"max_attempt":3}}`, "retry.max_attempt", "unknown field"},
+		{"filter", `{"triggers":[{"trigger_type":"event","filters":[{"property":"p","op":"is_set"}]}]}`, "triggers[0].filters[0].op", "unknown field"},
+		{"condition", `{"triggers":[{"trigger_type":"threshold","conditions":[{"metric":"m","operator":"gt","value":1,"window":60}]}]}`, "triggers[0].conditions[0].window", "unknown field"},
+		{"retired secret", `{"previous_secrets":[{"secret":"s","expires":"2026-01-01T00:00:00Z"}]}`, "previous_secrets[0].expires", "unknown field"},
+		{"odd key", `{"a b":1}`, `["a b"]`, "unknown field"},
+		{"wrong type", `{"name":5}`, "name", "must be a string"},
+		{"fractional integer", `{"max_in_flight":1.5}`, "max_in_flight", "must be an integer"},
+		{"null trigger", `{"triggers":[null]}`, "triggers[0]", "not null"},
+		{"trigger not an object", `{"triggers":["event"]}`, "triggers[0]", "must be a JSON object"},
+		{"bad time", `{"created_at":"yesterday"}`, "created_at", "RFC 3339"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := webhook.Webhook{Name: "before"}
+			err := json.Unmarshal([]byte(c.in), &w)
+			assert.Equal(t, []string{c.field}, fields(t, err))
+			var ve *webhook.ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.Contains(t, ve.Fields[0].Reason, c.reason)
+			assert.Equal(t, webhook.Webhook{Name: "before"}, w, "a failed decode changes nothing")
+
+			// A json.Decoder, with or without DisallowUnknownFields, is as strict.
+			dec := json.NewDecoder(strings.NewReader(c.in))
+			dec.DisallowUnknownFields()
+			assert.ErrorIs(t, dec.Decode(&w), webhook.ErrInvalid)
+			// And so is the secret-bearing form.
+			var ws webhook.WebhookWithSecrets
+			assert.ErrorIs(t, json.Unmarshal([]byte(c.in), &ws), webhook.ErrInvalid)
+		})
+	}
+
+	// Every problem is listed, not only the first.
+	var w webhook.Webhook
+	got := fields(t, json.Unmarshal([]byte(`{"nme":"n","triggers":[{"trigger_type":"event","event":["x"]}],"retry":{"tries":1}}`), &w))
+	assert.Equal(t, []string{"nme", "triggers[0].event", "retry.tries"}, got)
+
+	// The nested types are strict on their own too, with relative paths.
+	var tr webhook.Trigger
+	assert.Equal(t, []string{"filters[0].operater"}, fields(t, json.Unmarshal([]byte(`{"trigger_type":"event","filters":[{"property":"p","operater":"is_set"}]}`), &tr)))
+	var f webhook.Filter
+	assert.Equal(t, []string{"values"}, fields(t, json.Unmarshal([]byte(`{"property":"p","operator":"in","values":[1]}`), &f)))
+	var cond webhook.Condition
+	assert.Equal(t, []string{"threshold"}, fields(t, json.Unmarshal([]byte(`{"metric":"m","threshold":1}`), &cond)))
+	var p webhook.RetryPolicy
+	assert.Equal(t, []string{"max_retries"}, fields(t, json.Unmarshal([]byte(`{"max_retries":3}`), &p)))
+	var rs webhook.RetiredSecret
+	assert.Equal(t, []string{"secrets"}, fields(t, json.Unmarshal([]byte(`{"secrets":"x"}`), &rs)))
+
+	// null means absent; a null input leaves the value alone.
+	w = webhook.Webhook{Name: "kept"}
+	require.NoError(t, json.Unmarshal([]byte(`null`), &w))
+	assert.Equal(t, "kept", w.Name)
+	require.NoError(t, json.Unmarshal([]byte(`{"name":"n","enabled":null,"retry":null,"triggers":null}`), &w))
+	assert.Equal(t, webhook.Webhook{Name: "n"}, w)
+}
+
+func TestWebhookJSONHidesSecrets(t *testing.T) {
+	secret, err := webhook.NewSecret()
+	require.NoError(t, err)
+	old, err := webhook.NewSecret()
+	require.NoError(t, err)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := validWebhook()
+	w.ID = "id"
+	w.Secret = secret
+	w.PreviousSecrets = []webhook.RetiredSecret{{Secret: old, ExpiresAt: t0}}
+	w.CreatedAt, w.UpdatedAt, w.Version = t0, t0, 3
+
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("saved", "webhook", w, "value", *w, "retired", w.PreviousSecrets[0])
+	printed := map[string]string{"log": logged.String()}
+	for _, v := range []any{w, *w, []*webhook.Webhook{w}, map[string]webhook.Webhook{"w": *w}, w.PreviousSecrets, w.WithSecrets()} {
+		if _, isWS := v.(webhook.WebhookWithSecrets); !isWS {
+			b, err := json.Marshal(v)
+			require.NoError(t, err)
+			printed[fmt.Sprintf("json %T", v)] = string(b)
+		}
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+			printed[fmt.Sprintf("%s %T", verb, v)] = fmt.Sprintf(verb, v)
+		}
+	}
+	for what, out := range printed {
+		for _, s := range []string{secret, old, strings.TrimPrefix(secret, "whsec_"), strings.TrimPrefix(old, "whsec_")} {
+			assert.NotContains(t, out, s, what)
+		}
+	}
+	assert.Contains(t, printed["%#v *webhook.Webhook"], `Secret:"[redacted]"`)
+
+	// The explicit form carries both, and decodes to the same webhook.
+	b, err := json.Marshal(w.WithSecrets())
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	assert.Equal(t, secret, m["secret"])
+	assert.Equal(t, []any{map[string]any{"secret": old, "expires_at": "2026-01-01T00:00:00Z"}}, m["previous_secrets"])
+	var back webhook.WebhookWithSecrets
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, *w, back.Webhook)
+	var plain webhook.Webhook
+	require.NoError(t, json.Unmarshal(b, &plain), "a Webhook decodes the explicit form too")
+	assert.Equal(t, *w, plain)
+
+	// Without WithSecrets, the round trip drops the secrets.
+	b, err = json.Marshal(w)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &plain))
+	assert.Empty(t, plain.Secret)
+	assert.Empty(t, plain.PreviousSecrets)
 }

@@ -10,24 +10,28 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// encodeWebhook returns the stored form of w: its JSON with the secrets.
 func encodeWebhook(w *webhook.Webhook) (string, error) {
-	b, err := json.Marshal(w)
+	b, err := json.Marshal(w.WithSecrets())
 	if err != nil {
 		return "", fmt.Errorf("%w: webhook %s: %v", webhook.ErrInvalid, w.ID, err)
 	}
 	return string(b), nil
 }
 
+// decodeWebhook decodes a stored webhook with the library's strict
+// decoder: a row with an unknown field, say from a newer version, is an
+// error naming the row rather than a webhook with settings dropped.
 func decodeWebhook(config string) (*webhook.Webhook, error) {
-	var w webhook.Webhook
+	var w webhook.WebhookWithSecrets
 	if err := json.Unmarshal([]byte(config), &w); err != nil {
-		return nil, fmt.Errorf("pgstore: stored webhook is not valid JSON: %w", err)
+		var row struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal([]byte(config), &row) // best effort, to name the row
+		return nil, fmt.Errorf("pgstore: stored webhook %q cannot be decoded: %w", row.ID, err)
 	}
-	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
-	for i := range w.PreviousSecrets {
-		w.PreviousSecrets[i].ExpiresAt = w.PreviousSecrets[i].ExpiresAt.UTC()
-	}
-	return &w, nil
+	return &w.Webhook, nil
 }
 
 // CreateWebhook implements webhook.Storage.
