@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Doer sends one HTTP request and returns its response, as
@@ -27,8 +28,9 @@ type Doer interface {
 // Version is the library's version, sent in the User-Agent header.
 const Version = "0.1.0"
 
-// userAgent identifies the library to receivers.
-const userAgent = "analytics-webhooks/" + Version + " (+https://github.com/analytics-webhooks/webhook)"
+// userAgent identifies the library to receivers, as the README
+// documents it: "analytics-webhooks/<version>".
+const userAgent = "analytics-webhooks/" + Version
 
 // drainLimit is how much of a response body beyond the stored part is
 // read and discarded so the connection can be reused; a longer body is
@@ -89,7 +91,7 @@ func (s *Service) send(ctx context.Context, w *Webhook, pl *Payload, deliveryID 
 	resp.Body.Close()
 	res.attempt.Duration = time.Since(start)
 	res.attempt.StatusCode = resp.StatusCode
-	res.attempt.ResponseBody = cleanText(body)
+	res.attempt.ResponseBody = cleanText(body, s.maxResponse)
 	res.outcome = Classify(resp.StatusCode, resp.Header, nil)
 	if v := resp.Header.Get("Retry-After"); v != "" && res.outcome == OutcomeRetry {
 		res.retryAfter, _ = ParseRetryAfter(v, now, w.Retry.MaxDelay)
@@ -126,10 +128,20 @@ func describeSendError(ctx context.Context, err error, timeout time.Duration) st
 }
 
 // cleanText makes a response body storable as text: valid UTF-8 without
-// NUL bytes.
-func cleanText(b []byte) string {
+// NUL bytes, each invalid byte sequence and NUL replaced with U+FFFD, and
+// at most limit bytes (cut at a character boundary), since a replacement
+// takes three bytes where the original took one.
+func cleanText(b []byte, limit int) string {
 	s := strings.ToValidUTF8(string(b), "\uFFFD")
-	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	if len(s) <= limit {
+		return s
+	}
+	cut := max(limit, 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // webhookForSend returns the webhook to send a claimed delivery to, as
