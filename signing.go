@@ -78,6 +78,12 @@ func NewSecret() (string, error) {
 // optional "whsec_" prefix, base64-decoded (standard encoding, padded or
 // not). It returns an error wrapping ErrInvalid if the text is not base64
 // or does not decode to 24 to 64 bytes. The error never contains the secret.
+//
+// ParseSecret is lenient because it loads secrets, for signing and for
+// Verify. A webhook's Secret must be in the canonical form when it is
+// saved (see Webhook.Validate): "whsec_" followed by padded standard
+// base64, as NewSecret makes, the only form every Svix and Standard
+// Webhooks library loads.
 func ParseSecret(secret string) ([]byte, error) {
 	key, reason := parseSecret(secret)
 	if reason != "" {
@@ -103,6 +109,18 @@ func parseSecret(secret string) ([]byte, string) {
 		return nil, fmt.Sprintf("must decode to %d to %d bytes, not %d", minSecretBytes, maxSecretBytes, len(key))
 	}
 	return key, ""
+}
+
+// checkCanonicalSecret returns why secret is not a canonical secret, or "".
+func checkCanonicalSecret(secret string) string {
+	key, reason := parseSecret(secret)
+	if reason != "" {
+		return reason
+	}
+	if secret != secretPrefix+base64.StdEncoding.EncodeToString(key) {
+		return `must be "whsec_" followed by padded standard base64, the form Svix and Standard Webhooks libraries load (as NewSecret makes)`
+	}
+	return ""
 }
 
 // Sign returns the Standard Webhooks v1 signature, "v1,<base64>", of body

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/memstore"
 )
 
 // The Standard Webhooks specification's published example.
@@ -237,4 +238,46 @@ func FuzzVerify(f *testing.F) {
 			require.Contains(t, strings.Fields(sig), want, "accepted a signature Sign did not make")
 		}
 	})
+}
+
+// TestSuppliedSecretMustBeCanonical checks that a webhook saves only a
+// secret in the form every Svix and Standard Webhooks library loads:
+// "whsec_" + padded standard base64.
+func TestSuppliedSecretMustBeCanonical(t *testing.T) {
+	canonical, err := webhook.NewSecret()
+	require.NoError(t, err)
+	key, err := webhook.ParseSecret(canonical)
+	require.NoError(t, err)
+	b64 := strings.TrimPrefix(canonical, "whsec_")
+	require.True(t, strings.HasSuffix(b64, "="), "32 bytes need padding")
+	for name, s := range map[string]string{
+		"unpadded":   "whsec_" + strings.TrimRight(b64, "="),
+		"no prefix":  b64,
+		"line break": "whsec_" + b64[:20] + "\n" + b64[20:],
+		"URL base64": "whsec_" + base64.URLEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 32)),
+		"loose bits": "whsec_" + b64[:len(b64)-2] + "B=", // the last character's unused bits set
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := validWebhook()
+			w.Secret = s
+			err := w.Validate()
+			assert.Equal(t, []string{"secret"}, fields(t, err))
+			assert.NotContains(t, err.Error(), b64[:16], "the error never echoes the secret")
+			svc, err := webhook.NewService(memstore.New(nil), nil)
+			require.NoError(t, err)
+			_, err = svc.Create(t.Context(), w)
+			require.ErrorIs(t, err, webhook.ErrInvalid)
+		})
+	}
+	w := validWebhook()
+	w.Secret = canonical
+	require.NoError(t, w.Validate())
+
+	// Loading stays lenient: a secret saved before, or given to Verify.
+	got, err := webhook.ParseSecret("whsec_" + strings.TrimRight(b64, "="))
+	require.NoError(t, err)
+	assert.Equal(t, key, got)
+	// A previous secret needs only to load: it was the secret once.
+	w.PreviousSecrets = []webhook.RetiredSecret{{Secret: "whsec_" + strings.TrimRight(b64, "="), ExpiresAt: time.Now()}}
+	require.NoError(t, w.Validate())
 }
