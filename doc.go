@@ -31,7 +31,9 @@
 // "checkout.*") and whose data satisfies all of its filters; threshold
 // triggers also need one of their conditions to hold. MatchEventName,
 // MatchFilters, Filter.Match, Condition.Match and Trigger.Match expose the
-// rules so you can test them.
+// rules so you can test them; they see event data as the Service does,
+// as the JSON it encodes to. Only event, error and threshold triggers can
+// fire yet (TriggerType.Supported); the other types are refused on save.
 //
 // # Tenants
 //

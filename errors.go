@@ -44,8 +44,16 @@ var (
 
 // FieldError describes one invalid field of an input.
 type FieldError struct {
-	// Field is the field's JSON path, such as "url" or
-	// "triggers[0].filters[1].value".
+	// Field is the JSON path of the field at fault, relative to the
+	// input that was validated or decoded. For a Webhook: "url",
+	// "triggers[0].filters[1].value", "triggers[0].conditions[0].metric",
+	// "retry.max_attempts", "previous_secrets[0].secret"; map keys are
+	// quoted in brackets (`headers["X-Team"]`). For a Trigger on its own
+	// (Trigger.Match, Trigger's JSON): "filters[1].value"; for a Filter
+	// (Filter.Match): "property", "operator" or "value"; for MatchFilters:
+	// "filters[1].value"; for a RetryPolicy: "max_attempts". Trigger calls
+	// name their arguments ("event_type", "environment", "data"). A JSON
+	// input that is not an object at all is "(input)".
 	Field string `json:"field"`
 	// Reason says what is wrong, in words meant for the person who
 	// supplied the input.

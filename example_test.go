@@ -120,7 +120,7 @@ func ExampleMatchFilters() {
 	fmt.Println(err)
 	// Output:
 	// true <nil>
-	// webhook: invalid filters: filters[0]: operator: unknown filter operator "like"
+	// webhook: invalid filters: filters[0].operator: unknown filter operator "like"
 }
 
 // The default schedule: 5 attempts, waits doubling from 5 seconds.

@@ -171,7 +171,12 @@ func timeField(dst *time.Time) jsonField {
 			ps.add(path, "must be an RFC 3339 time")
 			return
 		}
-		*dst = t.UTC()
+		t = t.UTC()
+		if y := t.Year(); y < 0 || y > 9999 {
+			ps.add(path, "must be a time between the years 0 and 9999 in UTC")
+			return
+		}
+		*dst = t
 	}
 }
 

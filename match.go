@@ -13,7 +13,10 @@ import (
 // are the specification's JSON names.
 type TriggerType string
 
-// The seven trigger types.
+// The seven trigger types. Only TriggerEvent, TriggerError and
+// TriggerThreshold can fire today (see TriggerType.Supported); the others
+// are refused when a webhook is saved until the library raises their
+// occurrences.
 const (
 	// TriggerEvent fires on every matching TriggerEvent call.
 	TriggerEvent TriggerType = "event"
@@ -22,22 +25,54 @@ const (
 	// TriggerThreshold fires when a metric breaches one of the trigger's
 	// conditions (event type "$threshold_alert").
 	TriggerThreshold TriggerType = "threshold"
-	// TriggerAnomaly fires on detected anomalies (event type "$anomaly").
+	// TriggerAnomaly will fire on detected anomalies (event type
+	// "$anomaly"). Not supported yet: refused on save.
 	TriggerAnomaly TriggerType = "anomaly"
-	// TriggerScheduled fires periodic summaries.
+	// TriggerScheduled will fire periodic summaries. Not supported yet:
+	// refused on save.
 	TriggerScheduled TriggerType = "scheduled"
-	// TriggerFunnelComplete fires when a user completes a funnel.
+	// TriggerFunnelComplete will fire when a user completes a funnel. Not
+	// supported yet: refused on save.
 	TriggerFunnelComplete TriggerType = "funnel_complete"
-	// TriggerCohortEntry fires when a user enters a cohort.
+	// TriggerCohortEntry will fire when a user enters a cohort. Not
+	// supported yet: refused on save.
 	TriggerCohortEntry TriggerType = "cohort_entry"
 )
 
-// Valid reports whether t is one of the seven trigger types.
+// Valid reports whether t is one of the seven trigger types, supported
+// or not.
 func (t TriggerType) Valid() bool {
 	switch t {
 	case TriggerEvent, TriggerError, TriggerThreshold, TriggerAnomaly,
 		TriggerScheduled, TriggerFunnelComplete, TriggerCohortEntry:
 		return true
+	}
+	return false
+}
+
+// Supported reports whether the library can fire triggers of type t
+// today: TriggerEvent, TriggerError and TriggerThreshold. Validation
+// refuses the other types.
+func (t TriggerType) Supported() bool {
+	switch t {
+	case TriggerEvent, TriggerError, TriggerThreshold:
+		return true
+	}
+	return false
+}
+
+// fits reports whether an occurrence with the given event type is of
+// trigger type t, as the Service's trigger calls raise them: TriggerEvent
+// raises any name not starting with "$", TriggerError "$error",
+// TriggerThreshold "$threshold_alert".
+func (t TriggerType) fits(eventType string) bool {
+	switch t {
+	case TriggerEvent:
+		return eventType != "" && !strings.HasPrefix(eventType, "$")
+	case TriggerError:
+		return eventType == EventTypeError
+	case TriggerThreshold:
+		return eventType == EventTypeThresholdAlert
 	}
 	return false
 }
@@ -105,8 +140,8 @@ const (
 	MaxPropertyLength = 256
 	// MaxEventNameLength is the longest event type or event pattern.
 	MaxEventNameLength = 256
-	// MaxWindow is the longest window a Condition may aggregate over,
-	// in seconds (31 days).
+	// MaxWindow is the longest window a Condition will aggregate over,
+	// in seconds (31 days), once windows are supported.
 	MaxWindow = 31 * 24 * 60 * 60
 )
 
@@ -151,9 +186,9 @@ type Condition struct {
 	Operator ConditionOperator `json:"operator"`
 	// Value is the threshold. It must be finite.
 	Value float64 `json:"value"`
-	// WindowSeconds is the aggregation window for metrics recorded with
-	// RecordMetric, 0 to MaxWindow. Values passed to TriggerThreshold are
-	// compared as given.
+	// WindowSeconds is reserved for aggregating recorded metrics over a
+	// window. Windows are not supported yet: it must be 0, and the value
+	// passed to TriggerThreshold is compared as given.
 	WindowSeconds int64 `json:"window_seconds"`
 }
 
@@ -209,28 +244,38 @@ func floatEqual(a, b float64) bool {
 	return math.Abs(a-b) <= 1e-9*scale
 }
 
-// Match reports whether the filter holds on data. It returns an error
-// wrapping ErrInvalid, and false, if the filter itself is invalid (an
-// unknown operator, a value of the wrong type, a bad regular expression).
+// Match reports whether the filter holds on data, seen as the Service
+// sees it: as the JSON the data encodes to (a struct by its JSON field
+// names, numbers as float64), decoded again. It returns an error wrapping
+// ErrInvalid, and false, if the filter itself is invalid (an unknown
+// operator, a value of the wrong type, a bad regular expression; the
+// *ValidationError names "property", "operator" or "value") or if data
+// cannot be encoded as JSON (field "data"), as a trigger call would.
 // Match compiles the filter on every call; the Service compiles each
 // webhook's filters once.
 func (f Filter) Match(data map[string]any) (bool, error) {
-	cf, p := compileFilter(f)
-	if p != "" {
-		return false, invalid("filter", "filter", p)
+	cf, field, reason := compileFilter(f)
+	if reason != "" {
+		return false, invalid("filter", field, reason)
 	}
-	return cf.match(data), nil
+	d, err := asSent(data)
+	if err != nil {
+		return false, err
+	}
+	return cf.match(d), nil
 }
 
-// MatchFilters reports whether every filter holds on data. It returns an
-// error wrapping ErrInvalid if any filter is invalid.
+// MatchFilters reports whether every filter holds on data, seen as the
+// Service sees it (see Filter.Match). It returns an error wrapping
+// ErrInvalid if any filter is invalid, naming each field as in a
+// trigger ("filters[1].value"), or if data cannot be encoded as JSON.
 func MatchFilters(filters []Filter, data map[string]any) (bool, error) {
 	var ps problems
 	cfs := make([]compiledFilter, 0, len(filters))
 	for i, f := range filters {
-		cf, p := compileFilter(f)
-		if p != "" {
-			ps.add(fmt.Sprintf("filters[%d]", i), p)
+		cf, field, reason := compileFilter(f)
+		if reason != "" {
+			ps.add(fmt.Sprintf("filters[%d].%s", i, field), reason)
 			continue
 		}
 		cfs = append(cfs, cf)
@@ -238,8 +283,12 @@ func MatchFilters(filters []Filter, data map[string]any) (bool, error) {
 	if err := ps.err("filters"); err != nil {
 		return false, err
 	}
+	d, err := asSent(data)
+	if err != nil {
+		return false, err
+	}
 	for i := range cfs {
-		if !cfs[i].match(data) {
+		if !cfs[i].match(d) {
 			return false, nil
 		}
 	}
@@ -247,16 +296,32 @@ func MatchFilters(filters []Filter, data map[string]any) (bool, error) {
 }
 
 // Match reports whether the trigger matches an occurrence with the given
-// event type and data, ignoring the trigger's Type. For threshold
-// triggers the conditions read the metric's name from data["metric"] and
-// its value from data["value"], the shape TriggerThreshold sends. It
-// returns an error wrapping ErrInvalid if the trigger is invalid.
+// event type and data exactly when the Service's trigger calls would
+// deliver it to a webhook with this trigger (and no environment
+// restriction): the type must fit the event type (TriggerEvent calls
+// raise names not starting with "$", TriggerError "$error",
+// TriggerThreshold "$threshold_alert"), and the data is seen as the
+// Service sees it (see Filter.Match). For threshold triggers the
+// conditions read the metric's name from data["metric"] and its value
+// from data["value"], the shape TriggerThreshold sends.
+//
+// It returns an error wrapping ErrInvalid if the trigger is invalid,
+// with field paths relative to the trigger ("filters[0].value"), and for
+// the types that cannot fire yet (see TriggerType.Supported), so that it
+// never claims a match the Service cannot make.
 func (t Trigger) Match(eventType string, data map[string]any) (bool, error) {
 	ct, err := compileTrigger(t)
 	if err != nil {
 		return false, err
 	}
-	return ct.match(eventType, data), nil
+	if !t.Type.fits(eventType) {
+		return false, nil
+	}
+	d, err := asSent(data)
+	if err != nil {
+		return false, err
+	}
+	return ct.match(eventType, d), nil
 }
 
 // compiledTrigger is a validated Trigger with its filters compiled.
@@ -270,53 +335,57 @@ type compiledTrigger struct {
 // compileTrigger validates t and compiles its filters.
 func compileTrigger(t Trigger) (*compiledTrigger, error) {
 	var ps problems
-	ct := validateTrigger(&ps, "trigger", t)
+	ct := validateTrigger(&ps, "", t)
 	if err := ps.err("trigger"); err != nil {
 		return nil, err
 	}
 	return ct, nil
 }
 
-// validateTrigger adds t's problems to ps under the field prefix and
-// returns the compiled trigger (meaningful only when no problem was added).
+// validateTrigger adds t's problems to ps under the field prefix ("" for
+// a trigger on its own) and returns the compiled trigger (meaningful
+// only when no problem was added).
 func validateTrigger(ps *problems, prefix string, t Trigger) *compiledTrigger {
 	ct := &compiledTrigger{typ: t.Type, events: t.Events, conditions: t.Conditions}
-	if !t.Type.Valid() {
-		ps.add(prefix+".trigger_type", fmt.Sprintf("unknown trigger type %q", truncate(string(t.Type))))
+	switch {
+	case !t.Type.Valid():
+		ps.add(joinPath(prefix, "trigger_type"), fmt.Sprintf("unknown trigger type %q", truncate(string(t.Type))))
+	case !t.Type.Supported():
+		ps.add(joinPath(prefix, "trigger_type"), fmt.Sprintf("trigger type %q is not supported yet: the library cannot fire it (use event, error or threshold)", t.Type))
 	}
 	if len(t.Events) > 0 && t.Type.Valid() && t.Type != TriggerEvent {
-		ps.add(prefix+".events", "event patterns apply only to event triggers")
+		ps.add(joinPath(prefix, "events"), "event patterns apply only to event triggers")
 	}
 	if len(t.Events) > maxListLen {
-		ps.add(prefix+".events", fmt.Sprintf("at most %d patterns", maxListLen))
+		ps.add(joinPath(prefix, "events"), fmt.Sprintf("at most %d patterns", maxListLen))
 	}
 	for i, e := range t.Events {
 		if reason := checkEventPattern(e); reason != "" {
-			ps.add(fmt.Sprintf("%s.events[%d]", prefix, i), reason)
+			ps.add(indexPath(joinPath(prefix, "events"), i), reason)
 		}
 	}
 	if len(t.Filters) > maxListLen {
-		ps.add(prefix+".filters", fmt.Sprintf("at most %d filters", maxListLen))
+		ps.add(joinPath(prefix, "filters"), fmt.Sprintf("at most %d filters", maxListLen))
 	}
 	ct.filters = make([]compiledFilter, 0, len(t.Filters))
 	for i, f := range t.Filters {
-		cf, reason := compileFilter(f)
+		cf, field, reason := compileFilter(f)
 		if reason != "" {
-			ps.add(fmt.Sprintf("%s.filters[%d]", prefix, i), reason)
+			ps.add(joinPath(indexPath(joinPath(prefix, "filters"), i), field), reason)
 			continue
 		}
 		ct.filters = append(ct.filters, cf)
 	}
 	switch {
 	case t.Type == TriggerThreshold && len(t.Conditions) == 0:
-		ps.add(prefix+".conditions", "a threshold trigger needs at least one condition")
+		ps.add(joinPath(prefix, "conditions"), "a threshold trigger needs at least one condition")
 	case t.Type.Valid() && t.Type != TriggerThreshold && len(t.Conditions) > 0:
-		ps.add(prefix+".conditions", "conditions apply only to threshold triggers")
+		ps.add(joinPath(prefix, "conditions"), "conditions apply only to threshold triggers")
 	case len(t.Conditions) > maxListLen:
-		ps.add(prefix+".conditions", fmt.Sprintf("at most %d conditions", maxListLen))
+		ps.add(joinPath(prefix, "conditions"), fmt.Sprintf("at most %d conditions", maxListLen))
 	}
 	for i, c := range t.Conditions {
-		field := fmt.Sprintf("%s.conditions[%d]", prefix, i)
+		field := indexPath(joinPath(prefix, "conditions"), i)
 		if c.Metric == "" {
 			ps.add(field+".metric", "must not be empty")
 		} else if len(c.Metric) > MaxEventNameLength || !printable(c.Metric) {
@@ -330,8 +399,8 @@ func validateTrigger(ps *problems, prefix string, t Trigger) *compiledTrigger {
 		if math.IsNaN(c.Value) || math.IsInf(c.Value, 0) {
 			ps.add(field+".value", "must be a finite number")
 		}
-		if c.WindowSeconds < 0 || c.WindowSeconds > MaxWindow {
-			ps.add(field+".window_seconds", fmt.Sprintf("must be between 0 and %d", MaxWindow))
+		if c.WindowSeconds != 0 {
+			ps.add(field+".window_seconds", "windows are not supported yet: must be 0 (TriggerThreshold compares the value it is given)")
 		}
 	}
 	return ct
@@ -401,19 +470,20 @@ type compiledFilter struct {
 	re       *regexp.Regexp
 }
 
-// compileFilter validates f. It returns a non-empty reason if f is invalid.
-func compileFilter(f Filter) (compiledFilter, string) {
+// compileFilter validates f. If f is invalid it returns the field at
+// fault ("property", "operator" or "value") and a non-empty reason.
+func compileFilter(f Filter) (compiledFilter, string, string) {
 	cf := compiledFilter{property: f.Property, op: f.Operator}
 	switch {
 	case f.Property == "":
-		return cf, "property: must not be empty"
+		return cf, "property", "must not be empty"
 	case len(f.Property) > MaxPropertyLength || !utf8.ValidString(f.Property):
-		return cf, fmt.Sprintf("property: must be valid UTF-8 of at most %d bytes", MaxPropertyLength)
+		return cf, "property", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxPropertyLength)
 	}
 	cf.path = strings.Split(f.Property, ".")
 	v, ok := normalize(f.Value, 0)
 	if !ok {
-		return cf, "value: must be a JSON value with finite numbers"
+		return cf, "value", "must be a JSON value with finite numbers"
 	}
 	cf.value = v
 	switch f.Operator {
@@ -424,57 +494,57 @@ func compileFilter(f Filter) (compiledFilter, string) {
 			cf.str = x
 		case float64, bool:
 		default:
-			return cf, "value: contains needs a string, number or bool"
+			return cf, "value", "contains needs a string, number or bool"
 		}
 	case FilterIsSet, FilterNotSet:
 		if v != nil {
-			return cf, fmt.Sprintf("value: must be null or omitted for %s", f.Operator)
+			return cf, "value", fmt.Sprintf("must be null or omitted for %s", f.Operator)
 		}
 	case FilterGT, FilterGTE, FilterLT, FilterLTE:
 		n, ok := v.(float64)
 		if !ok {
-			return cf, fmt.Sprintf("value: %s needs a number", f.Operator)
+			return cf, "value", fmt.Sprintf("%s needs a number", f.Operator)
 		}
 		cf.num = n
 	case FilterIn, FilterNotIn:
 		list, ok := v.([]any)
 		if !ok {
-			return cf, fmt.Sprintf("value: %s needs an array", f.Operator)
+			return cf, "value", fmt.Sprintf("%s needs an array", f.Operator)
 		}
 		if len(list) > maxInListLen {
-			return cf, fmt.Sprintf("value: at most %d elements", maxInListLen)
+			return cf, "value", fmt.Sprintf("at most %d elements", maxInListLen)
 		}
 		for _, e := range list {
 			switch e.(type) {
 			case string, float64, bool, nil:
 			default:
-				return cf, fmt.Sprintf("value: %s needs an array of strings, numbers, bools or nulls", f.Operator)
+				return cf, "value", fmt.Sprintf("%s needs an array of strings, numbers, bools or nulls", f.Operator)
 			}
 		}
 		cf.set = list
 	case FilterStartsWith, FilterEndsWith:
 		s, ok := v.(string)
 		if !ok {
-			return cf, fmt.Sprintf("value: %s needs a string", f.Operator)
+			return cf, "value", fmt.Sprintf("%s needs a string", f.Operator)
 		}
 		cf.str = s
 	case FilterRegex:
 		s, ok := v.(string)
 		if !ok {
-			return cf, "value: regex needs a string"
+			return cf, "value", "regex needs a string"
 		}
 		if len(s) > MaxRegexLength {
-			return cf, fmt.Sprintf("value: regular expression longer than %d bytes", MaxRegexLength)
+			return cf, "value", fmt.Sprintf("regular expression longer than %d bytes", MaxRegexLength)
 		}
 		re, err := regexp.Compile(s)
 		if err != nil {
-			return cf, "value: " + err.Error()
+			return cf, "value", err.Error()
 		}
 		cf.re = re
 	default:
-		return cf, fmt.Sprintf("operator: unknown filter operator %q", truncate(string(f.Operator)))
+		return cf, "operator", fmt.Sprintf("unknown filter operator %q", truncate(string(f.Operator)))
 	}
-	return cf, ""
+	return cf, "", ""
 }
 
 // match reports whether the filter holds on data.

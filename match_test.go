@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/memstore"
 )
 
 func TestMatchEventName(t *testing.T) {
@@ -221,7 +222,7 @@ func TestMatchFilters(t *testing.T) {
 	var ve *webhook.ValidationError
 	require.ErrorAs(t, err, &ve)
 	require.Len(t, ve.Fields, 1)
-	assert.Equal(t, "filters[1]", ve.Fields[0].Field)
+	assert.Equal(t, "filters[1].operator", ve.Fields[0].Field)
 }
 
 func TestConditionMatch(t *testing.T) {
@@ -334,4 +335,150 @@ func FuzzFilterMatch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// matchService returns a Service on a fresh memstore, for comparing the
+// pure matching functions with what the Service delivers.
+func matchService(t testing.TB) *webhook.Service {
+	t.Helper()
+	svc, err := webhook.NewService(memstore.New(nil), nil)
+	require.NoError(t, err)
+	return svc
+}
+
+func TestUnsupportedTriggersAreRefused(t *testing.T) {
+	svc := matchService(t)
+	for _, typ := range []webhook.TriggerType{webhook.TriggerAnomaly, webhook.TriggerScheduled, webhook.TriggerFunnelComplete, webhook.TriggerCohortEntry} {
+		assert.True(t, typ.Valid(), typ)
+		assert.False(t, typ.Supported(), typ)
+		tr := webhook.Trigger{Type: typ}
+		w := validWebhook()
+		w.Triggers = []webhook.Trigger{tr}
+		err := w.Validate()
+		assert.Equal(t, []string{"triggers[0].trigger_type"}, fields(t, err), typ)
+		assert.Contains(t, err.Error(), "not supported yet")
+		_, err = svc.Create(t.Context(), w)
+		require.ErrorIs(t, err, webhook.ErrInvalid, typ)
+
+		ok, err := tr.Match("anything", nil)
+		require.ErrorIs(t, err, webhook.ErrInvalid, "Match does not claim what cannot fire: %s", typ)
+		assert.False(t, ok)
+	}
+	for _, typ := range []webhook.TriggerType{webhook.TriggerEvent, webhook.TriggerError, webhook.TriggerThreshold} {
+		assert.True(t, typ.Supported(), typ)
+	}
+
+	// A window is not supported either: TriggerThreshold compares the value it is given.
+	w := validWebhook()
+	w.Triggers = []webhook.Trigger{{Type: webhook.TriggerThreshold, Conditions: []webhook.Condition{{Metric: "error_rate", Operator: "gt", Value: 0.05, WindowSeconds: 300}}}}
+	err := w.Validate()
+	assert.Equal(t, []string{"triggers[0].conditions[0].window_seconds"}, fields(t, err))
+	assert.Contains(t, err.Error(), "not supported yet")
+	_, err = svc.Create(t.Context(), w)
+	require.ErrorIs(t, err, webhook.ErrInvalid)
+	_, err = w.Triggers[0].Match(webhook.EventTypeThresholdAlert, map[string]any{"metric": "error_rate", "value": 1.0})
+	require.ErrorIs(t, err, webhook.ErrInvalid)
+}
+
+func TestTriggerMatchNeedsItsType(t *testing.T) {
+	cases := []struct {
+		typ   webhook.TriggerType
+		event string
+		want  bool
+	}{
+		{webhook.TriggerEvent, "purchase", true},
+		{webhook.TriggerEvent, webhook.EventTypeError, false},
+		{webhook.TriggerError, webhook.EventTypeError, true},
+		{webhook.TriggerError, "purchase", false},
+		{webhook.TriggerError, webhook.EventTypeThresholdAlert, false},
+	}
+	for _, c := range cases {
+		got, err := webhook.Trigger{Type: c.typ}.Match(c.event, map[string]any{"error_type": "x"})
+		require.NoError(t, err)
+		assert.Equal(t, c.want, got, "%s on %s", c.typ, c.event)
+	}
+	th := webhook.Trigger{Type: webhook.TriggerThreshold, Conditions: []webhook.Condition{{Metric: "m", Operator: "gt", Value: 1}}}
+	got, err := th.Match("purchase", map[string]any{"metric": "m", "value": 2})
+	require.NoError(t, err)
+	assert.False(t, got, "a threshold trigger hears only $threshold_alert")
+}
+
+// TestMatchSeesWhatTheServiceSees checks the pure functions against
+// TriggerEvent for data that is not already decoded JSON: structs,
+// typed slices, invalid UTF-8.
+func TestMatchSeesWhatTheServiceSees(t *testing.T) {
+	type item struct {
+		SKU string `json:"sku"`
+	}
+	type order struct {
+		Total    int    `json:"total"`
+		Items    []item `json:"items"`
+		Internal string `json:"-"`
+		Untagged bool
+	}
+	data := map[string]any{
+		"order": order{Total: 250, Items: []item{{SKU: "X1"}}, Internal: "secret", Untagged: true},
+		"name":  "caf\xe9",
+		"raw":   []byte("hi"),
+	}
+	cases := []struct {
+		f    webhook.Filter
+		want bool
+	}{
+		{webhook.Filter{Property: "order.total", Operator: webhook.FilterGTE, Value: 100}, true},
+		{webhook.Filter{Property: "order.items.0.sku", Operator: webhook.FilterEquals, Value: "X1"}, true},
+		{webhook.Filter{Property: "order.Total", Operator: webhook.FilterIsSet}, false},
+		{webhook.Filter{Property: "order.Internal", Operator: webhook.FilterIsSet}, false},
+		{webhook.Filter{Property: "order.Untagged", Operator: webhook.FilterEquals, Value: true}, true},
+		{webhook.Filter{Property: "name", Operator: webhook.FilterEquals, Value: "caf\uFFFD"}, true},
+		{webhook.Filter{Property: "raw", Operator: webhook.FilterEquals, Value: "aGk="}, true},
+	}
+	for _, c := range cases {
+		svc := matchService(t)
+		tr := webhook.Trigger{Type: webhook.TriggerEvent, Filters: []webhook.Filter{c.f}}
+		_, err := svc.Create(t.Context(), &webhook.Webhook{Name: "n", URL: "https://example.com/hook", Triggers: []webhook.Trigger{tr}})
+		require.NoError(t, err)
+		ids, err := svc.TriggerEvent(t.Context(), "purchase", data, "")
+		require.NoError(t, err)
+		assert.Equal(t, c.want, len(ids) == 1, "the Service on %+v", c.f)
+
+		got, err := c.f.Match(data)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, got, "Filter.Match on %+v", c.f)
+		got, err = webhook.MatchFilters([]webhook.Filter{c.f}, data)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, got, "MatchFilters on %+v", c.f)
+		got, err = tr.Match("purchase", data)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, got, "Trigger.Match on %+v", c.f)
+	}
+
+	// Data the Service refuses is refused by the pure functions too.
+	bad := map[string]any{"x": math.NaN()}
+	f := webhook.Filter{Property: "x", Operator: webhook.FilterIsSet}
+	_, err := matchService(t).TriggerEvent(t.Context(), "purchase", bad, "")
+	require.ErrorIs(t, err, webhook.ErrInvalid)
+	_, err = f.Match(bad)
+	assert.Equal(t, []string{"data"}, fields(t, err))
+	_, err = webhook.MatchFilters([]webhook.Filter{f}, bad)
+	assert.Equal(t, []string{"data"}, fields(t, err))
+}
+
+// TestMatchFieldPaths checks that each pure function names fields
+// relative to its own input, as FieldError documents.
+func TestMatchFieldPaths(t *testing.T) {
+	_, err := webhook.Filter{Property: "p", Operator: "gt", Value: "x"}.Match(nil)
+	assert.Equal(t, []string{"value"}, fields(t, err))
+	_, err = webhook.Filter{Operator: "is_set"}.Match(nil)
+	assert.Equal(t, []string{"property"}, fields(t, err))
+	_, err = webhook.Filter{Property: "p", Operator: "like"}.Match(nil)
+	assert.Equal(t, []string{"operator"}, fields(t, err))
+	_, err = webhook.MatchFilters([]webhook.Filter{{Property: "p", Operator: "is_set"}, {Property: "p", Operator: "in", Value: 1}}, nil)
+	assert.Equal(t, []string{"filters[1].value"}, fields(t, err))
+	_, err = webhook.Trigger{Type: "nope", Events: []string{""}, Filters: []webhook.Filter{{Property: "p", Operator: "regex", Value: "("}}}.Match("x", nil)
+	assert.Equal(t, []string{"trigger_type", "events[0]", "filters[0].value"}, fields(t, err))
+	_, err = webhook.Trigger{Type: webhook.TriggerThreshold, Conditions: []webhook.Condition{{Operator: "gt"}}}.Match("x", nil)
+	assert.Equal(t, []string{"conditions[0].metric"}, fields(t, err))
+	err = webhook.RetryPolicy{}.Validate()
+	assert.Equal(t, []string{"max_attempts", "initial_delay_seconds", "max_delay_seconds", "backoff_multiplier"}, fields(t, err))
 }

@@ -71,27 +71,27 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 }
 
 // Validate returns a *ValidationError (errors.Is ErrInvalid) listing every
-// field out of range, or nil.
+// field out of range by its JSON name ("max_attempts"), or nil.
 func (p RetryPolicy) Validate() error {
 	var ps problems
-	p.validate(&ps, "retry")
+	p.validate(&ps, "")
 	return ps.err("retry policy")
 }
 
 func (p RetryPolicy) validate(ps *problems, prefix string) {
 	if p.MaxAttempts < 1 || p.MaxAttempts > MaxRetryAttempts {
-		ps.add(prefix+".max_attempts", fmt.Sprintf("must be between 1 and %d", MaxRetryAttempts))
+		ps.add(joinPath(prefix, "max_attempts"), fmt.Sprintf("must be between 1 and %d", MaxRetryAttempts))
 	}
 	if p.InitialDelay < MinRetryDelay || p.InitialDelay > MaxRetryDelay {
-		ps.add(prefix+".initial_delay_seconds", fmt.Sprintf("must be between %v and %v", MinRetryDelay, MaxRetryDelay))
+		ps.add(joinPath(prefix, "initial_delay_seconds"), fmt.Sprintf("must be between %v and %v", MinRetryDelay, MaxRetryDelay))
 	}
 	if p.MaxDelay < MinRetryDelay || p.MaxDelay > MaxRetryDelay {
-		ps.add(prefix+".max_delay_seconds", fmt.Sprintf("must be between %v and %v", MinRetryDelay, MaxRetryDelay))
+		ps.add(joinPath(prefix, "max_delay_seconds"), fmt.Sprintf("must be between %v and %v", MinRetryDelay, MaxRetryDelay))
 	} else if p.MaxDelay < p.InitialDelay {
-		ps.add(prefix+".max_delay_seconds", "must not be less than initial_delay_seconds")
+		ps.add(joinPath(prefix, "max_delay_seconds"), "must not be less than initial_delay_seconds")
 	}
 	if math.IsNaN(p.Multiplier) || p.Multiplier < 1 || p.Multiplier > MaxMultiplier {
-		ps.add(prefix+".backoff_multiplier", fmt.Sprintf("must be between 1 and %d", MaxMultiplier))
+		ps.add(joinPath(prefix, "backoff_multiplier"), fmt.Sprintf("must be between 1 and %d", MaxMultiplier))
 	}
 }
 

@@ -65,14 +65,14 @@ func TestRetryPolicyValidate(t *testing.T) {
 		mut   func(*webhook.RetryPolicy)
 		field string
 	}{
-		{"zero attempts", func(p *webhook.RetryPolicy) { p.MaxAttempts = 0 }, "retry.max_attempts"},
-		{"51 attempts", func(p *webhook.RetryPolicy) { p.MaxAttempts = 51 }, "retry.max_attempts"},
-		{"zero delay", func(p *webhook.RetryPolicy) { p.InitialDelay = 0 }, "retry.initial_delay_seconds"},
-		{"negative delay", func(p *webhook.RetryPolicy) { p.InitialDelay = -time.Second }, "retry.initial_delay_seconds"},
-		{"cap below initial", func(p *webhook.RetryPolicy) { p.MaxDelay = time.Second }, "retry.max_delay_seconds"},
-		{"cap too long", func(p *webhook.RetryPolicy) { p.MaxDelay = 30 * 24 * time.Hour }, "retry.max_delay_seconds"},
-		{"multiplier below 1", func(p *webhook.RetryPolicy) { p.Multiplier = 0.5 }, "retry.backoff_multiplier"},
-		{"multiplier too big", func(p *webhook.RetryPolicy) { p.Multiplier = 100 }, "retry.backoff_multiplier"},
+		{"zero attempts", func(p *webhook.RetryPolicy) { p.MaxAttempts = 0 }, "max_attempts"},
+		{"51 attempts", func(p *webhook.RetryPolicy) { p.MaxAttempts = 51 }, "max_attempts"},
+		{"zero delay", func(p *webhook.RetryPolicy) { p.InitialDelay = 0 }, "initial_delay_seconds"},
+		{"negative delay", func(p *webhook.RetryPolicy) { p.InitialDelay = -time.Second }, "initial_delay_seconds"},
+		{"cap below initial", func(p *webhook.RetryPolicy) { p.MaxDelay = time.Second }, "max_delay_seconds"},
+		{"cap too long", func(p *webhook.RetryPolicy) { p.MaxDelay = 30 * 24 * time.Hour }, "max_delay_seconds"},
+		{"multiplier below 1", func(p *webhook.RetryPolicy) { p.Multiplier = 0.5 }, "backoff_multiplier"},
+		{"multiplier too big", func(p *webhook.RetryPolicy) { p.Multiplier = 100 }, "backoff_multiplier"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

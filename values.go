@@ -24,6 +24,23 @@ const (
 	maxDepth     = 32
 )
 
+// asSent returns data as the Service's matching sees it: encoded as
+// JSON, as the payload carries it, and decoded again, so that structs
+// appear by their JSON field names, numbers as float64, and invalid
+// UTF-8 replaced. It returns an error wrapping ErrInvalid, as the trigger
+// calls do, when data cannot be encoded.
+func asSent(data map[string]any) (map[string]any, error) {
+	raw, err := encodeJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, invalid("event", "data", "cannot be decoded again: "+err.Error())
+	}
+	return m, nil
+}
+
 // lookup finds the property in data: the whole path as a top-level key
 // first, then as a dot path through nested maps and arrays.
 func lookup(data map[string]any, property string, path []string) (any, bool) {

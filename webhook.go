@@ -32,7 +32,10 @@ type Webhook struct {
 	// URL is where deliveries are POSTed: an absolute http or https URL
 	// without credentials or fragment, at most 2048 bytes.
 	URL string
-	// Secret signs deliveries: "whsec_" + base64 of 24 to 64 bytes. The
+	// Secret signs deliveries: "whsec_" + padded standard base64 of 24
+	// to 64 bytes, the canonical form that Svix and Standard Webhooks
+	// libraries load (Validate refuses other spellings, such as unpadded
+	// base64, rather than storing a secret receivers cannot use). The
 	// Service generates one (32 bytes) when Create is given none, and
 	// Update never changes it; use RotateSecret.
 	Secret string
@@ -189,7 +192,11 @@ func (w *Webhook) ActiveSecrets(now time.Time) []string {
 
 // Validate checks every field and returns a *ValidationError
 // (errors.Is ErrInvalid) listing each problem, or nil. An empty Secret is
-// accepted (the Service generates one); Validate does not fill defaults.
+// accepted (the Service generates one); a non-empty one must be
+// canonical (see Secret). Previous secrets need only be loadable (see
+// ParseSecret): they were the webhook's secret once. Trigger types and
+// condition windows that cannot fire yet are refused (see
+// TriggerType.Supported). Validate does not fill defaults.
 func (w *Webhook) Validate() error {
 	_, err := w.compile()
 	return err
@@ -220,7 +227,7 @@ func (w *Webhook) compile() (*compiledWebhook, error) {
 		ps.add("tenant_id", fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxTenantIDLength))
 	}
 	if w.Secret != "" {
-		if _, reason := parseSecret(w.Secret); reason != "" {
+		if reason := checkCanonicalSecret(w.Secret); reason != "" {
 			ps.add("secret", reason)
 		}
 	}

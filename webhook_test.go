@@ -101,16 +101,19 @@ func TestWebhookValidateFields(t *testing.T) {
 		}, "triggers[0].events"},
 		{"unknown operator", func(w *webhook.Webhook) {
 			w.Triggers[0].Filters = []webhook.Filter{{Property: "a", Operator: "like", Value: "x"}}
-		}, "triggers[0].filters[0]"},
+		}, "triggers[0].filters[0].operator"},
+		{"empty property", func(w *webhook.Webhook) {
+			w.Triggers[0].Filters = []webhook.Filter{{Operator: "is_set"}}
+		}, "triggers[0].filters[0].property"},
 		{"bad regex", func(w *webhook.Webhook) {
 			w.Triggers[0].Filters = []webhook.Filter{{Property: "a", Operator: "regex", Value: "a(b"}}
-		}, "triggers[0].filters[0]"},
+		}, "triggers[0].filters[0].value"},
 		{"regex too long", func(w *webhook.Webhook) {
 			w.Triggers[0].Filters = []webhook.Filter{{Property: "a", Operator: "regex", Value: strings.Repeat("a", 1025)}}
-		}, "triggers[0].filters[0]"},
+		}, "triggers[0].filters[0].value"},
 		{"wrong value type", func(w *webhook.Webhook) {
 			w.Triggers[0].Filters = []webhook.Filter{{Property: "a", Operator: "gt", Value: "5"}}
-		}, "triggers[0].filters[0]"},
+		}, "triggers[0].filters[0].value"},
 		{"threshold without conditions", func(w *webhook.Webhook) {
 			w.Triggers = []webhook.Trigger{{Type: webhook.TriggerThreshold}}
 		}, "triggers[0].conditions"},

@@ -87,7 +87,7 @@ func run() error {
 		{Name: "errors", URL: receiver.URL + "/errors", Triggers: []webhook.Trigger{{Type: webhook.TriggerError}}},
 		{Name: "alerts", URL: receiver.URL + "/alerts", Triggers: []webhook.Trigger{{
 			Type:       webhook.TriggerThreshold,
-			Conditions: []webhook.Condition{{Metric: "error_rate", Operator: webhook.ConditionGT, Value: 0.05, WindowSeconds: 300}},
+			Conditions: []webhook.Condition{{Metric: "error_rate", Operator: webhook.ConditionGT, Value: 0.05}},
 		}}},
 		{Name: "flaky", URL: receiver.URL + "/flaky", Retry: fastRetry, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent, Events: []string{"signup"}}}},
 	}
