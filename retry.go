@@ -186,9 +186,10 @@ func secondsToDuration(s float64) time.Duration {
 
 // ParseRetryAfter parses a Retry-After header value, either delay seconds
 // ("120") or an HTTP-date, relative to now. It returns the wait, at most
-// limit, and false if the value is empty or malformed. A date in the past
-// gives 0.
+// limit (a negative limit counts as 0), and false if the value is empty
+// or malformed. A date in the past gives 0.
 func ParseRetryAfter(value string, now time.Time, limit time.Duration) (time.Duration, bool) {
+	limit = max(limit, 0)
 	value = strings.TrimSpace(value)
 	if value == "" {
 		return 0, false

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,4 +171,64 @@ func TestClassify(t *testing.T) {
 		assert.Equal(t, c.want, webhook.Classify(c.code, c.h, c.err), "%d %v %v", c.code, c.h, c.err)
 	}
 	assert.Equal(t, "gone", webhook.OutcomeGone.String())
+}
+
+// FuzzParseRetryAfter checks that any header value and limit give a wait
+// between 0 and the limit, and delay seconds exactly when in range.
+func FuzzParseRetryAfter(f *testing.F) {
+	now := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	f.Add("120", int64(time.Hour))
+	f.Add("Sat, 28 Nov 2026 09:01:00 GMT", int64(time.Minute))
+	f.Add("18446744073709551616", int64(-1))
+	f.Add(" 5 ", int64(0))
+	f.Fuzz(func(t *testing.T, value string, limitNs int64) {
+		limit := time.Duration(limitNs)
+		d, ok := webhook.ParseRetryAfter(value, now, limit)
+		if !ok {
+			if d != 0 {
+				t.Fatalf("ParseRetryAfter(%q) = %v, false", value, d)
+			}
+			return
+		}
+		if d < 0 || d > max(limit, 0) {
+			t.Fatalf("ParseRetryAfter(%q, limit %v) = %v: outside [0, limit]", value, limit, d)
+		}
+		if secs, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64); err == nil && secs >= 0 && secs < int64(max(limit, 0)/time.Second) {
+			if d != time.Duration(secs)*time.Second {
+				t.Fatalf("ParseRetryAfter(%q, limit %v) = %v, want %ds", value, limit, d, secs)
+			}
+		}
+	})
+}
+
+// FuzzRetryPolicyJSON checks that decoding any input never panics, and
+// that a policy that decodes and validates encodes and decodes to the
+// same policy, whose waits all lie between one second and MaxDelay.
+func FuzzRetryPolicyJSON(f *testing.F) {
+	f.Add(`{"max_attempts":3,"initial_delay_seconds":2.5,"max_delay_seconds":600,"backoff_multiplier":3}`)
+	f.Add(`{"max_attempts":50,"initial_delay_seconds":1.000064438,"max_delay_seconds":604800,"backoff_multiplier":10,"disable_jitter":true}`)
+	f.Add(`{"max_attempts":1,"max_attempts":2}`)
+	f.Add(`{"initial_delay_seconds":1e400}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		var p webhook.RetryPolicy
+		if err := json.Unmarshal([]byte(in), &p); err != nil || p.Validate() != nil {
+			return
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatalf("a valid policy %+v does not encode: %v", p, err)
+		}
+		var back webhook.RetryPolicy
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%s does not decode: %v", b, err)
+		}
+		if back != p {
+			t.Fatalf("round trip of %s: %+v, want %+v", b, back, p)
+		}
+		for n := 1; n <= p.MaxAttempts; n++ {
+			if d := p.Backoff(n, 0); d < webhook.MinRetryDelay*3/4 || d > p.MaxDelay {
+				t.Fatalf("%+v: Backoff(%d) = %v", p, n, d)
+			}
+		}
+	})
 }
