@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -280,4 +281,45 @@ func TestSuppliedSecretMustBeCanonical(t *testing.T) {
 	// A previous secret needs only to load: it was the secret once.
 	w.PreviousSecrets = []webhook.RetiredSecret{{Secret: "whsec_" + strings.TrimRight(b64, "="), ExpiresAt: time.Now()}}
 	require.NoError(t, w.Validate())
+}
+
+// FuzzParseSecret checks that any text either parses to a key of 24 to
+// 64 bytes, which the canonical form spells again, or fails with
+// ErrInvalid and without echoing the text; and that Validate accepts a
+// secret exactly when it is canonical.
+func FuzzParseSecret(f *testing.F) {
+	f.Add("whsec_" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)))
+	f.Add("whsec_" + base64.RawStdEncoding.EncodeToString(bytes.Repeat([]byte{2}, 25)))
+	f.Add(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 64)))
+	f.Add("whsec_%%%%")
+	f.Add("whsec_whsec_AAAA")
+	f.Fuzz(func(t *testing.T, s string) {
+		key, err := webhook.ParseSecret(s)
+		w := validWebhook()
+		w.Secret = s
+		verr := w.Validate()
+		if err != nil {
+			if !errors.Is(err, webhook.ErrInvalid) || key != nil {
+				t.Fatalf("ParseSecret(%q) = %x, %v", s, key, err)
+			}
+			if len(s) >= 16 && strings.Contains(err.Error(), s) {
+				t.Fatalf("the error %q echoes the secret", err)
+			}
+			if verr == nil && s != "" { // an empty secret is generated on Create
+				t.Fatalf("Validate accepts the unparsable secret %q", s)
+			}
+			return
+		}
+		if len(key) < 24 || len(key) > 64 {
+			t.Fatalf("ParseSecret(%q) gave %d bytes", s, len(key))
+		}
+		canonical := "whsec_" + base64.StdEncoding.EncodeToString(key)
+		again, err := webhook.ParseSecret(canonical)
+		if err != nil || !bytes.Equal(again, key) {
+			t.Fatalf("the canonical form %q of %q parses to %x, %v", canonical, s, again, err)
+		}
+		if (verr == nil) != (s == canonical) {
+			t.Fatalf("Validate(%q) = %v, canonical %q", s, verr, canonical)
+		}
+	})
 }

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -333,4 +334,44 @@ func TestWebhookJSONHidesSecrets(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &plain))
 	assert.Empty(t, plain.Secret)
 	assert.Empty(t, plain.PreviousSecrets)
+}
+
+// FuzzWebhookJSON checks that decoding and validating any input never
+// panics, that decoding fails only with ErrInvalid or a JSON syntax
+// error, and that a webhook that decodes and validates encodes (with its
+// secrets) and decodes to an equal webhook.
+func FuzzWebhookJSON(f *testing.F) {
+	secret := "whsec_" + strings.Repeat("A", 43) + "="
+	f.Add(`{"name":"n","url":"https://example.com","triggers":[{"trigger_type":"event","events":["checkout.*"],"filters":[{"property":"order.total","operator":"gte","value":100}],"conditions":[]}],"headers":{"X-A":"1"},"retry":{"max_attempts":3,"initial_delay_seconds":1,"max_delay_seconds":60,"backoff_multiplier":2}}`)
+	f.Add(`{"id":"x","name":"n","url":"http://[2001:db8::1]/","secret":"` + secret + `","previous_secrets":[{"secret":"` + secret + `","expires_at":"2026-01-01T00:00:00+02:00"}],"enabled":false,"disabled_reason":"410","triggers":[{"trigger_type":"threshold","conditions":[{"metric":"m","operator":"eq","value":-0,"window_seconds":0}]}],"retry":{"max_attempts":1,"initial_delay_seconds":1.5,"max_delay_seconds":2,"backoff_multiplier":1,"disable_jitter":true},"environments":["production"],"signature_scheme":"hex","timeout_seconds":1.000064438,"rate_limit":0.5,"max_in_flight":3,"consecutive_failures":2,"failing_since":"2026-01-01T00:00:00Z","created_at":"2026-01-01T00:00:00.123456789-07:00","updated_at":"2026-01-01T00:00:00Z","version":4}`)
+	f.Add(`{"name":"n","url":"https://e.com","triggers":[{"trigger_type":"event","events":[],"filters":[{"property":"details.a","operator":"in","value":[1,"x",null,true]}]}],"retry":{"max_attempts":5,"initial_delay_seconds":5,"max_delay_seconds":3600,"backoff_multiplier":2},"headers":{},"environments":[]}`)
+	f.Add(`{"name":"n","name":"n"}`)
+	f.Add(`[1,2]`)
+	f.Fuzz(func(t *testing.T, in string) {
+		var w webhook.Webhook
+		if err := json.Unmarshal([]byte(in), &w); err != nil {
+			var se *json.SyntaxError
+			if !errors.Is(err, webhook.ErrInvalid) && !errors.As(err, &se) {
+				t.Fatalf("decoding %q: unexpected error %T %v", in, err, err)
+			}
+			return
+		}
+		if w.Validate() != nil {
+			return
+		}
+		b, err := json.Marshal(w.WithSecrets())
+		if err != nil {
+			t.Fatalf("a valid webhook does not encode: %v", err)
+		}
+		var back webhook.Webhook
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%s does not decode: %v", b, err)
+		}
+		if !assert.Equal(t, w, back) {
+			t.Fatalf("round trip of %s", b)
+		}
+		if back.Validate() != nil {
+			t.Fatalf("the round trip of a valid webhook is invalid: %v", back.Validate())
+		}
+	})
 }
