@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -481,4 +482,106 @@ func TestMatchFieldPaths(t *testing.T) {
 	assert.Equal(t, []string{"conditions[0].metric"}, fields(t, err))
 	err = webhook.RetryPolicy{}.Validate()
 	assert.Equal(t, []string{"max_attempts", "initial_delay_seconds", "max_delay_seconds", "backoff_multiplier"}, fields(t, err))
+}
+
+type fuzzItem struct {
+	SKU string `json:"sku"`
+}
+
+type fuzzOrder struct {
+	Total int64      `json:"total"`
+	Items []fuzzItem `json:"items"`
+	Tags  []string   `json:"tags,omitempty"`
+	Note  string     // no tag: "Note"
+}
+
+// FuzzTriggerAgreesWithService checks end to end that Trigger.Match
+// claims a match exactly when a trigger call on a Service enqueues a
+// delivery to a webhook with that trigger, and that the trigger is
+// invalid for Match exactly when Create refuses it. The data mixes
+// decoded JSON with Go structs and slices, which the Service sees through
+// their JSON encoding.
+func FuzzTriggerAgreesWithService(f *testing.F) {
+	f.Add(uint8(0), "checkout.completed", "checkout.*", "order.total", "gte", `100`, `{"plan":"pro"}`, int64(250), "X1")
+	f.Add(uint8(0), "purchase", "", "order.items.0.sku", "equals", `"X1"`, `{}`, int64(1), "X1")
+	f.Add(uint8(0), "purchase", "purchase", "order.Note", "is_set", `null`, `{"order":1}`, int64(1), "")
+	f.Add(uint8(0), "$error", "*", "plan", "not_set", `null`, `{}`, int64(0), "")
+	f.Add(uint8(1), "timeout", "", "details.plan", "in", `["pro","team"]`, `{"plan":"pro"}`, int64(0), "boom")
+	f.Add(uint8(1), "timeout", "", "error_message", "regex", `"^b"`, `{}`, int64(0), "boom")
+	f.Add(uint8(2), "error_rate", "error_rate", "exceeded", "equals", `true`, `{}`, int64(7), "")
+	f.Add(uint8(2), "latency", "latency", "value", "lt", `5`, `{}`, int64(3), "")
+	f.Add(uint8(0), "purchase", "purchase", "order.tags", "contains", `"\u00e9"`, `{}`, int64(1), "\xe9")
+	f.Fuzz(func(t *testing.T, kind uint8, name, pattern, property, op, valueJSON, dataJSON string, total int64, text string) {
+		var value any
+		if json.Unmarshal([]byte(valueJSON), &value) != nil {
+			value = valueJSON
+		}
+		var d map[string]any
+		_ = json.Unmarshal([]byte(dataJSON), &d)
+		if d == nil {
+			d = map[string]any{}
+		}
+		if _, taken := d["order"]; !taken {
+			d["order"] = fuzzOrder{Total: total, Items: []fuzzItem{{SKU: text}}, Tags: []string{text}, Note: text}
+		}
+		tr := webhook.Trigger{Type: webhook.TriggerEvent, Filters: []webhook.Filter{{Property: property, Operator: webhook.FilterOperator(op), Value: value}}}
+		switch kind % 3 {
+		case 0:
+			if pattern != "" {
+				tr.Events = []string{pattern}
+			}
+		case 1:
+			tr.Type = webhook.TriggerError
+		case 2:
+			tr.Type = webhook.TriggerThreshold
+			tr.Conditions = []webhook.Condition{{Metric: pattern, Operator: webhook.ConditionGT, Value: 0}}
+		}
+
+		svc := matchService(t)
+		ctx := t.Context()
+		_, createErr := svc.Create(ctx, &webhook.Webhook{Name: "fuzz", URL: "https://example.com/hook", Triggers: []webhook.Trigger{tr}})
+
+		var ids []string
+		var callErr error
+		var event string
+		var data map[string]any
+		switch kind % 3 {
+		case 0:
+			event, data = name, d
+			ids, callErr = svc.TriggerEvent(ctx, name, d, "")
+		case 1:
+			event, data = webhook.EventTypeError, map[string]any{"error_type": name, "error_message": text, "details": d}
+			ids, callErr = svc.TriggerError(ctx, name, text, d, "")
+		case 2:
+			v := float64(total)
+			event, data = webhook.EventTypeThresholdAlert, map[string]any{"metric": name, "value": v, "threshold": 0.0, "exceeded": v > 0}
+			ids, callErr = svc.TriggerThreshold(ctx, name, v, 0, "")
+		}
+		matched, matchErr := tr.Match(event, data)
+
+		if createErr != nil {
+			if !errors.Is(createErr, webhook.ErrInvalid) {
+				t.Fatalf("Create: %v", createErr)
+			}
+			if !errors.Is(matchErr, webhook.ErrInvalid) {
+				t.Fatalf("Create refuses %+v (%v), but Match accepts it (%v, %v)", tr, createErr, matched, matchErr)
+			}
+			if len(ids) > 0 {
+				t.Fatalf("a delivery without a webhook: %v", ids)
+			}
+			return
+		}
+		if callErr != nil {
+			if !errors.Is(callErr, webhook.ErrInvalid) {
+				t.Fatalf("trigger call: %v", callErr)
+			}
+			return // the Service refused the occurrence itself
+		}
+		if matchErr != nil {
+			t.Fatalf("Create accepts %+v, the trigger call %q %v succeeds, but Match fails: %v", tr, event, data, matchErr)
+		}
+		if matched != (len(ids) == 1) || len(ids) > 1 {
+			t.Fatalf("Trigger.Match = %v, but the Service enqueued %d deliveries, for %+v on %q %#v", matched, len(ids), tr, event, data)
+		}
+	})
 }
