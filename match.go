@@ -220,30 +220,6 @@ func (c Condition) Match(metric string, value float64) bool {
 	return compareFloats(string(c.Operator), value, c.Value)
 }
 
-// compareFloats applies gt, gte, lt or lte; any other operator is false.
-func compareFloats(op string, a, b float64) bool {
-	switch op {
-	case "gt":
-		return a > b
-	case "gte":
-		return a >= b
-	case "lt":
-		return a < b
-	case "lte":
-		return a <= b
-	}
-	return false
-}
-
-// floatEqual reports whether a and b are equal within a relative 1e-9.
-func floatEqual(a, b float64) bool {
-	if a == b {
-		return true
-	}
-	scale := math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
-	return math.Abs(a-b) <= 1e-9*scale
-}
-
 // Match reports whether the filter holds on data, seen as the Service
 // sees it: as the JSON the data encodes to (a struct by its JSON field
 // names, numbers as float64), decoded again. It returns an error wrapping
