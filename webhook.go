@@ -37,7 +37,9 @@ type Webhook struct {
 	// libraries load (Validate refuses other spellings, such as unpadded
 	// base64, rather than storing a secret receivers cannot use). The
 	// Service generates one (32 bytes) when Create is given none, and
-	// Update never changes it; use RotateSecret.
+	// Update never changes it; use RotateSecret. A secret saved in
+	// another spelling before this rule still signs, but Update refuses
+	// the webhook until RotateSecret replaces it.
 	Secret string
 	// PreviousSecrets are retired secrets that still sign deliveries
 	// until they expire, so receivers can switch over without a gap.
