@@ -313,7 +313,9 @@ type EnqueueParams struct {
 	Replay bool
 	// Lease, when set, stores the deliveries already leased to the
 	// caller (status delivering, Attempt 1), for a caller that attempts
-	// them at once, such as a test send.
+	// them at once, such as a test send. The lease lasts ExpiresAt − Now:
+	// a Storage with a lease clock of its own measures that length from
+	// its own time.
 	Lease *Lease
 	// Now is the time the enqueue happens.
 	Now time.Time
@@ -433,6 +435,9 @@ func (p EnqueueParams) Validate() error {
 		want = StatusDelivering
 		if p.Lease.Token == "" {
 			return fmt.Errorf("%w: lease without token", ErrInvalid)
+		}
+		if p.Now.IsZero() || !p.Lease.ExpiresAt.After(p.Now) {
+			return fmt.Errorf("%w: a lease must end after Now", ErrInvalid)
 		}
 	}
 	ids := make(map[string]bool, len(p.Deliveries))

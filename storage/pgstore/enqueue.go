@@ -95,11 +95,16 @@ func (s *Store) enqueue(ctx context.Context, q querier, own bool, p webhook.Enqu
 				redone, redoneBy = append(redone, d.RedeliveryOf), append(redoneBy, d.ID)
 			}
 		}
-		var token, worker, expires any
+		// A lease runs on the database's clock (see claim.go): it is
+		// stored as its length from the caller's Now, added to now().
+		var token, worker, length, leaseNow any
 		if p.Lease != nil {
-			token, worker, expires = p.Lease.Token, text(p.Lease.WorkerID), p.Lease.ExpiresAt
+			token, worker, length = p.Lease.Token, text(p.Lease.WorkerID), p.Lease.ExpiresAt.Sub(p.Now).Microseconds()
+			if s.callerClock {
+				leaseNow = p.Now
+			}
 		}
-		if _, err := tx.Exec(ctx, s.sql.insertDeliveries, ids, hooks, pids, types, statuses, attempts, next, created, token, worker, expires, budgets, origs); err != nil {
+		if _, err := tx.Exec(ctx, s.sql.insertDeliveries, ids, hooks, pids, types, statuses, attempts, next, created, token, worker, length, budgets, origs, leaseNow); err != nil {
 			return webhook.EnqueueResult{}, translate(err, "enqueue: deliveries")
 		}
 		if err := s.markRedelivered(ctx, tx, redoneBy, redone, p.Replay); err != nil {

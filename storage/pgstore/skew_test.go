@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -105,4 +106,34 @@ func TestClockSkewNeitherStealsLeasesNorBurnsAttempts(t *testing.T) {
 	assert.Equal(t, webhook.StatusDelivered, d.Status)
 	assert.Equal(t, 1, d.Attempt)
 	assert.Equal(t, hook.ID, d.WebhookID)
+}
+
+// A delivery enqueued already leased (as Service.Test does) keeps its
+// lease for its whole duration on the database's clock, whatever the
+// enqueuing caller's clock says: a caller ten minutes behind must not
+// enqueue a lease that is expired the moment it lands.
+func TestEnqueuedLeaseRunsOnTheDatabaseClock(t *testing.T) {
+	ctx := t.Context()
+	store := newStore(t)
+	behind := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Microsecond)
+	hookID, payloadID, deliveryID := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	_, err := store.Enqueue(ctx, webhook.EnqueueParams{
+		Now: behind,
+		Payloads: []*webhook.Payload{{
+			ID: payloadID, WebhookID: hookID, EventType: webhook.EventTypeTest, Body: []byte(`{}`), Timestamp: behind,
+		}},
+		Deliveries: []*webhook.Delivery{{
+			ID: deliveryID, WebhookID: hookID, PayloadID: payloadID, EventType: webhook.EventTypeTest,
+			Status: webhook.StatusDelivering, Attempt: 1, NextAttemptAt: behind, CreatedAt: behind, MaxAttempts: 1,
+		}},
+		Lease: &webhook.Lease{Token: uuid.NewString(), WorkerID: "test", ExpiresAt: behind.Add(time.Minute)},
+	})
+	require.NoError(t, err)
+	// Another worker, its clock right, claims: the lease is live for a
+	// minute of database time, so nothing is claimed.
+	claims, err := store.ClaimDeliveries(ctx, webhook.ClaimParams{
+		Now: time.Now().UTC(), Limit: 10, WorkerID: "other", LeaseDuration: time.Minute,
+	})
+	require.NoError(t, err)
+	assert.Empty(t, claims, "a live lease was claimed by another worker")
 }

@@ -50,8 +50,8 @@ func newStatements(schema string) statements {
 		insertDeliveries: q(`INSERT INTO {{schema}}.deliveries (id, webhook_id, payload_id, event_type, status, attempt,
 				next_attempt_at, due_at, lease_token, lease_worker, lease_expires_at, created_at, max_attempts, redelivery_of)
 			SELECT id::uuid, webhook_id::uuid, payload_id::uuid, event_type, status, attempt,
-				next_at, CASE WHEN $9::text IS NULL THEN next_at ELSE $11::timestamptz END,
-				$9::text, $10::text, $11::timestamptz, created, max_attempts, nullif(redelivery_of, '')::uuid
+				next_at, CASE WHEN $9::text IS NULL THEN next_at ELSE ` + enqueuedLeaseEnd + ` END,
+				$9::text, $10::text, ` + enqueuedLeaseEnd + `, created, max_attempts, nullif(redelivery_of, '')::uuid
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::timestamptz[], $8::timestamptz[],
 					$12::int4[], $13::text[])
 				AS d(id, webhook_id, payload_id, event_type, status, attempt, next_at, created, max_attempts, redelivery_of)`),
@@ -197,6 +197,13 @@ func claimSQL(due string) string {
 			LEFT JOIN {{schema}}.webhooks w ON w.id = d.webhook_id
 		ORDER BY d.was_due, d.id`
 }
+
+// enqueuedLeaseEnd is when the lease of a delivery enqueued already
+// leased ends: $11 microseconds (its duration on the caller's clock)
+// after $14, the caller's now in tests that simulate time and the
+// database's now() otherwise, so the lease lasts as long as the caller
+// meant whatever its clock says.
+const enqueuedLeaseEnd = `coalesce($14::timestamptz, now()) + $11::bigint * interval '1 microsecond'`
 
 // leaseNow is the lease clock in the claim statements: the database's,
 // unless a test passes its simulated time as $6.

@@ -132,6 +132,14 @@ func testEnqueueInvalid(t *testing.T, s webhook.Storage) {
 	_, err := s.Enqueue(ctx, webhook.EnqueueParams{Payloads: []*webhook.Payload{pl}, Deliveries: []*webhook.Delivery{d}, Now: t0})
 	require.ErrorIs(t, err, webhook.ErrInvalid, "only pending deliveries may be enqueued without a lease")
 	assertNothingStored(t, s, []*webhook.Payload{pl}, []*webhook.Delivery{d})
+
+	// A lease must end after the enqueue's Now: its length is what a
+	// Storage with its own lease clock keeps.
+	d.Status, d.Attempt = webhook.StatusDelivering, 1
+	_, err = s.Enqueue(ctx, webhook.EnqueueParams{Payloads: []*webhook.Payload{pl}, Deliveries: []*webhook.Delivery{d}, Now: t0,
+		Lease: &webhook.Lease{Token: "t", WorkerID: "w", ExpiresAt: t0}})
+	require.ErrorIs(t, err, webhook.ErrInvalid, "a lease that ends at Now")
+	assertNothingStored(t, s, []*webhook.Payload{pl}, []*webhook.Delivery{d})
 }
 
 func testIdempotencyKey(t *testing.T, s webhook.Storage) {

@@ -39,7 +39,7 @@ func fullWebhook(t *testing.T) *webhook.Webhook {
 			{
 				Type:       webhook.TriggerThreshold,
 				Filters:    []webhook.Filter{},
-				Conditions: []webhook.Condition{{Metric: "error_rate", Operator: webhook.ConditionGT, Value: 0.05, WindowSeconds: 300}},
+				Conditions: []webhook.Condition{{Metric: "error_rate", Operator: webhook.ConditionGT, Value: 0.05}},
 			},
 		},
 		Headers:         map[string]string{"Authorization": "Bearer abc", "X-Team": "growth"},
