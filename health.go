@@ -23,6 +23,7 @@ func (s *Service) noteHealth(ctx context.Context, hook *Webhook, delivered bool)
 	}
 	disabled := false
 	w, err := s.modify(ctx, hook.ID, "health", func(w *Webhook) (*Webhook, error) {
+		disabled = false // a change that lost a race is made again, on the newer webhook
 		if delivered {
 			if w.ConsecutiveFailures == 0 {
 				return nil, nil
@@ -51,6 +52,32 @@ func (s *Service) noteHealth(ctx context.Context, hook *Webhook, delivered bool)
 		s.log.WarnContext(ctx, "webhook: updating endpoint health failed", "webhook_id", hook.ID, "error", err)
 	case disabled:
 		s.log.WarnContext(ctx, "webhook: disabled by the health policy", "webhook_id", w.ID, "reason", w.DisabledReason)
+		if s.onDisabled != nil {
+			s.onDisabled(ctx, w.Clone())
+		}
+	}
+}
+
+// disable disables the webhook for reason unless it is disabled
+// already, and calls OnWebhookDisabled if it made the change: once per
+// disable, however many results (in this process or others) ask for it,
+// since only one change from one version of the webhook is stored.
+func (s *Service) disable(ctx context.Context, id, reason string) {
+	disabled := false
+	w, err := s.modify(ctx, id, "disable", func(w *Webhook) (*Webhook, error) {
+		disabled = !w.Disabled
+		if w.Disabled {
+			return nil, nil
+		}
+		w.Disabled, w.DisabledReason = true, reason
+		return w, nil
+	})
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		s.log.WarnContext(ctx, "webhook: disabling the webhook failed; the next delivery tries again", "webhook_id", id, "reason", reason, "error", err)
+	case disabled:
+		s.log.WarnContext(ctx, "webhook: disabled", "webhook_id", id, "reason", reason)
 		if s.onDisabled != nil {
 			s.onDisabled(ctx, w.Clone())
 		}

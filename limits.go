@@ -1,10 +1,18 @@
 package webhook
 
 import (
+	"net"
+	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
 )
+
+// minTokenWait is the least time a worker waits for a rate-limited
+// webhook's next token, however high its rate, so that it never claims
+// in a tight loop.
+const minTokenWait = 50 * time.Millisecond
 
 // endpoint is what a worker tracks of one webhook.
 type endpoint struct {
@@ -12,27 +20,82 @@ type endpoint struct {
 	sending  int           // admitted by admit and not yet finished
 	max      int           // the webhook's MaxInFlight, once seen; 0 for the default
 	limiter  *rate.Limiter // the webhook's RateLimit, once seen
+	url      string        // the webhook's URL, once seen
+	host     string        // the destination host of url; "" until seen
 }
 
-// learn takes the webhook's current limits.
+// learn takes the webhook's current limits and destination.
 func (e *endpoint) learn(hook *Webhook) {
 	e.max = hook.MaxInFlight
-	switch {
+	switch r := rate.Limit(max(hook.RateLimit, MinRateLimit)); {
 	case hook.RateLimit <= 0:
 		e.limiter = nil
-	case e.limiter == nil || e.limiter.Limit() != rate.Limit(hook.RateLimit):
-		e.limiter = rate.NewLimiter(rate.Limit(hook.RateLimit), hook.rateBurst())
+	case e.limiter == nil || e.limiter.Limit() != r:
+		e.limiter = rate.NewLimiter(r, hook.rateBurst())
+	}
+	if hook.URL != e.url {
+		e.url, e.host = hook.URL, destination(hook.URL)
+	}
+}
+
+// destination returns the host and port a URL's requests go to, the key
+// of the per-host cap. Host names are compared without case; a missing
+// port is the scheme's default.
+func destination(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if strings.EqualFold(u.Scheme, "https") {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+// track counts claimed deliveries as in flight, learning the limits of
+// webhooks seen for the first time from the matching index.
+func (w *Worker) track(claims []*Claim) {
+	idx := w.svc.idx.Load()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range claims {
+		e := w.hooks[c.Delivery.WebhookID]
+		if e == nil {
+			e = &endpoint{}
+			w.hooks[c.Delivery.WebhookID] = e
+			// Learn the webhook's own limits before the next claim.
+			if idx != nil {
+				if cw, ok := idx.byID[c.Delivery.WebhookID]; ok {
+					e.learn(cw.w)
+				}
+			}
+		}
+		e.inflight++
+		w.total++
 	}
 }
 
 // capacity returns how many deliveries may be claimed now, which
-// webhooks must not be claimed (at their in-flight cap, or out of rate
-// tokens), and how soon the first rate-limited one gets a token.
-func (w *Worker) capacity(now time.Time) (int, []string, time.Duration) {
+// webhooks must not be claimed (at their own in-flight cap, on a host at
+// its cap, or out of rate tokens), how soon the first rate-limited one
+// gets a token, and whether nothing is in flight.
+//
+// The claim cannot exclude a host, only webhooks: a saturated host's
+// webhooks that this worker has seen are excluded, and one it has not
+// seen yet is held back by admit once claimed, and remembered.
+func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token time.Duration, idle bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var exclude []string
-	var token time.Duration
+	load := map[string]int{} // in flight per known host
+	for _, e := range w.hooks {
+		if e.host != "" {
+			load[e.host] += e.inflight
+		}
+	}
 	for id, e := range w.hooks {
 		limit := w.cfg.MaxPerWebhook
 		if e.max > 0 {
@@ -44,53 +107,62 @@ func (w *Worker) capacity(now time.Time) (int, []string, time.Duration) {
 			tokens = e.limiter.TokensAt(now) - float64(e.inflight-e.sending)
 		}
 		switch {
-		case e.inflight >= limit:
+		case e.inflight >= limit, e.host != "" && load[e.host] >= w.cfg.MaxPerHost:
 			exclude = append(exclude, id)
 		case tokens < 1:
 			exclude = append(exclude, id)
-			wait := time.Duration((1 - tokens) / float64(e.limiter.Limit()) * float64(time.Second))
+			// The limiter's rate is at least MinRateLimit, so the wait
+			// stays within hours; never wake sooner than minTokenWait.
+			secs := (1 - tokens) / float64(e.limiter.Limit())
+			wait := max(time.Duration(min(secs, 1/MinRateLimit)*float64(time.Second)), minTokenWait)
 			if token == 0 || wait < token {
-				token = max(wait, time.Millisecond)
+				token = wait
 			}
-		case e.inflight == 0 && (e.limiter == nil || e.limiter.TokensAt(now) >= float64(e.limiter.Burst())):
+		case e.inflight == 0 && (e.host == "" || load[e.host] == 0) &&
+			(e.limiter == nil || e.limiter.TokensAt(now) >= float64(e.limiter.Burst())):
 			delete(w.hooks, id) // nothing left to remember
 		}
 	}
-	return min(w.cfg.Concurrency-w.total, w.cfg.BatchSize), exclude, token
+	return min(w.cfg.Concurrency-w.total, w.cfg.BatchSize), exclude, token, w.total == 0
 }
 
-// admit applies the webhook's own limits to a claimed delivery. It
-// reports whether to send now, or else how long to hold it back. An
-// admitted delivery must be let go with unadmit.
-func (w *Worker) admit(hook *Webhook, now time.Time) (bool, time.Duration) {
+// admit applies the webhook's own limits and its host's cap to a claimed
+// delivery. It reports whether to send now, or else how long to hold it
+// back. An admitted delivery must be let go by calling unadmit.
+func (w *Worker) admit(hook *Webhook, now time.Time) (unadmit func(), wait time.Duration, ok bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	e := w.hooks[hook.ID]
 	if e == nil {
-		return true, 0 // cannot happen: claimed deliveries are tracked
+		return func() {}, 0, true // cannot happen: claimed deliveries are tracked
 	}
 	e.learn(hook)
 	if e.max > 0 && e.sending >= min(e.max, w.cfg.MaxPerWebhook) {
-		return false, 0 // claimed before the cap was known: try again soon
+		return nil, 0, false // claimed before the cap was known: try again soon
+	}
+	host := e.host
+	if w.sending[host] >= w.cfg.MaxPerHost {
+		return nil, 0, false // the host is at its cap
 	}
 	if e.limiter != nil {
 		r := e.limiter.ReserveN(now, 1)
 		if d := r.DelayFrom(now); d > 0 {
 			r.CancelAt(now)
-			return false, d
+			return nil, min(d, time.Duration(float64(time.Second)/MinRateLimit)), false
 		}
 	}
 	e.sending++
-	return true, 0
-}
-
-// unadmit ends what admit allowed.
-func (w *Worker) unadmit(webhookID string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if e := w.hooks[webhookID]; e != nil {
-		e.sending--
-	}
+	w.sending[host]++
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if e := w.hooks[hook.ID]; e != nil {
+			e.sending--
+		}
+		if w.sending[host]--; w.sending[host] <= 0 {
+			delete(w.sending, host)
+		}
+	}, 0, true
 }
 
 // done releases a finished attempt's slot.

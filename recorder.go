@@ -3,6 +3,8 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -16,9 +18,16 @@ type recordReq struct {
 // maxRecordBatch bounds how many results one batch write carries.
 const maxRecordBatch = 128
 
+// Retrying a result that failed to be written: the first wait, and the
+// longest.
+const (
+	firstWriteRetry = 100 * time.Millisecond
+	maxWriteRetry   = 5 * time.Second
+)
+
 // startRecorder starts the goroutine that writes results in batches, if
 // the Storage can, and returns the function that stops it once every
-// attempt has finished.
+// attempt has finished. Its writes run under ctx.
 func (w *Worker) startRecorder(ctx context.Context) (stop func()) {
 	br, ok := w.svc.store.(BatchRecorder)
 	if !ok {
@@ -26,7 +35,7 @@ func (w *Worker) startRecorder(ctx context.Context) (stop func()) {
 	}
 	w.results = make(chan recordReq, w.cfg.Concurrency)
 	var wg sync.WaitGroup
-	wg.Go(func() { w.recordLoop(context.WithoutCancel(ctx), br) })
+	wg.Go(func() { w.recordLoop(ctx, br) })
 	return func() {
 		w.wg.Wait() // no attempt is left to send a result
 		close(w.results)
@@ -61,12 +70,16 @@ func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
 		cancel()
 		if err != nil || len(errs) != len(batch) {
 			// The batch failed as a whole, and recorded nothing: record
-			// one by one, each with time of its own.
+			// one by one, in parallel, each with time of its own.
+			var each sync.WaitGroup
 			for _, r := range batch {
-				rctx, cancel := context.WithTimeout(ctx, recordTimeout)
-				r.done <- w.svc.store.RecordAttempt(rctx, r.p)
-				cancel()
+				each.Go(func() {
+					rctx, cancel := context.WithTimeout(ctx, recordTimeout)
+					defer cancel()
+					r.done <- w.svc.store.RecordAttempt(rctx, r.p)
+				})
 			}
+			each.Wait()
 			continue
 		}
 		for i, r := range batch {
@@ -75,33 +88,71 @@ func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
 	}
 }
 
-// write records one result, through the recorder when one runs. With a
-// recorder it waits for the recorder's answer, which always comes, so
-// that what it returns is what happened to the result.
+// write records one result once, through the recorder when one runs.
+// With a recorder it waits for the recorder's answer, or for ctx.
 func (w *Worker) write(ctx context.Context, p RecordAttemptParams) error {
 	if w.results == nil {
-		return w.svc.store.RecordAttempt(ctx, p)
+		rctx, cancel := context.WithTimeout(ctx, recordTimeout)
+		defer cancel()
+		return w.svc.store.RecordAttempt(rctx, p)
 	}
 	r := recordReq{p: p, done: make(chan error, 1)}
-	w.results <- r
-	return <-r.done
+	select {
+	case w.results <- r:
+	case <-ctx.Done():
+		return fmt.Errorf("record attempt: %w", ctx.Err())
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("record attempt: %w", ctx.Err())
+	}
+}
+
+// writeClaim records a claim's result, retrying with backoff while the
+// claim's lease holds: a write that fails in a database blip is not
+// left for the lease to expire and the delivery to be sent again. It
+// gives up at once on a refusal (lost lease, unknown delivery, invalid
+// result) and when ctx is done.
+func (w *Worker) writeClaim(ctx context.Context, c *Claim, p RecordAttemptParams) error {
+	holds := time.Now().Add(c.Lease.ExpiresAt.Sub(w.svc.clock())) // the lease's end, by the real clock
+	delay := firstWriteRetry
+	for {
+		err := w.write(ctx, p)
+		if err == nil || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) || ctx.Err() != nil {
+			return err
+		}
+		wait := delay/2 + rand.N(delay/2+1)
+		if time.Until(holds) < wait {
+			return err
+		}
+		w.svc.log.WarnContext(ctx, "webhook: recording the attempt failed; retrying", "delivery_id", c.Delivery.ID, "retry_in", wait.String(), "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(2*delay, maxWriteRetry)
+	}
 }
 
 // release hands a claimed delivery back without an outcome, due after
-// wait.
+// wait. Its writes run under ctx.
 func (w *Worker) release(ctx context.Context, c *Claim, wait time.Duration) {
 	s := w.svc
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
 	now := s.clock()
 	next := now.Add(wait).Truncate(time.Microsecond)
-	err := w.write(rctx, RecordAttemptParams{DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Released: true, NextAttemptAt: next, Now: now})
+	err := w.writeClaim(ctx, c, RecordAttemptParams{DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Released: true, NextAttemptAt: next, Now: now})
 	if err != nil {
-		s.log.WarnContext(rctx, "webhook: handing a delivery back failed; it is retried when its lease expires", "delivery_id", c.Delivery.ID, "error", err)
+		s.log.WarnContext(ctx, "webhook: handing a delivery back failed; it is retried when its lease expires", "delivery_id", c.Delivery.ID, "error", err)
 	}
 }
 
-// record stores an attempt's outcome and runs the hooks.
+// record stores an attempt's outcome and runs the hooks. Its writes run
+// under ctx.
 func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendResult) {
 	s := w.svc
 	d := c.Delivery
@@ -110,11 +161,7 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 	switch res.outcome {
 	case OutcomeSuccess:
 		p.Status = StatusDelivered
-	case OutcomeGone:
-		p.Status = StatusFailed
-		p.DisableWebhook = true
-		p.DisabledReason = "the endpoint answered 410 Gone"
-	case OutcomeAbort:
+	case OutcomeGone, OutcomeAbort:
 		p.Status = StatusFailed
 	default:
 		if hook != nil && d.Attempt < hook.Retry.MaxAttempts {
@@ -124,36 +171,31 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 			p.Status = StatusFailed
 		}
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
 	log := s.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt, "status", p.Status)
-	if err := w.write(rctx, p); err != nil {
+	if err := w.writeClaim(ctx, c, p); err != nil {
 		if errors.Is(err, ErrLeaseLost) {
-			log.WarnContext(rctx, "webhook: result refused: the lease was lost to another worker")
+			log.WarnContext(ctx, "webhook: result refused: the lease was lost to another worker")
 		} else {
-			log.ErrorContext(rctx, "webhook: recording the attempt failed; the delivery will be retried after its lease", "error", err)
+			log.ErrorContext(ctx, "webhook: recording the attempt failed; the delivery will be retried after its lease", "error", err)
 		}
 		return
 	}
 	w.settled.Add(1)
+	hctx, cancel := context.WithTimeout(ctx, recordTimeout) // for the hooks and the health policy
+	defer cancel()
 	switch p.Status {
 	case StatusDelivered:
-		log.DebugContext(rctx, "webhook: delivered", "status_code", res.attempt.StatusCode, "duration", res.attempt.Duration)
+		log.DebugContext(hctx, "webhook: delivered", "status_code", res.attempt.StatusCode, "duration", res.attempt.Duration.String())
 	case StatusRetrying:
-		log.InfoContext(rctx, "webhook: attempt failed; will retry", "error", res.attempt.Error, "next_attempt_at", p.NextAttemptAt)
+		log.InfoContext(hctx, "webhook: attempt failed; will retry", "error", res.attempt.Error, "next_attempt_at", p.NextAttemptAt)
 	case StatusFailed:
-		log.WarnContext(rctx, "webhook: delivery failed for good", "error", res.attempt.Error)
+		log.WarnContext(hctx, "webhook: delivery failed for good", "error", res.attempt.Error)
 	}
-	if p.DisableWebhook {
-		s.invalidate()
-		if s.onDisabled != nil && hook != nil {
-			disabled := hook.Clone()
-			disabled.Disabled, disabled.DisabledReason, disabled.UpdatedAt = true, p.DisabledReason, now
-			s.onDisabled(rctx, disabled)
-		}
+	if res.outcome == OutcomeGone {
+		s.disable(hctx, d.WebhookID, "the endpoint answered 410 Gone")
 	}
 	if hook != nil && (p.Status == StatusDelivered || (p.Status == StatusFailed && res.outcome == OutcomeRetry)) {
-		s.noteHealth(rctx, hook, p.Status == StatusDelivered)
+		s.noteHealth(hctx, hook, p.Status == StatusDelivered)
 	}
 	if p.Status == StatusFailed && s.onFailed != nil {
 		failed := *d
@@ -161,6 +203,6 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 		failed.StatusCode, failed.ResponseBody, failed.Duration, failed.Error = res.attempt.StatusCode, res.attempt.ResponseBody, res.attempt.Duration, res.attempt.Error
 		failed.CompletedAt = now
 		failed.NextAttemptAt = time.Time{}
-		s.onFailed(rctx, &failed)
+		s.onFailed(hctx, &failed)
 	}
 }

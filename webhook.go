@@ -68,7 +68,8 @@ type Webhook struct {
 	// MaxRequestTimeout. Zero means the service's RequestTimeout.
 	Timeout time.Duration
 	// RateLimit caps the requests per second each worker sends to this
-	// webhook (bursts of up to max(1, RateLimit)); 0 means no limit.
+	// webhook (bursts of up to max(1, RateLimit)), from MinRateLimit to
+	// MaxRateLimit; 0 means no limit.
 	// Deliveries over the limit wait in storage, not in the worker pool.
 	RateLimit float64
 	// MaxInFlight caps the attempts each worker has in flight to this
@@ -112,6 +113,9 @@ const (
 	MaxPreviousSecrets   = 8
 	MaxRateLimit         = 10000
 )
+
+// MinRateLimit is the lowest RateLimit other than 0: one request an hour.
+const MinRateLimit = 1.0 / 3600
 
 // rateBurst is the burst of the webhook's rate limit.
 func (w *Webhook) rateBurst() int {
@@ -238,6 +242,8 @@ func (w *Webhook) compile() (*compiledWebhook, error) {
 	}
 	if math.IsNaN(w.RateLimit) || w.RateLimit < 0 || w.RateLimit > MaxRateLimit {
 		ps.add("rate_limit", fmt.Sprintf("must be between 0 (no limit) and %d requests per second", MaxRateLimit))
+	} else if w.RateLimit > 0 && w.RateLimit < MinRateLimit {
+		ps.add("rate_limit", "must be at least one request an hour (1/3600 per second), or 0 for no limit")
 	}
 	if w.MaxInFlight < 0 || w.MaxInFlight > 1000 {
 		ps.add("max_in_flight", "must be between 0 (the worker's default) and 1000")

@@ -2,10 +2,11 @@ package webhook
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -20,26 +21,42 @@ type WorkerConfig struct {
 	// MaxPerWebhook is the most attempts this worker has in flight to
 	// one webhook at once: a slow or hanging endpoint holds no more of
 	// the pool than this, and its backlog waits in storage, unclaimed.
-	// The cap is per worker and per webhook; several webhooks with the
-	// same URL count separately. Defaults to 4.
+	// The cap is per worker and per webhook. Defaults to 4.
 	MaxPerWebhook int
+	// MaxPerHost is the most attempts this worker has in flight to one
+	// destination host (the host and port of the webhooks' URLs) at
+	// once, over all the webhooks that share it, so that many webhooks
+	// on one slow host cannot fill the pool either. Defaults to a
+	// quarter of Concurrency (at least 1); set it to Concurrency to
+	// turn the per-host cap off.
+	MaxPerHost int
 	// BatchSize is the most deliveries claimed in one storage call.
 	// Defaults to Concurrency.
 	BatchSize int
 	// LeaseDuration is how long a claimed delivery stays leased to this
 	// worker. If the worker dies, another claims the delivery after the
-	// lease expires. It must exceed the request timeout by at least 10
-	// seconds; a request is never allowed to outlive its lease, measured
-	// on this worker's clock from the claim (the Storage may keep leases
-	// on a clock of its own, as pgstore does). Defaults to 5 minutes.
+	// lease expires. It must exceed the service's request timeout by at
+	// least MinLeaseMargin, so that a request made at once after the
+	// claim runs for its full timeout and leaves time to record its
+	// result; a request is never allowed to outlive its lease (one that
+	// would is shortened), measured on this worker's clock from the claim
+	// (the Storage may keep leases on a clock of its own, as pgstore
+	// does). Defaults to 5 minutes.
 	LeaseDuration time.Duration
 	// PollInterval is how often an idle worker looks for due deliveries
 	// that it was not told about (retries coming due, deliveries enqueued
-	// by other processes). Defaults to 1 second.
+	// by other processes). While claiming fails, the worker waits longer
+	// between claims, up to a minute, and back to PollInterval after the
+	// first claim that works. Defaults to 1 second.
 	PollInterval time.Duration
-	// ShutdownTimeout is how long Run lets attempts in flight finish
-	// after its context is canceled before it aborts them. Defaults to
-	// 30 seconds.
+	// ShutdownTimeout bounds the drain after Run's context is canceled:
+	// Run returns within it. Attempts in flight may finish for its first
+	// part; those still running are then aborted and handed back (they do
+	// not count against the retry policy), and the rest of the time is
+	// left for writing results, half the timeout or 8 seconds, whichever
+	// is less. Results still unwritten at the end are abandoned: their
+	// deliveries are attempted again once their leases expire. Defaults
+	// to 30 seconds.
 	ShutdownTimeout time.Duration
 	// WorkerID names the worker in leases and logs. Defaults to the host
 	// name, the process ID and a random suffix.
@@ -55,12 +72,39 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 )
 
+// MinLeaseMargin is how much longer than the request timeout a worker's
+// LeaseDuration must be: leaseMargin for recording the result, and
+// claimAllowance for the time between the claim's start and the request.
+const MinLeaseMargin = leaseMargin + claimAllowance
+
 // storageRetryDelay is how long a delivery waits after the storage
 // failed to tell the worker about its webhook.
 const storageRetryDelay = 5 * time.Second
 
 // leaseMargin is kept free at the end of a lease for recording the result.
 const leaseMargin = 10 * time.Second
+
+// claimAllowance is the time a claim may take (from the time it passes
+// as Now to the request's start) before a request gets less than its
+// full timeout.
+const claimAllowance = 5 * time.Second
+
+// minAttemptTime is the shortest time a request is given: a lease with
+// less than this left (after leaseMargin) is handed back unattempted.
+const minAttemptTime = time.Second
+
+// minReleaseDelay is the least time a delivery handed back unattempted
+// (over a limit, or with too little lease left) waits before it is due
+// again, so that nothing claims and hands back in a loop. Deliveries
+// handed back by a worker that shuts down are due again at once.
+const minReleaseDelay = time.Second
+
+// claimTimeout bounds each claim. A claim does not end when Run's
+// context is canceled: what it claimed is handed back instead.
+const claimTimeout = 30 * time.Second
+
+// maxClaimBackoff caps the wait between claims while claiming fails.
+const maxClaimBackoff = time.Minute
 
 // recordTimeout bounds each storage call that records results. A result
 // is normally recorded well within leaseMargin; one that comes after its
@@ -90,6 +134,7 @@ type Worker struct {
 
 	mu      sync.Mutex
 	hooks   map[string]*endpoint // per-webhook state, while it matters
+	sending map[string]int       // admitted attempts per destination host
 	total   int
 	settled atomic.Int64  // deliveries whose outcome was recorded, for RunOnce
 	freed   chan struct{} // signalled when an attempt finishes
@@ -112,12 +157,13 @@ func NewWorker(svc *Service, cfg *WorkerConfig) (*Worker, error) {
 	var ps problems
 	setDefault(&ps, "Concurrency", &c.Concurrency, DefaultConcurrency)
 	setDefault(&ps, "MaxPerWebhook", &c.MaxPerWebhook, DefaultMaxPerWebhook)
+	setDefault(&ps, "MaxPerHost", &c.MaxPerHost, max(1, c.Concurrency/4))
 	setDefault(&ps, "BatchSize", &c.BatchSize, c.Concurrency)
 	setDefault(&ps, "LeaseDuration", &c.LeaseDuration, DefaultLeaseDuration)
 	setDefault(&ps, "PollInterval", &c.PollInterval, DefaultPollInterval)
 	setDefault(&ps, "ShutdownTimeout", &c.ShutdownTimeout, DefaultShutdownTimeout)
-	if c.LeaseDuration > 0 && c.LeaseDuration < svc.timeout+leaseMargin {
-		ps.add("LeaseDuration", fmt.Sprintf("must exceed the request timeout (%v) by at least %v", svc.timeout, leaseMargin))
+	if c.LeaseDuration > 0 && c.LeaseDuration < svc.timeout+MinLeaseMargin {
+		ps.add("LeaseDuration", fmt.Sprintf("must exceed the request timeout (%v) by at least %v", svc.timeout, MinLeaseMargin))
 	}
 	if err := ps.err("worker config"); err != nil {
 		return nil, err
@@ -125,10 +171,10 @@ func NewWorker(svc *Service, cfg *WorkerConfig) (*Worker, error) {
 	if c.WorkerID == "" {
 		host, _ := os.Hostname()
 		var b [3]byte
-		_, _ = rand.Read(b[:])
+		_, _ = crand.Read(b[:])
 		c.WorkerID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
-	return &Worker{svc: svc, cfg: c, hooks: map[string]*endpoint{}, freed: make(chan struct{}, 1)}, nil
+	return &Worker{svc: svc, cfg: c, hooks: map[string]*endpoint{}, sending: map[string]int{}, freed: make(chan struct{}, 1)}, nil
 }
 
 // ID returns the worker's ID, as recorded in leases.
@@ -136,12 +182,12 @@ func (w *Worker) ID() string { return w.cfg.WorkerID }
 
 // Run sends deliveries until ctx is canceled. It wakes at once when
 // deliveries are enqueued through the same Service, and otherwise polls
-// every PollInterval. When ctx is canceled it stops claiming, lets the
-// attempts in flight finish for up to ShutdownTimeout, aborts the rest
-// (they are retried), and returns nil after every goroutine it started
-// has exited. Storage errors are logged and retried, not returned. While
-// it runs, it watches webhook changes made elsewhere, as Service.Watch
-// does.
+// every PollInterval. When ctx is canceled it stops claiming, hands back
+// what a claim under way returns, drains within ShutdownTimeout (see
+// WorkerConfig), and returns nil after every goroutine it started has
+// exited. Storage errors are logged and retried with backoff, not
+// returned. While it runs, it watches webhook changes made elsewhere, as
+// Service.Watch does.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return ErrWorkerRunning
@@ -149,9 +195,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer w.running.Store(false)
 	wake, unsubscribe := w.svc.subscribe()
 	defer unsubscribe()
-	sendCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
+	// Storage work (claims under way, results) outlives ctx until the
+	// drain's deadline; attempts until a little earlier.
+	storeCtx, cutOff := context.WithCancel(context.WithoutCancel(ctx))
+	defer cutOff()
+	sendCtx, abort := context.WithCancel(storeCtx)
 	defer abort()
-	defer w.startRecorder(ctx)() // stops after the attempts: deferred first, runs last
+	defer w.startRecorder(storeCtx)() // stops after the attempts: deferred first, runs last
 	if n, ok := w.svc.store.(Notifier); ok {
 		// Wake on enqueues by other processes too. wake has room for
 		// one signal; more would be coalesced anyway.
@@ -170,82 +220,113 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var backoff time.Duration // while claiming fails
 	for {
-		more, token, err := w.fill(ctx, sendCtx)
-		if err != nil && ctx.Err() == nil {
-			w.svc.log.ErrorContext(ctx, "webhook: claiming deliveries failed; will retry", "worker_id", w.cfg.WorkerID, "error", err)
-			more = false
-		}
-		var freed <-chan struct{}
-		if more {
-			freed = w.freed
-		}
+		res, err := w.fill(ctx, sendCtx, storeCtx)
 		wait := w.cfg.PollInterval
-		if token > 0 {
-			wait = min(wait, token) // a rate-limited webhook gets its next token
+		woken, freed := wake, (<-chan struct{})(nil)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			backoff = min(max(2*backoff, w.cfg.PollInterval), max(maxClaimBackoff, w.cfg.PollInterval))
+			wait = backoff/2 + rand.N(backoff/2+1) // jitter, so that workers do not retry in step
+			woken = nil                            // enqueues do not cut the backoff short
+			w.svc.log.ErrorContext(ctx, "webhook: claiming deliveries failed; will retry", "worker_id", w.cfg.WorkerID, "retry_in", wait.String(), "error", err)
+		default:
+			backoff = 0
+			if res.more {
+				freed = w.freed
+			}
+			if res.token > 0 {
+				wait = min(wait, res.token) // a rate-limited webhook gets its next token
+			}
 		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
-			w.shutdown(abort)
+			w.shutdown(abort, cutOff)
 			return nil
-		case <-wake:
+		case <-woken:
 		case <-freed:
 		case <-timer.C:
 		}
 	}
 }
 
-// shutdown waits for attempts in flight, aborting them after the
-// shutdown timeout.
-func (w *Worker) shutdown(abort context.CancelFunc) {
+// shutdownWriteTime returns the part of the shutdown timeout kept for
+// writing results after the attempts still running are aborted.
+func (w *Worker) shutdownWriteTime() time.Duration {
+	return min(w.cfg.ShutdownTimeout/2, recordTimeout)
+}
+
+// shutdown drains the attempts in flight within the shutdown timeout:
+// it aborts those still running when only the time for writing results
+// is left, and cuts off storage work at the end.
+func (w *Worker) shutdown(abort, cutOff context.CancelFunc) {
 	done := make(chan struct{})
 	go func() {
 		w.wg.Wait()
 		close(done)
 	}()
-	t := time.NewTimer(w.cfg.ShutdownTimeout)
-	defer t.Stop()
+	end := time.NewTimer(w.cfg.ShutdownTimeout)
+	defer end.Stop()
+	sends := time.NewTimer(w.cfg.ShutdownTimeout - w.shutdownWriteTime())
+	defer sends.Stop()
 	select {
 	case <-done:
-	case <-t.C:
-		w.svc.log.Warn("webhook: shutdown timeout reached; aborting attempts in flight", "worker_id", w.cfg.WorkerID)
+		return
+	case <-sends.C:
+		w.svc.log.Warn("webhook: shutdown: aborting attempts in flight; they are handed back", "worker_id", w.cfg.WorkerID)
 		abort()
-		<-done
+	}
+	select {
+	case <-done:
+	case <-end.C:
+		w.svc.log.Warn("webhook: shutdown timeout reached; results not yet written are abandoned and their deliveries retried after their leases", "worker_id", w.cfg.WorkerID)
+		cutOff()
+		<-done // every storage call has ctx canceled now
 	}
 }
 
 // RunOnce attempts every delivery that is due, waits for those attempts
 // to finish, and returns how many deliveries it settled (attempted, or
 // failed without sending). Retries that come due while it runs may be
-// attempted too; it returns once nothing is due and nothing is in
-// flight. Deliveries that a webhook's rate limit holds back are left for
-// a later call. It is meant for tests and batch jobs. It returns ctx's
-// error if ctx is canceled, and the Storage's error if claiming fails.
+// attempted too; it returns once a claim made with nothing in flight
+// finds nothing to claim. Deliveries that a webhook's rate limit holds
+// back are left for a later call. It is meant for tests and batch jobs.
+// It returns ctx's error if ctx is canceled (results of attempts that
+// finished are still written, for up to ShutdownTimeout), and the
+// Storage's error if claiming fails.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	if !w.running.CompareAndSwap(false, true) {
 		return 0, ErrWorkerRunning
 	}
 	defer w.running.Store(false)
-	defer w.startRecorder(ctx)()
+	storeCtx, cutOff := context.WithCancel(context.WithoutCancel(ctx))
+	defer cutOff()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownTimeout, cutOff) })
+	defer stop()
+	defer w.startRecorder(storeCtx)()
 	before := w.settled.Load()
+	settled := func() int { return int(w.settled.Load() - before) }
 	for {
-		_, _, err := w.fill(ctx, ctx)
+		res, err := w.fill(ctx, ctx, storeCtx)
 		if err != nil {
 			w.wg.Wait()
-			return int(w.settled.Load() - before), err
+			return settled(), err
 		}
-		// fill returns with nothing in flight only when a claim came back
-		// empty: what is left is not due, or held back by a rate limit.
-		if w.busy() == 0 {
+		if res.drained {
 			w.wg.Wait()
-			return int(w.settled.Load() - before), nil
+			return settled(), nil
+		}
+		if w.busy() == 0 {
+			continue // claim again, now with nothing in flight
 		}
 		select {
 		case <-w.freed:
 		case <-ctx.Done():
 			w.wg.Wait()
-			return int(w.settled.Load() - before), ctx.Err()
+			return settled(), ctx.Err()
 		}
 	}
 }
@@ -256,21 +337,29 @@ func (w *Worker) busy() int {
 	return w.total
 }
 
+// fillResult is what fill reports.
+type fillResult struct {
+	more    bool          // more work may be waiting for a free slot
+	token   time.Duration // how soon a rate-limited webhook gets a token; 0 if none waits
+	drained bool          // a claim made with nothing in flight claimed nothing
+}
+
 // fill claims and starts deliveries until the pool is full or nothing
-// more is due. It reports whether more work may be waiting for a free
-// slot, and how soon a rate-limited webhook gets its next token (0 if
-// none is waiting). Claims use ctx; the attempts they start use sendCtx.
-func (w *Worker) fill(ctx, sendCtx context.Context) (bool, time.Duration, error) {
+// more is due. Claims start only while ctx is live, run under storeCtx,
+// and hand back what they claimed if ctx ended meanwhile; the attempts
+// they start use sendCtx, and write their results under storeCtx.
+func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error) {
 	for {
 		if err := ctx.Err(); err != nil {
-			return false, 0, err
+			return fillResult{}, err
 		}
 		now := w.svc.clock()
-		limit, exclude, token := w.capacity(now)
+		limit, exclude, token, idle := w.capacity(now)
 		if limit <= 0 {
-			return true, token, nil
+			return fillResult{more: true, token: token}, nil
 		}
-		claims, err := w.svc.store.ClaimDeliveries(ctx, ClaimParams{
+		cctx, cancel := context.WithTimeout(storeCtx, claimTimeout)
+		claims, err := w.svc.store.ClaimDeliveries(cctx, ClaimParams{
 			WorkerID:        w.cfg.WorkerID,
 			Limit:           limit,
 			LeaseDuration:   w.cfg.LeaseDuration,
@@ -278,44 +367,43 @@ func (w *Worker) fill(ctx, sendCtx context.Context) (bool, time.Duration, error)
 			ExcludeWebhooks: exclude,
 			MaxPerWebhook:   1,
 		})
+		cancel()
 		if err != nil {
-			return false, 0, err
+			return fillResult{}, fmt.Errorf("claim deliveries: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			w.handBack(storeCtx, claims) // claimed while shutting down
+			return fillResult{}, err
 		}
 		if len(claims) == 0 {
-			return len(exclude) > 0, token, nil
+			return fillResult{more: len(exclude) > 0, token: token, drained: idle}, nil
 		}
-		idx := w.svc.idx.Load()
-		w.mu.Lock()
-		for _, c := range claims {
-			e := w.hooks[c.Delivery.WebhookID]
-			if e == nil {
-				e = &endpoint{}
-				w.hooks[c.Delivery.WebhookID] = e
-				// Learn the webhook's own limits before the next claim.
-				if idx != nil {
-					if cw, ok := idx.byID[c.Delivery.WebhookID]; ok {
-						e.learn(cw.w)
-					}
-				}
-			}
-			e.inflight++
-			w.total++
-		}
-		w.mu.Unlock()
+		w.track(claims)
 		for _, c := range claims {
 			w.wg.Go(func() {
 				defer w.done(c.Delivery.WebhookID)
-				w.process(sendCtx, c, now.Add(w.cfg.LeaseDuration))
+				w.process(sendCtx, storeCtx, c, now.Add(w.cfg.LeaseDuration))
 			})
 		}
 	}
 }
 
-// process makes one attempt of a claimed delivery and records it.
-// leaseEnd is when the lease ends by this worker's clock: the claim's
-// start plus the lease duration, never the Storage's ExpiresAt, which
-// may be on another clock.
-func (w *Worker) process(ctx context.Context, c *Claim, leaseEnd time.Time) {
+// handBack releases claims that will not be attempted, due at once and
+// without using an attempt.
+func (w *Worker) handBack(ctx context.Context, claims []*Claim) {
+	var wg sync.WaitGroup
+	for _, c := range claims {
+		wg.Go(func() { w.release(ctx, c, 0) })
+	}
+	wg.Wait()
+}
+
+// process makes one attempt of a claimed delivery and records it. The
+// request runs under ctx; storage writes under wctx. leaseEnd is when
+// the lease ends by this worker's clock: the claim's start plus the
+// lease duration, never the Storage's ExpiresAt, which may be on another
+// clock.
+func (w *Worker) process(ctx, wctx context.Context, c *Claim, leaseEnd time.Time) {
 	s := w.svc
 	d := c.Delivery
 	log := s.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt)
@@ -324,28 +412,29 @@ func (w *Worker) process(ctx context.Context, c *Claim, leaseEnd time.Time) {
 	case d.EventType == EventTypeTest:
 		// Only an interrupted Test leaves a test delivery to claim; a
 		// test send is never retried.
-		w.record(ctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: a test send is never retried"}})
+		w.record(wctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: a test send is never retried"}})
 		return
 	case errors.Is(err, ErrNotFound):
-		w.record(ctx, c, nil, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook was deleted"}})
+		w.record(wctx, c, nil, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook was deleted"}})
 		return
 	case err != nil:
 		log.ErrorContext(ctx, "webhook: loading the webhook failed; handing the delivery back", "error", err)
-		w.release(ctx, c, storageRetryDelay)
+		w.release(wctx, c, storageRetryDelay)
 		return
 	case hook.Disabled:
-		w.record(ctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook is disabled"}})
+		w.record(wctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook is disabled"}})
 		return
 	case d.Attempt > hook.Retry.MaxAttempts:
 		msg := fmt.Sprintf("not sent: all %d attempts are used (earlier attempts lost their lease)", hook.Retry.MaxAttempts)
-		w.record(ctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: msg}})
+		w.record(wctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: msg}})
 		return
 	}
-	if ok, wait := w.admit(hook, s.clock()); !ok {
-		w.release(ctx, c, wait) // over the webhook's own limits: try later
+	unadmit, wait, ok := w.admit(hook, s.clock())
+	if !ok {
+		w.release(wctx, c, max(wait, minReleaseDelay)) // over the webhook's or its host's limits: try later
 		return
 	}
-	defer w.unadmit(hook.ID)
+	defer unadmit()
 	timeout := s.timeout
 	if hook.Timeout > 0 {
 		timeout = hook.Timeout
@@ -353,9 +442,9 @@ func (w *Worker) process(ctx context.Context, c *Claim, leaseEnd time.Time) {
 	// Never let a request outlive its lease: another worker may claim
 	// the delivery once the lease expires.
 	if left := leaseEnd.Sub(s.clock()) - leaseMargin; left < timeout {
-		if left < time.Second {
-			log.WarnContext(ctx, "webhook: lease too short to attempt; handing the delivery back")
-			w.release(ctx, c, 0)
+		if left < minAttemptTime {
+			log.WarnContext(ctx, "webhook: lease too short to attempt; handing the delivery back", "lease_left", (left + leaseMargin).String())
+			w.release(wctx, c, minReleaseDelay)
 			return
 		}
 		timeout = left
@@ -364,8 +453,8 @@ func (w *Worker) process(ctx context.Context, c *Claim, leaseEnd time.Time) {
 	if ctx.Err() != nil && res.attempt.StatusCode == 0 {
 		// The worker is shutting down and aborted the request before an
 		// answer came: hand the delivery back; the attempt does not count.
-		w.release(ctx, c, 0)
+		w.release(wctx, c, 0)
 		return
 	}
-	w.record(ctx, c, hook, res)
+	w.record(wctx, c, hook, res)
 }
