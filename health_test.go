@@ -3,7 +3,6 @@ package webhook_test
 import (
 	"context"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,7 +22,7 @@ func TestHealthPolicyDisablesDeadEndpoint(t *testing.T) {
 			w.WriteHeader(http.StatusInternalServerError)
 		}
 	})
-	disabled := make(chan *webhook.Webhook, 1)
+	disabled := make(chan *webhook.Webhook, 10)
 	e := newEnv(t, &webhook.Config{
 		DisableAfterFailures: 3, DisableAfterFailingFor: time.Hour,
 		OnWebhookDisabled: func(_ context.Context, w *webhook.Webhook) { disabled <- w },
@@ -50,7 +49,7 @@ func TestHealthPolicyDisablesDeadEndpoint(t *testing.T) {
 	got = get()
 	assert.True(t, got.Disabled)
 	assert.Contains(t, got.DisabledReason, "4 deliveries in a row failed")
-	hw := <-disabled
+	hw := recv(t, disabled, "OnWebhookDisabled")
 	assert.Equal(t, w.ID, hw.ID)
 	ids, err := e.svc.TriggerEvent(t.Context(), "purchase", nil, "")
 	require.NoError(t, err)
@@ -172,7 +171,10 @@ func TestMaxInFlightPerWebhook(t *testing.T) {
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 		}
 		arrived <- struct{}{}
-		<-release
+		select {
+		case <-release:
+		case <-time.After(waitTimeout):
+		}
 		cur.Add(-1)
 	})
 	e := newEnv(t, nil, &webhook.WorkerConfig{MaxPerWebhook: 4})
@@ -180,12 +182,56 @@ func TestMaxInFlightPerWebhook(t *testing.T) {
 	for range 6 {
 		e.trigger(t)
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { e.runOnce(t) })
-	<-arrived
-	<-arrived
+	ran := make(chan error, 1)
+	go func() {
+		_, err := e.worker.RunOnce(t.Context())
+		ran <- err
+	}()
+	recv(t, arrived, "a request")
+	recv(t, arrived, "a second request")
 	close(release)
-	wg.Wait()
+	require.NoError(t, recv(t, ran, "RunOnce to return"))
 	assert.Len(t, rc.all(), 6)
 	assert.LessOrEqual(t, peak.Load(), int32(2), "the webhook's own cap is below the worker's")
+}
+
+func TestWebhookDisabledHookFiresOncePerDisable(t *testing.T) {
+	// Four attempts to one webhook are in flight when its endpoint
+	// answers each with 410 Gone: one disable, one call.
+	const n = 4
+	arrived, gate := make(chan struct{}, n), make(chan struct{})
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-gate:
+		case <-time.After(waitTimeout):
+		}
+		w.WriteHeader(http.StatusGone)
+	})
+	var calls atomic.Int32
+	e := newEnv(t, &webhook.Config{OnWebhookDisabled: func(context.Context, *webhook.Webhook) { calls.Add(1) }}, &webhook.WorkerConfig{MaxPerWebhook: n})
+	w := e.hook(t, rc.URL)
+	for range n {
+		e.trigger(t)
+	}
+	ran := make(chan error, 1)
+	go func() {
+		_, err := e.worker.RunOnce(t.Context())
+		ran <- err
+	}()
+	for range n {
+		recv(t, arrived, "a request")
+	}
+	close(gate)
+	require.NoError(t, recv(t, ran, "RunOnce to return"))
+	assert.Equal(t, int32(1), calls.Load(), "OnWebhookDisabled calls for one disable")
+	got, err := e.svc.Get(t.Context(), w.ID)
+	require.NoError(t, err)
+	assert.True(t, got.Disabled)
+	assert.Contains(t, got.DisabledReason, "410")
+	ds, err := e.store.ListDeliveries(t.Context(), webhook.ListDeliveriesParams{WebhookID: w.ID})
+	require.NoError(t, err)
+	for _, d := range ds {
+		assert.Equal(t, webhook.StatusFailed, d.Status)
+	}
 }

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"net"
 	"net/url"
 	"strings"
@@ -8,6 +9,12 @@ import (
 
 	"golang.org/x/time/rate"
 )
+
+// admitWait is how long a claimed delivery over an in-flight cap waits
+// for a slot before it is handed back: long enough for a healthy host's
+// requests to end, short enough that a hanging host's deliveries, claimed
+// before the worker knew where they go, soon leave the pool.
+const admitWait = 250 * time.Millisecond
 
 // minTokenWait is the least time a worker waits for a rate-limited
 // webhook's next token, however high its rate, so that it never claims
@@ -128,27 +135,52 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 
 // admit applies the webhook's own limits and its host's cap to a claimed
 // delivery. It reports whether to send now, or else how long to hold it
-// back. An admitted delivery must be let go by calling unadmit.
-func (w *Worker) admit(hook *Webhook, now time.Time) (unadmit func(), wait time.Duration, ok bool) {
+// back. A delivery over an in-flight cap (claimed in the same batch as
+// others of its webhook or host, before the cap was reached) waits up to
+// admitWait for a slot to free, so that a busy but healthy host
+// keeps its pace; one out of rate tokens is held back at once. An
+// admitted delivery must be let go by calling unadmit.
+func (w *Worker) admit(ctx context.Context, hook *Webhook) (unadmit func(), wait time.Duration, ok bool) {
+	var timeout <-chan time.Time
+	for {
+		unadmit, wait, ok, freed := w.tryAdmit(hook, w.svc.clock())
+		if freed == nil {
+			return unadmit, wait, ok
+		}
+		if timeout == nil {
+			t := time.NewTimer(admitWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-freed:
+		case <-timeout:
+			return nil, 0, false
+		case <-ctx.Done():
+			return nil, 0, false
+		}
+	}
+}
+
+// tryAdmit is one try of admit. When an in-flight cap holds the
+// delivery back, it returns a channel closed when a slot frees.
+func (w *Worker) tryAdmit(hook *Webhook, now time.Time) (unadmit func(), wait time.Duration, ok bool, freed <-chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	e := w.hooks[hook.ID]
 	if e == nil {
-		return func() {}, 0, true // cannot happen: claimed deliveries are tracked
+		return func() {}, 0, true, nil // cannot happen: claimed deliveries are tracked
 	}
 	e.learn(hook)
-	if e.max > 0 && e.sending >= min(e.max, w.cfg.MaxPerWebhook) {
-		return nil, 0, false // claimed before the cap was known: try again soon
-	}
 	host := e.host
-	if w.sending[host] >= w.cfg.MaxPerHost {
-		return nil, 0, false // the host is at its cap
+	if (e.max > 0 && e.sending >= min(e.max, w.cfg.MaxPerWebhook)) || w.sending[host] >= w.cfg.MaxPerHost {
+		return nil, 0, false, w.slotFreed
 	}
 	if e.limiter != nil {
 		r := e.limiter.ReserveN(now, 1)
 		if d := r.DelayFrom(now); d > 0 {
 			r.CancelAt(now)
-			return nil, min(d, time.Duration(float64(time.Second)/MinRateLimit)), false
+			return nil, min(d, time.Duration(float64(time.Second)/MinRateLimit)), false, nil
 		}
 	}
 	e.sending++
@@ -162,7 +194,9 @@ func (w *Worker) admit(hook *Webhook, now time.Time) (unadmit func(), wait time.
 		if w.sending[host]--; w.sending[host] <= 0 {
 			delete(w.sending, host)
 		}
-	}, 0, true
+		close(w.slotFreed) // wake the deliveries waiting in admit
+		w.slotFreed = make(chan struct{})
+	}, 0, true, nil
 }
 
 // done releases a finished attempt's slot.

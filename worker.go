@@ -135,11 +135,14 @@ type Worker struct {
 	mu      sync.Mutex
 	hooks   map[string]*endpoint // per-webhook state, while it matters
 	sending map[string]int       // admitted attempts per destination host
-	total   int
-	settled atomic.Int64  // deliveries whose outcome was recorded, for RunOnce
-	freed   chan struct{} // signalled when an attempt finishes
-	wg      sync.WaitGroup
-	results chan recordReq // to the recorder, while one runs
+	// slotFreed is closed, and replaced, whenever an admitted attempt
+	// ends: deliveries waiting in admit for a slot look again.
+	slotFreed chan struct{}
+	total     int
+	settled   atomic.Int64  // deliveries whose outcome was recorded, for RunOnce
+	freed     chan struct{} // signalled when an attempt finishes
+	wg        sync.WaitGroup
+	results   chan recordReq // to the recorder, while one runs
 }
 
 // NewWorker returns a worker that sends the deliveries of svc's Storage
@@ -174,7 +177,7 @@ func NewWorker(svc *Service, cfg *WorkerConfig) (*Worker, error) {
 		_, _ = crand.Read(b[:])
 		c.WorkerID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
-	return &Worker{svc: svc, cfg: c, hooks: map[string]*endpoint{}, sending: map[string]int{}, freed: make(chan struct{}, 1)}, nil
+	return &Worker{svc: svc, cfg: c, hooks: map[string]*endpoint{}, sending: map[string]int{}, slotFreed: make(chan struct{}), freed: make(chan struct{}, 1)}, nil
 }
 
 // ID returns the worker's ID, as recorded in leases.
@@ -429,7 +432,7 @@ func (w *Worker) process(ctx, wctx context.Context, c *Claim, leaseEnd time.Time
 		w.record(wctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: msg}})
 		return
 	}
-	unadmit, wait, ok := w.admit(hook, s.clock())
+	unadmit, wait, ok := w.admit(ctx, hook)
 	if !ok {
 		w.release(wctx, c, max(wait, minReleaseDelay)) // over the webhook's or its host's limits: try later
 		return

@@ -1,11 +1,15 @@
 package webhook_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,6 +60,24 @@ func (rc *receiver) all() []received {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return append([]received(nil), rc.requests...)
+}
+
+// waitTimeout bounds every wait in the tests, so that a broken worker
+// fails a test instead of hanging it.
+const waitTimeout = 30 * time.Second
+
+// recv returns the next value from ch, failing the test if none comes
+// within waitTimeout. It must run on the test goroutine.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitTimeout):
+		t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
+	}
+	var zero T
+	return zero
 }
 
 // loopbackOK is a service configuration that may reach test receivers.
@@ -240,7 +262,10 @@ func TestStoppedWorkerHandsOver(t *testing.T) {
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
 		if _, seen := first.LoadOrStore(r.Header.Get("webhook-id"), true); !seen {
 			started <- struct{}{}
-			<-r.Context().Done()
+			select { // until the worker aborts the request
+			case <-r.Context().Done():
+			case <-time.After(waitTimeout):
+			}
 		}
 	})
 	store := memstore.New(nil)
@@ -257,16 +282,16 @@ func TestStoppedWorkerHandsOver(t *testing.T) {
 		ids = append(ids, got...)
 	}
 
-	w1, err := webhook.NewWorker(svc, &webhook.WorkerConfig{MaxPerWebhook: n, ShutdownTimeout: 50 * time.Millisecond})
+	w1, err := webhook.NewWorker(svc, &webhook.WorkerConfig{MaxPerWebhook: n, MaxPerHost: n, ShutdownTimeout: time.Second})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
 	stopped := make(chan error)
 	go func() { stopped <- w1.Run(ctx) }()
 	for range n {
-		<-started
+		recv(t, started, "a first attempt")
 	}
 	cancel()
-	require.NoError(t, <-stopped, "Run returns after aborting its attempts")
+	require.NoError(t, recv(t, stopped, "Run to return"), "Run returns after aborting its attempts")
 
 	w2, err := webhook.NewWorker(svc, nil)
 	require.NoError(t, err)
@@ -302,14 +327,14 @@ func TestRunWakesOnEnqueue(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	stopped := make(chan error)
 	go func() { stopped <- w.Run(ctx) }()
-	defer func() { cancel(); require.NoError(t, <-stopped) }()
+	defer func() { cancel(); require.NoError(t, recv(t, stopped, "Run to return")) }()
 
 	// The first poll happens at start; after that only a notification
 	// can wake the worker within the hour.
 	for i := range 3 {
 		_, err := svc.TriggerEvent(t.Context(), "e", map[string]any{"i": i}, "")
 		require.NoError(t, err)
-		<-rc.got
+		recv(t, rc.got, "a request")
 	}
 	_, err = webhook.NewWorker(svc, nil)
 	require.NoError(t, err)
@@ -361,11 +386,11 @@ func TestHangingEndpointDoesNotStallOthers(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	stopped := make(chan error)
 	go func() { stopped <- w.Run(runCtx) }()
-	<-done // every healthy delivery arrived while the slow endpoint hangs
+	recv(t, done, "every healthy delivery, while the slow endpoint hangs")
 	assert.LessOrEqual(t, hanging.Load(), int32(4), "at most MaxPerWebhook attempts tie up the slow endpoint")
 	close(release)
 	cancel()
-	require.NoError(t, <-stopped)
+	require.NoError(t, recv(t, stopped, "Run to return"))
 }
 
 func TestWorkerConfigErrors(t *testing.T) {
@@ -452,4 +477,94 @@ func TestShortLeaseIsHandedBack(t *testing.T) {
 	assert.Equal(t, 1, d.Attempt, "the handed-back claim did not count")
 	assert.Len(t, d.Attempts, 1)
 	assert.Len(t, rc.all(), 1, "one request, on the fresh lease")
+}
+
+// instantDoer answers every request with 200 at once, without a network.
+type instantDoer struct{ requests atomic.Int32 }
+
+func (d *instantDoer) Do(r *http.Request) (*http.Response, error) {
+	d.requests.Add(1)
+	return &http.Response{StatusCode: 200, Status: "200 OK", Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+func TestRunOnceDrainsABacklogOfOneWebhook(t *testing.T) {
+	// The only due webhook is at its in-flight cap when a claim comes
+	// back empty; its attempts end at once. RunOnce must claim again
+	// rather than take the empty claim for the end of the work.
+	doer := &instantDoer{}
+	e := newEnv(t, &webhook.Config{Doer: doer}, nil)
+	e.hook(t, "https://example.com/hook")
+	const n = 500
+	for range n {
+		e.trigger(t)
+	}
+	assert.Equal(t, n, e.runOnce(t))
+	assert.Equal(t, int32(n), doer.requests.Load())
+}
+
+func TestAcceptedLeaseCanSend(t *testing.T) {
+	// Whatever lease NewWorker accepts lets the worker send: the check
+	// uses the margin the worker keeps at send time.
+	rc := newReceiver(t, nil)
+	accepted := 0
+	for lease := 11 * time.Second; lease <= 20*time.Second; lease += time.Second {
+		svc, err := webhook.NewService(memstore.New(nil), &webhook.Config{RequestTimeout: time.Second, Network: webhook.NetworkPolicy{AllowPrivate: true}})
+		require.NoError(t, err)
+		w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{LeaseDuration: lease})
+		if err != nil {
+			require.ErrorIs(t, err, webhook.ErrInvalid, "lease %v", lease)
+			continue
+		}
+		accepted++
+		_, err = svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: rc.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+		require.NoError(t, err)
+		ids, err := svc.TriggerEvent(t.Context(), "e", nil, "")
+		require.NoError(t, err)
+		_, err = w.RunOnce(t.Context())
+		require.NoError(t, err)
+		d, err := svc.Delivery(t.Context(), ids[0])
+		require.NoError(t, err)
+		assert.Equal(t, webhook.StatusDelivered, d.Status, "lease %v was accepted, so it must send", lease)
+	}
+	assert.Positive(t, accepted, "a lease of the timeout plus 10 s is refused; 20 s is accepted")
+}
+
+func TestLogsWriteDurationsAsDurations(t *testing.T) {
+	var buf syncBuffer
+	rc := newReceiver(t, nil)
+	e := newEnv(t, &webhook.Config{Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}, nil)
+	e.hook(t, rc.URL)
+	e.trigger(t)
+	require.Equal(t, 1, e.runOnce(t))
+	var found bool
+	for line := range strings.Lines(buf.String()) {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec))
+		if v, ok := rec["duration"]; ok {
+			found = true
+			s, ok := v.(string)
+			require.True(t, ok, "duration %v is a %T, not a duration", v, v)
+			_, err := time.ParseDuration(s)
+			require.NoError(t, err)
+		}
+	}
+	assert.True(t, found, "the delivered line carries the request's duration")
+}
+
+// syncBuffer is a bytes.Buffer safe for the worker's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
