@@ -1,0 +1,146 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/analytics-webhooks/webhook"
+)
+
+// cutOffClaim is a Storage whose first claim waits until the test lets
+// it go (or its context ends), commits its claim, and then reports its
+// context's error if that ended meanwhile: what pgx does when a query
+// is canceled after PostgreSQL committed it.
+type cutOffClaim struct {
+	webhook.Storage
+	entered chan struct{}
+	proceed chan struct{}
+	once    sync.Once
+}
+
+func (s *cutOffClaim) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Claim, error) {
+	first := false
+	s.once.Do(func() { first = true })
+	if !first {
+		return s.Storage.ClaimDeliveries(ctx, p)
+	}
+	close(s.entered)
+	select {
+	case <-ctx.Done():
+	case <-s.proceed:
+	}
+	cs, err := s.Storage.ClaimDeliveries(context.WithoutCancel(ctx), p)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return cs, err
+}
+
+// wait returns the next value from ch, failing the test after 30 s.
+func wait[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	var zero T
+	return zero
+}
+
+func TestClaimCutOffByShutdownIsHandedBack(t *testing.T) {
+	store := newStore(t)
+	srv, got := sink(t)
+	cut := &cutOffClaim{Storage: store, entered: make(chan struct{}), proceed: make(chan struct{})}
+	svc := newService(t, cut)
+	_, err := svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: srv.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}, Retry: webhook.RetryPolicy{MaxAttempts: 1}})
+	require.NoError(t, err)
+	ids, err := svc.TriggerEvent(t.Context(), "e", nil, "")
+	require.NoError(t, err)
+
+	w1, err := webhook.NewWorker(svc, &webhook.WorkerConfig{ShutdownTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	stopped := make(chan error, 1)
+	go func() { stopped <- w1.Run(ctx) }()
+	wait(t, cut.entered, "the first claim")
+	cancel()
+	close(cut.proceed)
+	require.NoError(t, wait(t, stopped, "Run to return"))
+
+	// Another process's worker sends it at once, with its only attempt.
+	svc2 := newService(t, store)
+	w2, err := webhook.NewWorker(svc2, nil)
+	require.NoError(t, err)
+	n, err := w2.RunOnce(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	d, err := svc2.Delivery(t.Context(), ids[0])
+	require.NoError(t, err)
+	assert.Equal(t, webhook.StatusDelivered, d.Status, "the claim was handed back, its attempt not used")
+	require.Len(t, d.Attempts, 1)
+	assert.Empty(t, d.Attempts[0].Error)
+	wait(t, got, "the request")
+}
+
+// blip makes the first fail result writes of a Storage fail, as they do
+// while PostgreSQL restarts.
+type blip struct {
+	webhook.Storage
+	br     webhook.BatchRecorder
+	fail   atomic.Int32
+	writes atomic.Int32
+}
+
+var errBlip = errors.New("conn closed")
+
+func (s *blip) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams) error {
+	s.writes.Add(1)
+	if s.fail.Add(-1) >= 0 {
+		return errBlip
+	}
+	return s.Storage.RecordAttempt(ctx, p)
+}
+
+func (s *blip) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
+	s.writes.Add(1)
+	if s.fail.Add(-1) >= 0 {
+		return nil, errBlip
+	}
+	return s.br.RecordAttempts(ctx, ps)
+}
+
+func TestResultIsWrittenAfterADatabaseBlip(t *testing.T) {
+	store := newStore(t)
+	srv, got := sink(t)
+	b := &blip{Storage: store, br: store}
+	b.fail.Store(3)
+	svc := newService(t, b)
+	createHook(t, svc, srv.URL)
+	ids, err := svc.TriggerEvent(t.Context(), "e", nil, "")
+	require.NoError(t, err)
+	w, err := webhook.NewWorker(svc, nil)
+	require.NoError(t, err)
+	n, err := w.RunOnce(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	d, err := svc.Delivery(t.Context(), ids[0])
+	require.NoError(t, err)
+	assert.Equal(t, webhook.StatusDelivered, d.Status, "written once the database was back, within the lease")
+	assert.Len(t, d.Attempts, 1)
+	wait(t, got, "the request")
+	assert.GreaterOrEqual(t, b.writes.Load(), int32(4))
+	select {
+	case id := <-got:
+		t.Errorf("sent again (%s)", id)
+	default:
+	}
+}
