@@ -52,8 +52,9 @@
 // included) and other special-purpose addresses, checked on the resolved
 // address at connect time; it follows no redirects and uses no proxy.
 // Config.Network allows internal networks or hosts explicitly. Workers
-// cap the attempts in flight per webhook and honour per-webhook rate
-// limits, so one slow endpoint cannot take the pool, and endpoints that
+// cap the attempts in flight per webhook and per destination host and
+// honour per-webhook rate limits, so one slow endpoint (or many on one
+// slow host) cannot take the pool, and endpoints that
 // keep failing are disabled (Config.DisableAfterFailures).
 //
 // # Errors

@@ -87,7 +87,9 @@ type Config struct {
 	// OnWebhookDisabled, if set, is called after the library has
 	// disabled a webhook (its endpoint answered 410 Gone, or failed
 	// under the health policy), with the webhook as stored;
-	// w.DisabledReason says why. Keep it short.
+	// w.DisabledReason says why. It is called once per disable, by the
+	// process that made it, however many deliveries in flight were
+	// answered with 410. Keep it short.
 	OnWebhookDisabled func(ctx context.Context, w *Webhook)
 }
 

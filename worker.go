@@ -434,7 +434,11 @@ func (w *Worker) process(ctx, wctx context.Context, c *Claim, leaseEnd time.Time
 	}
 	unadmit, wait, ok := w.admit(ctx, hook)
 	if !ok {
-		w.release(wctx, c, max(wait, minReleaseDelay)) // over the webhook's or its host's limits: try later
+		wait = max(wait, minReleaseDelay) // over the webhook's or its host's limits: try later
+		if ctx.Err() != nil {
+			wait = 0 // shutting down: let another worker have it
+		}
+		w.release(wctx, c, wait)
 		return
 	}
 	defer unadmit()
