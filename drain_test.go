@@ -59,7 +59,7 @@ func TestClaimCutOffByShutdownIsHandedBack(t *testing.T) {
 	w1, err := webhook.NewWorker(svc, &webhook.WorkerConfig{ShutdownTimeout: 5 * time.Second})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
-	stopped := make(chan error)
+	stopped := make(chan error, 1)
 	go func() { stopped <- w1.Run(ctx) }()
 	recv(t, cut.entered, "the first claim")
 	cancel() // shutdown begins while the claim is under way
@@ -230,3 +230,38 @@ func TestClaimErrorsBackOff(t *testing.T) {
 
 // Compile-time check that the wrappers keep the batch interface.
 var _ webhook.BatchRecorder = (*failingWrites)(nil)
+
+// hangingClaims is a Storage whose claims hang until their context ends.
+type hangingClaims struct {
+	*memstore.Store
+	entered chan struct{}
+	once    sync.Once
+}
+
+func (s *hangingClaims) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Claim, error) {
+	s.once.Do(func() { close(s.entered) })
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestShutdownIsBoundedWhenAClaimHangs(t *testing.T) {
+	// A claim is not canceled with Run's context (what it claims is
+	// handed back), but the drain's deadline bounds it.
+	store := &hangingClaims{Store: memstore.New(nil), entered: make(chan struct{})}
+	svc, err := webhook.NewService(store, loopbackOK)
+	require.NoError(t, err)
+	const shutdown = time.Second
+	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{ShutdownTimeout: shutdown})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.Run(ctx) }()
+	recv(t, store.entered, "a claim")
+	cancel()
+	select {
+	case err := <-stopped:
+		require.NoError(t, err)
+	case <-time.After(3 * shutdown):
+		t.Fatalf("Run did not return within 3 × ShutdownTimeout (%v) with a claim hanging", shutdown)
+	}
+}

@@ -66,7 +66,7 @@ func TestManyWebhooksOnOneHostDoNotStallOthers(t *testing.T) {
 	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: 8, MaxPerWebhook: 4, ShutdownTimeout: time.Second})
 	require.NoError(t, err)
 	runCtx, cancel := context.WithCancel(ctx)
-	stopped := make(chan error)
+	stopped := make(chan error, 1)
 	go func() { stopped <- w.Run(runCtx) }()
 	select {
 	case <-done:
@@ -134,7 +134,7 @@ func TestTinyStoredRateLimitDoesNotSpinTheWorker(t *testing.T) {
 	wk, err := webhook.NewWorker(svc, &webhook.WorkerConfig{PollInterval: time.Second})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
-	stopped := make(chan error)
+	stopped := make(chan error, 1)
 	go func() { stopped <- wk.Run(ctx) }()
 	recv(t, rc.got, "the first request (the burst)")
 	before := store.claims.Load()

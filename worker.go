@@ -205,6 +205,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	sendCtx, abort := context.WithCancel(storeCtx)
 	defer abort()
 	defer w.startRecorder(storeCtx)() // stops after the attempts: deferred first, runs last
+	// The drain's deadlines count from ctx's end, also while a claim is
+	// under way.
+	drained, deadlined := make(chan struct{}), make(chan struct{})
+	context.AfterFunc(ctx, func() {
+		defer close(deadlined)
+		w.enforceDeadlines(drained, abort, cutOff)
+	})
 	if n, ok := w.svc.store.(Notifier); ok {
 		// Wake on enqueues by other processes too. wake has room for
 		// one signal; more would be coalesced anyway.
@@ -247,7 +254,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
-			w.shutdown(abort, cutOff)
+			w.wg.Wait() // within ShutdownTimeout: enforceDeadlines cuts off what is left
+			close(drained)
+			<-deadlined
 			return nil
 		case <-woken:
 		case <-freed:
@@ -262,32 +271,27 @@ func (w *Worker) shutdownWriteTime() time.Duration {
 	return min(w.cfg.ShutdownTimeout/2, recordTimeout)
 }
 
-// shutdown drains the attempts in flight within the shutdown timeout:
-// it aborts those still running when only the time for writing results
-// is left, and cuts off storage work at the end.
-func (w *Worker) shutdown(abort, cutOff context.CancelFunc) {
-	done := make(chan struct{})
-	go func() {
-		w.wg.Wait()
-		close(done)
-	}()
+// enforceDeadlines bounds the drain that starts when Run's context
+// ends: it aborts the attempts still running when only the time for
+// writing results is left, and cuts off storage work at the end. It
+// returns when drained is closed or the drain is cut off.
+func (w *Worker) enforceDeadlines(drained <-chan struct{}, abort, cutOff context.CancelFunc) {
 	end := time.NewTimer(w.cfg.ShutdownTimeout)
 	defer end.Stop()
 	sends := time.NewTimer(w.cfg.ShutdownTimeout - w.shutdownWriteTime())
 	defer sends.Stop()
 	select {
-	case <-done:
+	case <-drained:
 		return
 	case <-sends.C:
 		w.svc.log.Warn("webhook: shutdown: aborting attempts in flight; they are handed back", "worker_id", w.cfg.WorkerID)
 		abort()
 	}
 	select {
-	case <-done:
+	case <-drained:
 	case <-end.C:
 		w.svc.log.Warn("webhook: shutdown timeout reached; results not yet written are abandoned and their deliveries retried after their leases", "worker_id", w.cfg.WorkerID)
 		cutOff()
-		<-done // every storage call has ctx canceled now
 	}
 }
 

@@ -285,7 +285,7 @@ func TestStoppedWorkerHandsOver(t *testing.T) {
 	w1, err := webhook.NewWorker(svc, &webhook.WorkerConfig{MaxPerWebhook: n, MaxPerHost: n, ShutdownTimeout: time.Second})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
-	stopped := make(chan error)
+	stopped := make(chan error, 1)
 	go func() { stopped <- w1.Run(ctx) }()
 	for range n {
 		recv(t, started, "a first attempt")
@@ -325,7 +325,7 @@ func TestRunWakesOnEnqueue(t *testing.T) {
 	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{PollInterval: time.Hour})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
-	stopped := make(chan error)
+	stopped := make(chan error, 1)
 	go func() { stopped <- w.Run(ctx) }()
 	defer func() { cancel(); require.NoError(t, recv(t, stopped, "Run to return")) }()
 
@@ -384,7 +384,7 @@ func TestHangingEndpointDoesNotStallOthers(t *testing.T) {
 	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: 16, MaxPerWebhook: 4, ShutdownTimeout: time.Millisecond})
 	require.NoError(t, err)
 	runCtx, cancel := context.WithCancel(ctx)
-	stopped := make(chan error)
+	stopped := make(chan error, 1)
 	go func() { stopped <- w.Run(runCtx) }()
 	recv(t, done, "every healthy delivery, while the slow endpoint hangs")
 	assert.LessOrEqual(t, hanging.Load(), int32(4), "at most MaxPerWebhook attempts tie up the slow endpoint")
