@@ -86,8 +86,9 @@ const leaseMargin = 10 * time.Second
 
 // claimAllowance is the time a claim may take (from the time it passes
 // as Now to the request's start) before a request gets less than its
-// full timeout.
-const claimAllowance = 5 * time.Second
+// full timeout. A slower claim shortens the request, down to
+// minAttemptTime.
+const claimAllowance = time.Second
 
 // minAttemptTime is the shortest time a request is given: a lease with
 // less than this left (after leaseMargin) is handed back unattempted.
