@@ -43,8 +43,8 @@ func (s *cutOffClaim) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams
 	return cs, err
 }
 
-// wait returns the next value from ch, failing the test after 30 s.
-func wait[T any](t *testing.T, ch <-chan T, what string) T {
+// awaitValue returns the next value from ch, failing the test after 30 s.
+func awaitValue[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
 	select {
 	case v := <-ch:
@@ -71,10 +71,10 @@ func TestClaimCutOffByShutdownIsHandedBack(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	stopped := make(chan error, 1)
 	go func() { stopped <- w1.Run(ctx) }()
-	wait(t, cut.entered, "the first claim")
+	awaitValue(t, cut.entered, "the first claim")
 	cancel()
 	close(cut.proceed)
-	require.NoError(t, wait(t, stopped, "Run to return"))
+	require.NoError(t, awaitValue(t, stopped, "Run to return"))
 
 	// Another process's worker sends it at once, with its only attempt.
 	svc2 := newService(t, store)
@@ -88,7 +88,7 @@ func TestClaimCutOffByShutdownIsHandedBack(t *testing.T) {
 	assert.Equal(t, webhook.StatusDelivered, d.Status, "the claim was handed back, its attempt not used")
 	require.Len(t, d.Attempts, 1)
 	assert.Empty(t, d.Attempts[0].Error)
-	wait(t, got, "the request")
+	awaitValue(t, got, "the request")
 }
 
 // blip makes the first fail result writes of a Storage fail, as they do
@@ -136,7 +136,7 @@ func TestResultIsWrittenAfterADatabaseBlip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, webhook.StatusDelivered, d.Status, "written once the database was back, within the lease")
 	assert.Len(t, d.Attempts, 1)
-	wait(t, got, "the request")
+	awaitValue(t, got, "the request")
 	assert.GreaterOrEqual(t, b.writes.Load(), int32(4))
 	select {
 	case id := <-got:
