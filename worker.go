@@ -36,12 +36,13 @@ type WorkerConfig struct {
 	// LeaseDuration is how long a claimed delivery stays leased to this
 	// worker. If the worker dies, another claims the delivery after the
 	// lease expires. It must exceed the service's request timeout by at
-	// least MinLeaseMargin, so that a request made at once after the
-	// claim runs for its full timeout and leaves time to record its
-	// result; a request is never allowed to outlive its lease (one that
-	// would is shortened), measured on this worker's clock from the claim
-	// (the Storage may keep leases on a clock of its own, as pgstore
-	// does). Defaults to 5 minutes.
+	// least MinLeaseMargin, so that a request made within a second of
+	// the claim runs for its full timeout and leaves 10 seconds to record
+	// its result. A request is never allowed to outlive its lease,
+	// measured on this worker's clock from the claim (the Storage may
+	// keep leases on a clock of its own, as pgstore does): after a slow
+	// claim it is shortened, or, with less than a second left, handed
+	// back to be claimed afresh a second later. Defaults to 5 minutes.
 	LeaseDuration time.Duration
 	// PollInterval is how often an idle worker looks for due deliveries
 	// that it was not told about (retries coming due, deliveries enqueued
