@@ -3,6 +3,8 @@ package pgstore_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -143,4 +145,60 @@ func TestResultIsWrittenAfterADatabaseBlip(t *testing.T) {
 		t.Errorf("sent again (%s)", id)
 	default:
 	}
+}
+
+func TestWebhookDisabledOnceAcrossProcesses(t *testing.T) {
+	// Two processes' workers each have an attempt in flight when the
+	// endpoint answers both with 410 Gone: one disable, one hook call.
+	store := newStore(t)
+	arrived, gate := make(chan struct{}, 2), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-gate:
+		case <-time.After(30 * time.Second):
+		}
+		w.WriteHeader(http.StatusGone)
+	}))
+	t.Cleanup(srv.Close)
+	var calls atomic.Int32
+	failed := make(chan struct{}, 2)
+	cfg := &webhook.Config{
+		Network:           testNetwork(),
+		OnWebhookDisabled: func(context.Context, *webhook.Webhook) { calls.Add(1) },
+		OnDeliveryFailed:  func(context.Context, *webhook.Delivery) { failed <- struct{}{} }, // after the disable
+	}
+	var workers []*webhook.Worker
+	var svcs []*webhook.Service
+	for range 2 {
+		svc, err := webhook.NewService(store, cfg)
+		require.NoError(t, err)
+		w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{MaxPerWebhook: 1, PollInterval: 50 * time.Millisecond})
+		require.NoError(t, err)
+		svcs, workers = append(svcs, svc), append(workers, w)
+	}
+	hook := createHook(t, svcs[0], srv.URL)
+	for range 2 {
+		_, err := svcs[0].TriggerEvent(t.Context(), "e", nil, "")
+		require.NoError(t, err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	stopped := make(chan error, 2)
+	for _, w := range workers {
+		go func() { stopped <- w.Run(ctx) }()
+	}
+	// Each worker holds at most one attempt to the webhook: both are
+	// in flight at once, one in each process.
+	awaitValue(t, arrived, "a request")
+	awaitValue(t, arrived, "the other worker's request")
+	close(gate)
+	awaitValue(t, failed, "a failed delivery")
+	awaitValue(t, failed, "the other failed delivery")
+	cancel()
+	require.NoError(t, awaitValue(t, stopped, "a Run to return"))
+	require.NoError(t, awaitValue(t, stopped, "the other Run to return"))
+	assert.Equal(t, int32(1), calls.Load(), "OnWebhookDisabled calls for one disable")
+	got, err := svcs[1].Get(t.Context(), hook.ID)
+	require.NoError(t, err)
+	assert.True(t, got.Disabled)
 }
