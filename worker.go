@@ -240,8 +240,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 		case err != nil:
-			backoff = min(max(2*backoff, w.cfg.PollInterval), max(maxClaimBackoff, w.cfg.PollInterval))
-			wait = backoff/2 + rand.N(backoff/2+1) // jitter, so that workers do not retry in step
+			// Twice the poll interval, doubling up to a minute; each wait
+			// drawn from [½·b, b] so that workers do not retry in step.
+			backoff = min(max(2*backoff, 2*w.cfg.PollInterval), max(maxClaimBackoff, w.cfg.PollInterval))
+			wait = backoff/2 + rand.N(backoff/2+1)
 			woken = nil                            // enqueues do not cut the backoff short
 			w.svc.log.ErrorContext(ctx, "webhook: claiming deliveries failed; will retry", "worker_id", w.cfg.WorkerID, "retry_in", wait.String(), "error", err)
 		default:
