@@ -244,7 +244,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			// drawn from [½·b, b] so that workers do not retry in step.
 			backoff = min(max(2*backoff, 2*w.cfg.PollInterval), max(maxClaimBackoff, w.cfg.PollInterval))
 			wait = backoff/2 + rand.N(backoff/2+1)
-			woken = nil                            // enqueues do not cut the backoff short
+			woken = nil // enqueues do not cut the backoff short
 			w.svc.log.ErrorContext(ctx, "webhook: claiming deliveries failed; will retry", "worker_id", w.cfg.WorkerID, "retry_in", wait.String(), "error", err)
 		default:
 			backoff = 0
