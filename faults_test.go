@@ -46,7 +46,11 @@ func rawServer(t *testing.T, handle func(c *net.TCPConn)) string {
 	}()
 	t.Cleanup(func() {
 		ln.Close()
-		<-done
+		select {
+		case <-done:
+		case <-time.After(waitTimeout):
+			t.Errorf("the accept loop did not stop within %v", waitTimeout)
+		}
 	})
 	return "http://" + ln.Addr().String() + "/hook"
 }

@@ -80,7 +80,7 @@ func TestRetriesExhausted(t *testing.T) {
 
 func TestGoneDisablesWebhook(t *testing.T) {
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
-	disabled := make(chan *webhook.Webhook, 1)
+	disabled := make(chan *webhook.Webhook, 10)
 	e := newEnv(t, &webhook.Config{OnWebhookDisabled: func(_ context.Context, w *webhook.Webhook) { disabled <- w }}, nil)
 	w := e.hook(t, rc.URL)
 	id := e.trigger(t)[0]
@@ -92,9 +92,11 @@ func TestGoneDisablesWebhook(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, got.Disabled)
 	assert.Contains(t, got.DisabledReason, "410")
-	hw := <-disabled
+	hw := recv(t, disabled, "OnWebhookDisabled")
 	assert.Equal(t, w.ID, hw.ID)
 	assert.True(t, hw.Disabled)
+	assert.Contains(t, hw.DisabledReason, "410")
+	assert.Equal(t, got.Version, hw.Version, "the hook sees the webhook as stored")
 	ids, err := e.svc.TriggerEvent(t.Context(), "purchase", nil, "")
 	require.NoError(t, err)
 	assert.Empty(t, ids, "a disabled webhook gets no new deliveries")
