@@ -73,9 +73,9 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 )
 
-// MinLeaseMargin is how much longer than the request timeout a worker's
-// LeaseDuration must be: leaseMargin for recording the result, and
-// claimAllowance for the time between the claim's start and the request.
+// MinLeaseMargin is how much longer than the service's request timeout a
+// worker's LeaseDuration must be: 10 seconds kept for recording the
+// result, and a second for the claim itself (11 seconds in all).
 const MinLeaseMargin = leaseMargin + claimAllowance
 
 // storageRetryDelay is how long a delivery waits after the storage
