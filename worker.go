@@ -305,9 +305,10 @@ func (w *Worker) enforceDeadlines(drained <-chan struct{}, abort, cutOff context
 // attempted too; it returns once a claim made with nothing in flight
 // finds nothing to claim. Deliveries that a webhook's rate limit holds
 // back are left for a later call. It is meant for tests and batch jobs.
-// It returns ctx's error if ctx is canceled (results of attempts that
-// finished are still written, for up to ShutdownTimeout), and the
-// Storage's error if claiming fails.
+// It returns ctx's error if ctx is canceled: attempts under way are
+// aborted and handed back, and a claim under way and the results still
+// to write get up to ShutdownTimeout more. It returns the Storage's
+// error if claiming fails.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	if !w.running.CompareAndSwap(false, true) {
 		return 0, ErrWorkerRunning
