@@ -383,6 +383,14 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 		if err != nil {
 			return fillResult{}, fmt.Errorf("claim deliveries: %w", err)
 		}
+		// A Storage may keep leases on a clock of its own (pgstore uses
+		// the database's): from here on a lease ends, for this worker,
+		// LeaseDuration after the claim began by its own clock, which
+		// every wait on the lease (the request's bound, retried writes)
+		// compares with.
+		for _, c := range claims {
+			c.Lease.ExpiresAt = now.Add(w.cfg.LeaseDuration)
+		}
 		if err := ctx.Err(); err != nil {
 			w.handBack(storeCtx, claims) // claimed while shutting down
 			return fillResult{}, err
@@ -394,7 +402,7 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 		for _, c := range claims {
 			w.wg.Go(func() {
 				defer w.done(c.Delivery.WebhookID)
-				w.process(sendCtx, storeCtx, c, now.Add(w.cfg.LeaseDuration))
+				w.process(sendCtx, storeCtx, c)
 			})
 		}
 	}
@@ -411,11 +419,9 @@ func (w *Worker) handBack(ctx context.Context, claims []*Claim) {
 }
 
 // process makes one attempt of a claimed delivery and records it. The
-// request runs under ctx; storage writes under wctx. leaseEnd is when
-// the lease ends by this worker's clock: the claim's start plus the
-// lease duration, never the Storage's ExpiresAt, which may be on another
-// clock.
-func (w *Worker) process(ctx, wctx context.Context, c *Claim, leaseEnd time.Time) {
+// request runs under ctx; storage writes under wctx. c.Lease.ExpiresAt
+// is on this worker's clock (see fill).
+func (w *Worker) process(ctx, wctx context.Context, c *Claim) {
 	s := w.svc
 	d := c.Delivery
 	log := s.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt)
@@ -457,7 +463,7 @@ func (w *Worker) process(ctx, wctx context.Context, c *Claim, leaseEnd time.Time
 	}
 	// Never let a request outlive its lease: another worker may claim
 	// the delivery once the lease expires.
-	if left := leaseEnd.Sub(s.clock()) - leaseMargin; left < timeout {
+	if left := c.Lease.ExpiresAt.Sub(s.clock()) - leaseMargin; left < timeout {
 		if left < minAttemptTime {
 			log.WarnContext(ctx, "webhook: lease too short to attempt; handing the delivery back", "lease_left", (left + leaseMargin).String())
 			w.release(wctx, c, minReleaseDelay)

@@ -202,3 +202,25 @@ func TestWebhookDisabledOnceAcrossProcesses(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, got.Disabled)
 }
+
+// A worker whose clock runs ahead of the database's by more than the
+// lease still retries a result write within its lease: it measures the
+// lease on its own clock, not by the database's expiry.
+func TestResultIsWrittenAfterABlipWhateverTheClockSkew(t *testing.T) {
+	store := newStore(t)
+	srv, got := sink(t)
+	b := &blip{Storage: store, br: store}
+	b.fail.Store(2)
+	svc := skewed(t, b, 10*time.Minute)
+	createHook(t, svc, srv.URL)
+	ids, err := svc.TriggerEvent(t.Context(), "e", nil, "")
+	require.NoError(t, err)
+	w, err := webhook.NewWorker(svc, nil)
+	require.NoError(t, err)
+	_, err = w.RunOnce(t.Context())
+	require.NoError(t, err)
+	awaitValue(t, got, "the request")
+	d, err := svc.Delivery(t.Context(), ids[0])
+	require.NoError(t, err)
+	assert.Equal(t, webhook.StatusDelivered, d.Status, "written once the database was back, within the lease")
+}
