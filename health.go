@@ -10,10 +10,9 @@ import (
 // noteHealth applies a delivery's final outcome to its webhook's health:
 // a success resets the count of failures in a row, a failure adds to it
 // and disables the webhook when the health policy says so. Whether a
-// success has a count to reset is read from hook, the worker's copy,
-// which may be up to WebhookCacheTTL old: a success right after another
-// process's first failures can leave the count, which the next success
-// then resets.
+// success has a count to reset is read from hook, the worker's copy as
+// of the claim: a success in one process racing another's first failure
+// can leave the count, which the next success then resets.
 func (s *Service) noteHealth(ctx context.Context, hook *Webhook, delivered bool) {
 	if delivered && hook.ConsecutiveFailures == 0 {
 		return // nothing to reset (as far as this copy knows)

@@ -235,3 +235,45 @@ func TestWebhookDisabledHookFiresOncePerDisable(t *testing.T) {
 		assert.Equal(t, webhook.StatusFailed, d.Status)
 	}
 }
+
+// countingLists counts the reads of every webhook, which a reload of the
+// matching index makes.
+type countingLists struct {
+	*memstore.Store
+	lists atomic.Int32
+}
+
+func (s *countingLists) ListWebhooks(ctx context.Context, p webhook.ListWebhooksParams) ([]*webhook.Webhook, error) {
+	s.lists.Add(1)
+	return s.Store.ListWebhooks(ctx, p)
+}
+
+// Health counters do not change what matches, so a failing endpoint's
+// counter writes do not make every trigger call reload the index.
+func TestHealthWritesDoNotReloadTheIndex(t *testing.T) {
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	})
+	store := &countingLists{Store: memstore.New(nil)}
+	clock := newFakeClock()
+	svc, err := webhook.NewService(store, &webhook.Config{Now: clock.Now, WebhookCacheTTL: time.Hour, Network: webhook.NetworkPolicy{AllowPrivate: true}})
+	require.NoError(t, err)
+	worker, err := webhook.NewWorker(svc, nil)
+	require.NoError(t, err)
+	hook, err := svc.Create(t.Context(), &webhook.Webhook{
+		Name: "failing", URL: rc.URL, Retry: webhook.RetryPolicy{MaxAttempts: 1},
+		Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}},
+	})
+	require.NoError(t, err)
+	for range 5 {
+		ids, err := svc.TriggerEvent(t.Context(), "e", nil, "")
+		require.NoError(t, err)
+		require.Len(t, ids, 1)
+		_, err = worker.RunOnce(t.Context())
+		require.NoError(t, err)
+	}
+	got, err := svc.Get(t.Context(), hook.ID)
+	require.NoError(t, err)
+	require.Equal(t, 5, got.ConsecutiveFailures)
+	assert.Equal(t, int32(1), store.lists.Load(), "index loads for five trigger calls")
+}

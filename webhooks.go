@@ -216,7 +216,11 @@ func (s *Service) modifyIn(ctx context.Context, sc scope, id, op string, change 
 		if err != nil {
 			return nil, fmt.Errorf("webhook: %s: %w", op, err)
 		}
-		s.invalidate()
+		if !sameButHealth(old, next) {
+			// Health counters do not change what matches: a failing
+			// endpoint's writes must not reload the index each time.
+			s.invalidate()
+		}
 		next.Version++
 		return next, nil
 	}
