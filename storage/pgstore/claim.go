@@ -67,5 +67,34 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	if err != nil {
 		return nil, translate(err, "claim")
 	}
+	if len(claims) > 0 && !s.callerClock {
+		// The lease ends LeaseDuration after the database's now().
+		s.checkSkew(ctx, p.Now, claims[0].Lease.ExpiresAt.Add(-p.LeaseDuration))
+	}
 	return claims, nil
+}
+
+// MaxClockSkew is how far a caller's clock (ClaimParams.Now) may be from
+// the database's before a claim logs a warning. Leases run on the
+// database's clock, so skew cannot steal a lease, but due times are the
+// callers': a worker whose clock runs ahead sends retries early.
+const MaxClockSkew = 30 * time.Second
+
+// skewWarnEvery bounds the clock-skew warnings of one Store.
+const skewWarnEvery = 10 * time.Minute
+
+// checkSkew logs a warning, at most every skewWarnEvery, when the
+// caller's time and the database's differ by more than MaxClockSkew.
+func (s *Store) checkSkew(ctx context.Context, caller, db time.Time) {
+	skew := caller.Sub(db)
+	if skew.Abs() <= MaxClockSkew {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := s.skewWarned.Load()
+	if last != 0 && time.Duration(now-last) < skewWarnEvery || !s.skewWarned.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.WarnContext(ctx, "pgstore: the caller's clock is far from the database's; keep clocks in sync (NTP), since due times are the callers'",
+		"skew", skew.Round(time.Millisecond).String(), "caller_time", caller, "database_time", db)
 }

@@ -62,6 +62,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -81,7 +82,8 @@ type Config struct {
 	// letters, digits and underscores, starting with a letter or
 	// underscore, at most 40 bytes. Defaults to "webhook".
 	Schema string
-	// Logger receives the notification listener's logs. Defaults to a
+	// Logger receives the notification listener's logs and the warning
+	// that a caller's clock is far from the database's. Defaults to a
 	// logger that discards everything.
 	Logger *slog.Logger
 }
@@ -104,6 +106,7 @@ type Store struct {
 	// instead of the database's clock; only tests that simulate time
 	// set it (see export_test.go).
 	callerClock bool
+	skewWarned  atomic.Int64 // Unix nanoseconds of the last clock-skew warning
 }
 
 var (

@@ -1,9 +1,14 @@
 package pgstore_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/storage/pgstore"
 )
 
 // skewed returns a service over store whose clock is off by skew.
@@ -136,4 +142,50 @@ func TestEnqueuedLeaseRunsOnTheDatabaseClock(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Empty(t, claims, "a live lease was claimed by another worker")
+}
+
+// A claim by a caller whose clock is far from the database's logs a
+// warning, once, naming the skew; one within MaxClockSkew logs nothing.
+func TestClaimWarnsOfClockSkew(t *testing.T) {
+	ctx := t.Context()
+	base := newStore(t)
+	for _, tc := range []struct {
+		skew time.Duration
+		warn bool
+	}{{skew: 0, warn: false}, {skew: 5 * time.Minute, warn: true}} {
+		var logs bytes.Buffer
+		var mu sync.Mutex
+		store, err := pgstore.New(testPool(t), &pgstore.Config{Schema: base.Schema(),
+			Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))})
+		require.NoError(t, err)
+		svc := skewed(t, store, tc.skew)
+		createHook(t, svc, "https://example.com/")
+		for range 2 {
+			_, err := svc.TriggerEvent(ctx, "e", nil, "")
+			require.NoError(t, err)
+			claims, err := store.ClaimDeliveries(ctx, webhook.ClaimParams{Now: time.Now().Add(tc.skew).UTC(), Limit: 10, WorkerID: "w", LeaseDuration: time.Minute})
+			require.NoError(t, err)
+			require.NotEmpty(t, claims)
+		}
+		mu.Lock()
+		out := logs.String()
+		mu.Unlock()
+		if tc.warn {
+			assert.Equal(t, 1, strings.Count(out, "clock is far from the database's"), "one warning for two claims: %s", out)
+			assert.Contains(t, out, "skew=5m")
+		} else {
+			assert.NotContains(t, out, "clock is far", "no warning without skew")
+		}
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
