@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -143,6 +144,20 @@ type ReplayParams struct {
 	// DryRun, when true, only counts the deliveries a replay would queue
 	// again, and queues nothing.
 	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// UnmarshalJSON decodes {"since", "dry_run"} strictly, as
+// Webhook.UnmarshalJSON does: an unknown or repeated key ("dryRun"), or
+// a value of the wrong type, is a *ValidationError (errors.Is
+// ErrInvalid) naming it, and p is left unchanged, so that a misspelt
+// dry run never replays for real.
+func (p *ReplayParams) UnmarshalJSON(b []byte) error {
+	return unmarshalStrict(b, "replay", p, func(p *ReplayParams, raw json.RawMessage, path string, ps *problems) {
+		decodeObject(raw, path, ps, map[string]jsonField{
+			"since":   timeField(&p.Since),
+			"dry_run": into(&p.DryRun, "true or false"),
+		})
+	})
 }
 
 // ReplayResult reports what ReplayFailed did.
