@@ -33,9 +33,11 @@ func newStatements(schema string) statements {
 		webhookExists: q(`SELECT EXISTS (SELECT 1 FROM {{schema}}.webhooks WHERE id = $1)`),
 		deleteWebhook: q(`WITH del AS (DELETE FROM {{schema}}.webhooks WHERE id = $1 RETURNING id)
 			SELECT pg_notify($2, id::text) FROM del`),
-		listWebhooks: q(`SELECT id::text, config FROM {{schema}}.webhooks
-			WHERE ($1 = '' OR tenant_id = $1) AND id > $2::uuid
-			ORDER BY id LIMIT $3`),
+		// ORDER BY w.id, the uuid column: a bare "id" would name the
+		// text output column and sort every row after the cursor.
+		listWebhooks: q(`SELECT w.id::text, w.config FROM {{schema}}.webhooks w
+			WHERE ($1 = '' OR w.tenant_id = $1) AND w.id > $2::uuid
+			ORDER BY w.id LIMIT $3`),
 		lockWebhook: q(`SELECT config FROM {{schema}}.webhooks WHERE id = $1 FOR UPDATE`),
 
 		insertKey: q(`INSERT INTO {{schema}}.idempotency_keys (key, delivery_ids, created_at)
