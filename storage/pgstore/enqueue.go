@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -180,19 +181,30 @@ func checkEnqueue(p webhook.EnqueueParams) error {
 }
 
 // commitError translates the failure of a COMMIT. A COMMIT that the
-// server answered with an error did not commit, nor did one that never
+// server answered with an ERROR did not commit, nor did one that never
 // left the client (pgconn.SafeToRetry). Any other failure leaves the
-// outcome unknown and is reported as webhook.ErrCommitUnknown: pgx
-// reports a connection lost while waiting for COMMIT's answer as
+// outcome unknown and is reported as webhook.ErrCommitUnknown: a FATAL
+// or PANIC answer only says the session is gone (a pooler such as
+// PgBouncer sends one when it loses its server connection mid-COMMIT);
+// and pgx reports a connection lost while waiting for COMMIT's answer as
 // pgconn.ErrConnClosed, which claims to be safe to retry although the
 // server may well have committed, so that error counts as unknown too.
 func commitError(err error, what string) error {
 	var pe *pgconn.PgError
 	switch {
-	case errors.As(err, &pe), errors.Is(err, pgx.ErrTxCommitRollback):
+	case errors.As(err, &pe) && !sessionEnded(pe), errors.Is(err, pgx.ErrTxCommitRollback):
 		return translate(err, "%s", what)
 	case pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed):
 		return translate(err, "%s", what)
 	}
 	return fmt.Errorf("%s: %w: %w", what, webhook.ErrCommitUnknown, err)
+}
+
+// sessionEnded reports whether pe is a FATAL or PANIC error, which ends
+// the session rather than the statement. The severity is read in its
+// unlocalized form where the server sends one (PostgreSQL 9.6 and
+// later).
+func sessionEnded(pe *pgconn.PgError) bool {
+	sev := cmp.Or(pe.SeverityUnlocalized, pe.Severity)
+	return sev == "FATAL" || sev == "PANIC"
 }

@@ -47,9 +47,12 @@ func TestWithoutMigrateSaysRunMigrate(t *testing.T) {
 type commitCutter struct {
 	ln    net.Listener
 	armed atomic.Bool
-	cut   chan struct{} // closed when a COMMIT's answer was withheld
-	once  sync.Once
-	wg    sync.WaitGroup
+	// answer, when set, is written to the client in place of the
+	// server's answer before the connection is closed.
+	answer []byte
+	cut    chan struct{} // closed when a COMMIT's answer was withheld
+	once   sync.Once
+	wg     sync.WaitGroup
 }
 
 func newCommitCutter(t *testing.T, target string) *commitCutter {
@@ -109,6 +112,9 @@ func (c *commitCutter) relay(client, server net.Conn) {
 				// The server answered the COMMIT: it committed. Withhold
 				// the answer and drop the client.
 				c.once.Do(func() { close(c.cut) })
+				if c.answer != nil {
+					_, _ = client.Write(c.answer)
+				}
 				client.Close()
 				toServer.Wait()
 				return
@@ -127,10 +133,39 @@ func (c *commitCutter) relay(client, server net.Conn) {
 }
 
 func TestEnqueueReportsUnknownCommit(t *testing.T) {
+	testUnknownCommit(t, nil)
+}
+
+// TestEnqueueReportsUnknownCommitOnFatalError: a connection pooler such
+// as PgBouncer that loses its server connection while a COMMIT is under
+// way answers the client with a FATAL error ("server conn crashed?"),
+// although the server may have committed. An ERROR answer means the
+// COMMIT failed; a FATAL one only that the connection is gone.
+func TestEnqueueReportsUnknownCommitOnFatalError(t *testing.T) {
+	testUnknownCommit(t, fatalErrorResponse("08P01", "server conn crashed?"))
+}
+
+// fatalErrorResponse is a protocol ErrorResponse message of severity
+// FATAL.
+func fatalErrorResponse(code, msg string) []byte {
+	var body []byte
+	for _, f := range []struct {
+		t byte
+		v string
+	}{{'S', "FATAL"}, {'V', "FATAL"}, {'C', code}, {'M', msg}} {
+		body = append(append(append(body, f.t), f.v...), 0)
+	}
+	body = append(body, 0)
+	n := len(body) + 4
+	return append([]byte{'E', byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, body...)
+}
+
+func testUnknownCommit(t *testing.T, answer []byte) {
 	direct := newStore(t) // migrates the schema
 	cfg, err := pgxpool.ParseConfig(testPool(t).Config().ConnString())
 	require.NoError(t, err)
 	cutter := newCommitCutter(t, net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
+	cutter.answer = answer
 	host, port, err := net.SplitHostPort(cutter.ln.Addr().String())
 	require.NoError(t, err)
 	p, err := strconv.Atoi(port)
