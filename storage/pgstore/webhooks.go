@@ -122,6 +122,15 @@ const (
 	maxUUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 )
 
+// listWebhooksQuery returns the statement and arguments of a page of
+// webhooks after the cursor: of every tenant, or of tenant if not empty.
+func (s *Store) listWebhooksQuery(tenant, after string, limit int) (string, []any) {
+	if tenant == "" {
+		return s.sql.listWebhooks, []any{after, limit}
+	}
+	return s.sql.listTenantWebhooks, []any{after, limit, tenant}
+}
+
 // ListWebhooks implements webhook.Storage. A row that does not decode is
 // left out and reported as a *webhook.CorruptWebhookError in the error
 // returned with the rows that do.
@@ -132,7 +141,8 @@ func (s *Store) ListWebhooks(ctx context.Context, p webhook.ListWebhooksParams) 
 	} else if !validID(after) {
 		return nil, fmt.Errorf("%w: cursor %q is not a webhook ID", webhook.ErrInvalid, p.After)
 	}
-	rows, err := s.pool.Query(ctx, s.sql.listWebhooks, p.TenantID, after, webhook.PageLimit(p.Limit))
+	sql, args := s.listWebhooksQuery(p.TenantID, after, webhook.PageLimit(p.Limit))
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, translate(err, "list webhooks")
 	}
