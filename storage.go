@@ -41,6 +41,9 @@ type Storage interface {
 	// webhook with the same ID exists.
 	CreateWebhook(ctx context.Context, w *Webhook) error
 	// GetWebhook returns the webhook with the given ID, or ErrNotFound.
+	// A stored row that cannot be read back gives a
+	// *CorruptWebhookError, with the row's TenantID where the Storage
+	// can tell it.
 	GetWebhook(ctx context.Context, id string) (*Webhook, error)
 	// UpdateWebhook replaces the stored webhook with the same ID if the
 	// stored Version equals w.Version, and stores w with Version
@@ -173,6 +176,12 @@ var ErrCorruptWebhook = errors.New("webhook: stored webhook cannot be read")
 type CorruptWebhookError struct {
 	// ID is the webhook's ID.
 	ID string
+	// TenantID is the row's tenant, when the Storage can tell without
+	// decoding the row (pgstore keeps it in a column of its own); empty
+	// otherwise. A TenantService reports an unreadable row as missing
+	// unless it is known to be its tenant's, so that another tenant's
+	// row stays hidden.
+	TenantID string
 	// Err is what went wrong reading it.
 	Err error
 }

@@ -18,7 +18,9 @@ var ErrTenantRequired = fmt.Errorf("%w: tenant required", ErrInvalid)
 // trigger calls reach only the tenant's webhooks. A webhook or delivery
 // of another tenant is reported exactly as one that does not exist (an
 // error wrapping ErrNotFound, with the same message), so a caller cannot
-// learn that it exists. A host serving several tenants handles each
+// learn that it exists; so is a stored webhook that cannot be read back
+// (ErrCorruptWebhook) unless the Storage tells that it is the tenant's
+// (CorruptWebhookError.TenantID; pgstore does). A host serving several tenants handles each
 // request through the TenantService of the request's tenant and never
 // compares TenantID itself.
 //
@@ -223,7 +225,7 @@ func (t *TenantService) delivery(ctx context.Context, id, op string) (*Delivery,
 	}
 	w, err := t.svc.store.GetWebhook(ctx, d.WebhookID)
 	switch {
-	case errors.Is(err, ErrNotFound) || err == nil && !t.sc.owns(w):
+	case t.sc.hides(w, err):
 		return nil, fmt.Errorf("webhook: %s: %w", op, deliveryNotFound(id))
 	case err != nil:
 		return nil, fmt.Errorf("webhook: %s: delivery %s: %w", op, id, err)
@@ -242,6 +244,24 @@ var allTenants = scope{}
 
 // owns reports whether w is inside the scope.
 func (sc scope) owns(w *Webhook) bool { return !sc.one || w.TenantID == sc.tenant }
+
+// hides reports whether a read of a webhook that gave w and err must be
+// reported, within the scope, as a missing webhook: a missing one, one
+// outside the scope, and one that cannot be read and is not known to be
+// inside it.
+func (sc scope) hides(w *Webhook, err error) bool {
+	if !sc.one {
+		return false
+	}
+	var ce *CorruptWebhookError
+	switch {
+	case err == nil:
+		return !sc.owns(w)
+	case errors.As(err, &ce):
+		return ce.TenantID != sc.tenant
+	}
+	return errors.Is(err, ErrNotFound)
+}
 
 // webhookNotFound and deliveryNotFound are the errors a TenantService
 // gives for a missing row and for a row outside its scope alike, in the

@@ -86,11 +86,11 @@ func (s *Service) Get(ctx context.Context, id string) (*Webhook, error) {
 }
 
 // get reads a webhook of the scope. Within one tenant's scope, another
-// tenant's webhook and a missing one give the same error, whatever the
-// Storage's words for a missing row.
+// tenant's webhook (readable or not) and a missing one give the same
+// error, whatever the Storage's words for a missing row.
 func (s *Service) get(ctx context.Context, sc scope, id, op string) (*Webhook, error) {
 	w, err := s.store.GetWebhook(ctx, id)
-	if sc.one && (err == nil && !sc.owns(w) || errors.Is(err, ErrNotFound)) {
+	if sc.hides(w, err) {
 		err = webhookNotFound(id)
 	}
 	if err != nil {

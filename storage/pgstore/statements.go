@@ -24,7 +24,7 @@ func newStatements(schema string) statements {
 				VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id
 			)
 			SELECT pg_notify($8, id::text) FROM ins`),
-		getWebhook: q(`SELECT config FROM {{schema}}.webhooks WHERE id = $1`),
+		getWebhook: q(`SELECT tenant_id, config FROM {{schema}}.webhooks WHERE id = $1`),
 		// $6 is the version the writer read; the row gets $6 + 1.
 		updateWebhook: q(`WITH upd AS (
 				UPDATE {{schema}}.webhooks SET tenant_id = $2, enabled = $3, config = $4, updated_at = $5, version = $6 + 1
@@ -39,10 +39,10 @@ func newStatements(schema string) statements {
 		// statement for all tenants and one for a tenant, so that even
 		// a generic plan reads the index that fits (webhooks_tenant_idx
 		// for a tenant) rather than filter every tenant's rows.
-		listWebhooks: q(`SELECT w.id::text, w.config FROM {{schema}}.webhooks w
+		listWebhooks: q(`SELECT w.id::text, w.tenant_id, w.config FROM {{schema}}.webhooks w
 			WHERE w.id > $1::uuid
 			ORDER BY w.id LIMIT $2`),
-		listTenantWebhooks: q(`SELECT w.id::text, w.config FROM {{schema}}.webhooks w
+		listTenantWebhooks: q(`SELECT w.id::text, w.tenant_id, w.config FROM {{schema}}.webhooks w
 			WHERE w.tenant_id = $3 AND w.id > $1::uuid
 			ORDER BY w.id LIMIT $2`),
 		lockWebhook: q(`SELECT config FROM {{schema}}.webhooks WHERE id = $1 FOR UPDATE`),

@@ -139,3 +139,40 @@ func TestUntenantedEventSkipsTenantWebhooks(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, plain.ID, d.WebhookID)
 }
+
+// TestOtherTenantsUnreadableRowReadsAsMissing: a stored webhook that
+// cannot be decoded is reported as such to its own tenant, but to any
+// other tenant exactly as a missing one, so that its ID and its
+// problems stay hidden there too.
+func TestOtherTenantsUnreadableRowReadsAsMissing(t *testing.T) {
+	ctx := t.Context()
+	store := newStore(t)
+	svc := tenantService(t, store)
+	a, b := svc.Tenant("a"), svc.Tenant("b")
+	w, err := a.Create(ctx, &webhook.Webhook{Name: "a", URL: "https://example.com/a", Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	require.NoError(t, err)
+	ids, err := a.TriggerEvent(ctx, "e", nil, "")
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
+	_, err = testPool(t).Exec(ctx, `UPDATE `+store.Schema()+`.webhooks SET config = '{"id": nope' WHERE id = $1`, w.ID)
+	require.NoError(t, err)
+
+	_, err = a.Get(ctx, w.ID)
+	require.ErrorIs(t, err, webhook.ErrCorruptWebhook, "its own tenant learns what is wrong")
+	var ce *webhook.CorruptWebhookError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "a", ce.TenantID)
+
+	missingWebhook, missingDelivery := uuid.NewString(), uuid.NewString()
+	_, foreign := b.Get(ctx, w.ID)
+	_, absent := b.Get(ctx, missingWebhook)
+	require.ErrorIs(t, foreign, webhook.ErrNotFound)
+	assert.Equal(t, strings.ReplaceAll(absent.Error(), missingWebhook, w.ID), foreign.Error())
+	_, foreign = b.Delivery(ctx, ids[0])
+	_, absent = b.Delivery(ctx, missingDelivery)
+	require.ErrorIs(t, foreign, webhook.ErrNotFound)
+	assert.Equal(t, strings.ReplaceAll(absent.Error(), missingDelivery, ids[0]), foreign.Error())
+	_, foreign = b.Update(ctx, &webhook.Webhook{ID: w.ID, Name: "b", URL: "https://example.com/b", Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	require.ErrorIs(t, foreign, webhook.ErrNotFound)
+	assert.NotErrorIs(t, foreign, webhook.ErrCorruptWebhook)
+}

@@ -55,13 +55,13 @@ func (s *Store) GetWebhook(ctx context.Context, id string) (*webhook.Webhook, er
 	if !validID(id) {
 		return nil, fmt.Errorf("webhook %s: %w", id, webhook.ErrNotFound)
 	}
-	var config string
-	if err := s.pool.QueryRow(ctx, s.sql.getWebhook, id).Scan(&config); err != nil {
+	var tenant, config string
+	if err := s.pool.QueryRow(ctx, s.sql.getWebhook, id).Scan(&tenant, &config); err != nil {
 		return nil, translate(err, "webhook %s", id)
 	}
 	w, err := decodeWebhook(config)
 	if err != nil {
-		return nil, &webhook.CorruptWebhookError{ID: id, Err: err}
+		return nil, &webhook.CorruptWebhookError{ID: id, TenantID: tenant, Err: err}
 	}
 	return w, nil
 }
@@ -132,8 +132,8 @@ func (s *Store) listWebhooksQuery(tenant, after string, limit int) (string, []an
 }
 
 // ListWebhooks implements webhook.Storage. A row that does not decode is
-// left out and reported as a *webhook.CorruptWebhookError in the error
-// returned with the rows that do.
+// left out and reported as a *webhook.CorruptWebhookError (with its
+// tenant) in the error returned with the rows that do.
 func (s *Store) ListWebhooks(ctx context.Context, p webhook.ListWebhooksParams) ([]*webhook.Webhook, error) {
 	after := p.After
 	if after == "" {
@@ -146,10 +146,10 @@ func (s *Store) ListWebhooks(ctx context.Context, p webhook.ListWebhooksParams) 
 	if err != nil {
 		return nil, translate(err, "list webhooks")
 	}
-	type row struct{ id, config string }
+	type row struct{ id, tenant, config string }
 	stored, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
 		var x row
-		return x, r.Scan(&x.id, &x.config)
+		return x, r.Scan(&x.id, &x.tenant, &x.config)
 	})
 	if err != nil {
 		return nil, translate(err, "list webhooks")
@@ -159,7 +159,7 @@ func (s *Store) ListWebhooks(ctx context.Context, p webhook.ListWebhooksParams) 
 	for _, r := range stored {
 		w, err := decodeWebhook(r.config)
 		if err != nil {
-			corrupt = append(corrupt, &webhook.CorruptWebhookError{ID: r.id, Err: err})
+			corrupt = append(corrupt, &webhook.CorruptWebhookError{ID: r.id, TenantID: r.tenant, Err: err})
 			continue
 		}
 		out = append(out, w)
