@@ -106,3 +106,59 @@ func TestChangesCollapseWhenTooMany(t *testing.T) {
 		t.Fatal(`"" means anything may have changed`)
 	}
 }
+
+// versionedHooks is a hookMap that stores updates, with versions.
+type versionedHooks struct{ hookMap }
+
+func (h *versionedHooks) UpdateWebhook(_ context.Context, w *Webhook) error {
+	old, ok := h.m[w.ID]
+	switch {
+	case !ok:
+		return fmt.Errorf("webhook %s: %w", w.ID, ErrNotFound)
+	case old.Version != w.Version:
+		return fmt.Errorf("webhook %s: %w", w.ID, ErrConflict)
+	}
+	c := w.Clone()
+	c.Version++
+	h.m[w.ID] = c
+	return nil
+}
+
+// A health-counter write made by this Service, like one made elsewhere,
+// keeps the matching index: a failing endpoint must not make every trigger
+// call after each failure read every webhook again. A real change drops it.
+func TestHealthWritesHereKeepTheIndex(t *testing.T) {
+	ctx := t.Context()
+	store := &versionedHooks{hookMap{m: map[string]*Webhook{"a": {ID: "a", Name: "n", URL: "https://example.com/a",
+		Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Retry: DefaultRetryPolicy(), Triggers: []Trigger{{Type: TriggerEvent}}, Version: 1}}}}
+	s, err := NewService(store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := s.index(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.modify(ctx, "a", "health", func(w *Webhook) (*Webhook, error) {
+		w.ConsecutiveFailures, w.FailingSince = w.ConsecutiveFailures+1, time.Now()
+		return w, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if idx, err := s.index(ctx); err != nil || idx != loaded {
+		t.Fatalf("after a health-counter write: index reloaded (%v)", err)
+	}
+	if _, err := s.modify(ctx, "a", "update", func(w *Webhook) (*Webhook, error) {
+		w.URL += "x"
+		return w, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := s.index(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx == loaded || idx.byID["a"].w.URL != "https://example.com/ax" {
+		t.Fatal("after a URL change: the index still has the old URL")
+	}
+}
