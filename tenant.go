@@ -103,7 +103,8 @@ func (t *TenantService) RotateSecret(ctx context.Context, id string) (*Webhook, 
 
 // List returns one page of the tenant's webhooks in ID (creation) order,
 // as Service.List does; p.TenantID is replaced by the tenant's. The
-// Storage filters by tenant, so a page costs the same however many
+// Storage filters by tenant; pgstore reads only the tenant's rows (an
+// index on tenant and ID), so a page costs the same however many
 // webhooks other tenants have.
 func (t *TenantService) List(ctx context.Context, p ListWebhooksParams) ([]*Webhook, error) {
 	if t.err != nil {
