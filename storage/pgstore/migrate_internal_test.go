@@ -1,14 +1,9 @@
 package pgstore
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 	"testing/fstest"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -38,19 +33,8 @@ func TestReadMigrationsOrdersByVersion(t *testing.T) {
 }
 
 func TestMigrateFillsGaps(t *testing.T) {
-	url := os.Getenv("WEBHOOK_TEST_DATABASE_URL")
-	if url == "" {
-		t.Skip("WEBHOOK_TEST_DATABASE_URL is not set")
-	}
 	ctx := t.Context()
-	pool, err := pgxpool.New(ctx, url)
-	require.NoError(t, err)
-	defer pool.Close()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	s, err := New(pool, &Config{Schema: "t_" + hex.EncodeToString(b[:])})
-	require.NoError(t, err)
-	defer pool.Exec(context.Background(), `DROP SCHEMA `+s.schema+` CASCADE`)
+	s, pool := unmigratedStore(t)
 
 	fsys := fstest.MapFS{
 		"migrations/001_a.sql": {Data: []byte(`CREATE TABLE {{schema}}.a (x int)`)},

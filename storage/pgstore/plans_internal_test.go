@@ -19,20 +19,8 @@ import (
 // index load reads every webhook a page at a time, and a sort per page
 // makes that quadratic in the number of webhooks.
 func TestListWebhooksReadsAnIndexInOrder(t *testing.T) {
-	url := os.Getenv("WEBHOOK_TEST_DATABASE_URL")
-	if url == "" {
-		t.Skip("WEBHOOK_TEST_DATABASE_URL is not set")
-	}
-	ctx := t.Context()
-	pool, err := pgxpool.New(ctx, url)
-	require.NoError(t, err)
-	defer pool.Close()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	s, err := New(pool, &Config{Schema: "t_" + hex.EncodeToString(b[:])})
-	require.NoError(t, err)
-	defer pool.Exec(context.Background(), `DROP SCHEMA `+s.schema+` CASCADE`)
-	require.NoError(t, s.Migrate(ctx))
+	s, pool := unmigratedStore(t)
+	require.NoError(t, s.Migrate(t.Context()))
 
 	for _, tenant := range []string{"", "acme"} {
 		// pgx prepares statements once per connection, and PostgreSQL
@@ -46,6 +34,25 @@ func TestListWebhooksReadsAnIndexInOrder(t *testing.T) {
 			assert.Regexp(t, `Index Cond: .*tenant_id = \$\d`, text, "one tenant's page reads only its rows:\n%s", text)
 		}
 	}
+}
+
+// unmigratedStore returns a Store in a schema of its own, dropped when
+// the test ends, and its pool; the test is skipped without PostgreSQL.
+func unmigratedStore(t *testing.T) (*Store, *pgxpool.Pool) {
+	t.Helper()
+	url := os.Getenv("WEBHOOK_TEST_DATABASE_URL")
+	if url == "" {
+		t.Skip("WEBHOOK_TEST_DATABASE_URL is not set")
+	}
+	pool, err := pgxpool.New(t.Context(), url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	s, err := New(pool, &Config{Schema: "t_" + hex.EncodeToString(b[:])})
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+s.schema+` CASCADE`) })
+	return s, pool
 }
 
 // explainGeneric returns the generic plan of sql run with args (strings
