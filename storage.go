@@ -182,7 +182,10 @@ type CorruptWebhookError struct {
 	// unless it is known to be its tenant's, so that another tenant's
 	// row stays hidden.
 	TenantID string
-	// Err is what went wrong reading it.
+	// Err is what went wrong reading it. It is not unwrapped: a row
+	// that cannot be read is the Storage's fault, not bad input, so
+	// errors.Is(err, ErrInvalid) does not hold for it; read Err for the
+	// cause.
 	Err error
 }
 
@@ -190,9 +193,6 @@ type CorruptWebhookError struct {
 func (e *CorruptWebhookError) Error() string {
 	return fmt.Sprintf("webhook %s: stored row cannot be read: %v", e.ID, e.Err)
 }
-
-// Unwrap returns the cause.
-func (e *CorruptWebhookError) Unwrap() error { return e.Err }
 
 // Is reports whether target is ErrCorruptWebhook.
 func (e *CorruptWebhookError) Is(target error) bool { return target == ErrCorruptWebhook }

@@ -83,6 +83,17 @@ func (w Webhook) marshal(secrets bool) ([]byte, error) {
 // supply a secret for Create (Update never changes secrets), and so that
 // the output of WithSecrets decodes. Decoding does not validate: call
 // Validate, or let Create and Update do it.
+//
+// Unlike encoding/json's merge into an existing struct, a successful
+// decode replaces all of *w: fields absent from the JSON are zero
+// afterwards. To apply a partial update, decode into a copy of the
+// changes and set the fields you mean to change.
+//
+// Stored webhooks are decoded the same way (pgstore does), so a row
+// written by a newer version of the library with a field this version
+// does not know reads as unreadable (ErrCorruptWebhook) rather than with
+// that setting dropped: during a rolling upgrade its deliveries wait for
+// the upgraded processes.
 func (w *Webhook) UnmarshalJSON(b []byte) error {
 	return unmarshalStrict(b, "webhook", w, decodeWebhookJSON)
 }

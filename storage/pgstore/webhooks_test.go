@@ -48,9 +48,14 @@ func TestStoredWebhookKeepsSecretsAndIsDecodedStrictly(t *testing.T) {
 	_, err = p.Exec(ctx, `UPDATE `+schema+`.webhooks SET config = jsonb_set(config::jsonb, '{triggers,0,event}', '["x"]')::text WHERE id = $1`, w.ID)
 	require.NoError(t, err)
 	_, err = s.GetWebhook(ctx, w.ID)
-	require.ErrorIs(t, err, webhook.ErrInvalid)
+	require.ErrorIs(t, err, webhook.ErrCorruptWebhook)
+	// A stored row that cannot be read is not the caller's bad input: an
+	// HTTP layer must not answer 400 with the row's problems.
+	require.NotErrorIs(t, err, webhook.ErrInvalid)
+	var ce *webhook.CorruptWebhookError
+	require.ErrorAs(t, err, &ce)
 	var ve *webhook.ValidationError
-	require.ErrorAs(t, err, &ve)
+	require.ErrorAs(t, ce.Err, &ve, "the cause is kept in Err")
 	assert.Equal(t, "triggers[0].event", ve.Fields[0].Field)
 	assert.Contains(t, err.Error(), w.ID, "the error names the row")
 }
