@@ -139,6 +139,26 @@ func (w *Worker) writeClaim(ctx context.Context, c *Claim, p RecordAttemptParams
 	}
 }
 
+// written reports whether the attempt a was stored as the claimed
+// attempt of c's delivery: the storage refused a write of it as coming
+// from a lost lease, which it also does when an earlier write of the same
+// result was stored but its answer never arrived. An attempt number is
+// recorded once per claim, so the number and start time identify it.
+func (w *Worker) written(ctx context.Context, c *Claim, a Attempt) bool {
+	rctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	attempts, err := w.svc.store.ListAttempts(rctx, c.Delivery.ID)
+	if err != nil {
+		return false
+	}
+	for _, got := range attempts {
+		if got.Number == c.Delivery.Attempt && got.StartedAt.Equal(a.StartedAt) && got.StatusCode == a.StatusCode && got.Error == a.Error {
+			return true
+		}
+	}
+	return false
+}
+
 // release hands a claimed delivery back without an outcome, due after
 // wait. Its writes run under ctx.
 func (w *Worker) release(ctx context.Context, c *Claim, wait time.Duration) {
@@ -172,7 +192,13 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 		}
 	}
 	log := s.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt, "status", p.Status)
-	if err := w.writeClaim(ctx, c, p); err != nil {
+	err := w.writeClaim(ctx, c, p)
+	if errors.Is(err, ErrLeaseLost) && w.written(ctx, c, p.Attempt) {
+		// A write whose answer was lost (the connection dropped after
+		// the commit) was stored; the retry found the lease ended by it.
+		err = nil
+	}
+	if err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			log.WarnContext(ctx, "webhook: result refused: the lease was lost to another worker")
 		} else {
