@@ -138,11 +138,15 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 // back. A delivery over an in-flight cap (claimed in the same batch as
 // others of its webhook or host, before the cap was reached) waits up to
 // admitWait for a slot to free, so that a busy but healthy host
-// keeps its pace; one out of rate tokens is held back at once. An
-// admitted delivery must be let go by calling unadmit.
+// keeps its pace; one out of rate tokens is held back at once. Nothing
+// is admitted once ctx is done. An admitted delivery must be let go by
+// calling unadmit.
 func (w *Worker) admit(ctx context.Context, hook *Webhook) (unadmit func(), wait time.Duration, ok bool) {
 	var timeout <-chan time.Time
 	for {
+		if ctx.Err() != nil {
+			return nil, 0, false
+		}
 		unadmit, wait, ok, freed := w.tryAdmit(hook, w.svc.clock())
 		if freed == nil {
 			return unadmit, wait, ok

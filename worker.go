@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -383,6 +384,7 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 		if err != nil {
 			return fillResult{}, fmt.Errorf("claim deliveries: %w", err)
 		}
+		claims = w.usable(claims)
 		// A Storage may keep leases on a clock of its own (pgstore uses
 		// the database's): from here on a lease ends, for this worker,
 		// LeaseDuration after the claim began by its own clock, which
@@ -402,10 +404,22 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 		for _, c := range claims {
 			w.wg.Go(func() {
 				defer w.done(c.Delivery.WebhookID)
-				w.process(sendCtx, storeCtx, c)
+				w.process(ctx, sendCtx, storeCtx, c)
 			})
 		}
 	}
+}
+
+// usable drops the claims a faulty Storage returned without a delivery,
+// which cannot be attempted or handed back: they wait for their leases.
+func (w *Worker) usable(claims []*Claim) []*Claim {
+	return slices.DeleteFunc(claims, func(c *Claim) bool {
+		if c == nil || c.Delivery == nil {
+			w.svc.log.Error("webhook: the storage returned a claim without a delivery; ignoring it", "worker_id", w.cfg.WorkerID)
+			return true
+		}
+		return false
+	})
 }
 
 // handBack releases claims that will not be attempted, due at once and
@@ -418,15 +432,20 @@ func (w *Worker) handBack(ctx context.Context, claims []*Claim) {
 	wg.Wait()
 }
 
-// process makes one attempt of a claimed delivery and records it. The
-// request runs under ctx; storage writes under wctx. c.Lease.ExpiresAt
+// process makes one attempt of a claimed delivery and records it. A
+// delivery not yet admitted when stop ends is handed back, due at once.
+// The request runs under ctx; storage writes under wctx. c.Lease.ExpiresAt
 // is on this worker's clock (see fill).
-func (w *Worker) process(ctx, wctx context.Context, c *Claim) {
+func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim) {
 	s := w.svc
 	d := c.Delivery
 	log := s.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt)
 	hook, err := s.webhookForSend(ctx, d.WebhookID, c.WebhookVersion)
 	switch {
+	case c.Payload == nil:
+		log.ErrorContext(ctx, "webhook: the storage returned a claim without its payload; handing the delivery back")
+		w.release(wctx, c, storageRetryDelay)
+		return
 	case d.EventType == EventTypeTest:
 		// Only an interrupted Test leaves a test delivery to claim; a
 		// test send is never retried.
@@ -447,10 +466,10 @@ func (w *Worker) process(ctx, wctx context.Context, c *Claim) {
 		w.record(wctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: msg}})
 		return
 	}
-	unadmit, wait, ok := w.admit(ctx, hook)
+	unadmit, wait, ok := w.admit(stop, hook)
 	if !ok {
 		wait = max(wait, minReleaseDelay) // over the webhook's or its host's limits: try later
-		if ctx.Err() != nil {
+		if stop.Err() != nil {
 			wait = 0 // shutting down: let another worker have it
 		}
 		w.release(wctx, c, wait)

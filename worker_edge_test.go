@@ -1,0 +1,173 @@
+package webhook_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/memstore"
+)
+
+// brokenClaims is a Storage whose first claim returns its claims without
+// their payloads, plus a nil claim and one without a delivery, as a
+// faulty Storage might.
+type brokenClaims struct {
+	*memstore.Store
+	once sync.Once
+}
+
+func (s *brokenClaims) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Claim, error) {
+	cs, err := s.Store.ClaimDeliveries(ctx, p)
+	first := false
+	s.once.Do(func() { first = true })
+	if err != nil || !first {
+		return cs, err
+	}
+	for _, c := range cs {
+		c.Payload = nil
+	}
+	return append(cs, nil, &webhook.Claim{Lease: webhook.Lease{Token: "t"}}), nil
+}
+
+func TestClaimsWithMissingPartsDoNotPanic(t *testing.T) {
+	rc := newReceiver(t, nil)
+	clock := newFakeClock()
+	store := &brokenClaims{Store: memstore.New(nil)}
+	svc, err := webhook.NewService(store, &webhook.Config{Now: clock.Now, Network: webhook.NetworkPolicy{AllowPrivate: true}})
+	require.NoError(t, err)
+	_, err = svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: rc.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}, Retry: webhook.RetryPolicy{MaxAttempts: 1}})
+	require.NoError(t, err)
+	ids, err := svc.TriggerEvent(t.Context(), "e", nil, "")
+	require.NoError(t, err)
+	w, err := webhook.NewWorker(svc, nil)
+	require.NoError(t, err)
+
+	n, err := w.RunOnce(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing can be sent without its payload")
+	assert.Empty(t, rc.all())
+	d, err := svc.Delivery(t.Context(), ids[0])
+	require.NoError(t, err)
+	assert.Equal(t, webhook.StatusPending, d.Status, "handed back without using its only attempt")
+
+	clock.Advance(time.Minute) // past the hand-back's delay
+	n, err = w.RunOnce(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	d, err = svc.Delivery(t.Context(), ids[0])
+	require.NoError(t, err)
+	assert.Equal(t, webhook.StatusDelivered, d.Status)
+}
+
+// lostAnswers is a Storage whose first result write is stored but
+// reported as failed, as when a connection drops after PostgreSQL
+// committed: the worker cannot tell that it was written.
+type lostAnswers struct {
+	*memstore.Store
+	lost atomic.Bool
+}
+
+func (s *lostAnswers) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams) error {
+	err := s.Store.RecordAttempt(ctx, p)
+	if err == nil && s.lost.CompareAndSwap(false, true) {
+		return errBlip
+	}
+	return err
+}
+
+func (s *lostAnswers) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
+	errs, err := s.Store.RecordAttempts(ctx, ps)
+	if err == nil && s.lost.CompareAndSwap(false, true) {
+		return nil, errBlip
+	}
+	return errs, err
+}
+
+func TestResultWrittenDespiteALostAnswerRunsTheHooks(t *testing.T) {
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
+	store := &lostAnswers{Store: memstore.New(nil)}
+	failed, disabled := make(chan string, 10), make(chan string, 10)
+	svc, err := webhook.NewService(store, &webhook.Config{
+		Network:           webhook.NetworkPolicy{AllowPrivate: true},
+		OnDeliveryFailed:  func(_ context.Context, d *webhook.Delivery) { failed <- d.ID },
+		OnWebhookDisabled: func(_ context.Context, w *webhook.Webhook) { disabled <- w.ID },
+	})
+	require.NoError(t, err)
+	hook, err := svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: rc.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	require.NoError(t, err)
+	ids, err := svc.TriggerEvent(t.Context(), "e", nil, "")
+	require.NoError(t, err)
+	w, err := webhook.NewWorker(svc, nil)
+	require.NoError(t, err)
+
+	n, err := w.RunOnce(t.Context())
+	require.NoError(t, err)
+	assert.True(t, store.lost.Load(), "the first write's answer was lost")
+	assert.Equal(t, 1, n, "the result was written: the delivery is settled")
+	d, err := svc.Delivery(t.Context(), ids[0])
+	require.NoError(t, err)
+	assert.Equal(t, webhook.StatusFailed, d.Status)
+	assert.Len(t, d.Attempts, 1)
+	got, err := svc.Get(t.Context(), hook.ID)
+	require.NoError(t, err)
+	assert.True(t, got.Disabled, "410 disables the webhook")
+	require.Len(t, failed, 1, "OnDeliveryFailed runs for the written result")
+	assert.Equal(t, ids[0], <-failed)
+	require.Len(t, disabled, 1, "OnWebhookDisabled runs once")
+}
+
+func TestShutdownHandsBackUnadmittedDeliveriesAtOnce(t *testing.T) {
+	// Two webhooks on one host with a cap of one: the first delivery's
+	// request hangs, the second waits for admission when Run's context
+	// is canceled. Both are handed back due at once (the clock does not
+	// move), so another worker sends both right away.
+	release := make(chan struct{})
+	first := make(chan struct{})
+	var requests atomic.Int32
+	rc := newReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			close(first)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	})
+	t.Cleanup(func() { close(release) }) // before the receiver closes
+	clock := newFakeClock()
+	store := memstore.New(nil)
+	cfg := &webhook.Config{Now: clock.Now, RequestTimeout: time.Minute, Network: webhook.NetworkPolicy{AllowPrivate: true}}
+	svc, err := webhook.NewService(store, cfg)
+	require.NoError(t, err)
+	for _, name := range []string{"a", "b"} {
+		_, err := svc.Create(t.Context(), &webhook.Webhook{Name: name, URL: rc.URL + "/" + name, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}, Retry: webhook.RetryPolicy{MaxAttempts: 1}})
+		require.NoError(t, err)
+	}
+	_, err = svc.TriggerEvent(t.Context(), "e", nil, "")
+	require.NoError(t, err)
+
+	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: 4, MaxPerHost: 1, ShutdownTimeout: 2 * time.Second})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.Run(ctx) }()
+	recv(t, first, "the first request")
+	cancel()
+	require.NoError(t, recv(t, stopped, "Run to return"))
+	assert.Equal(t, int32(1), requests.Load(), "nothing starts once shutdown began")
+
+	svc2, err := webhook.NewService(store, cfg)
+	require.NoError(t, err)
+	w2, err := webhook.NewWorker(svc2, nil)
+	require.NoError(t, err)
+	n, err := w2.RunOnce(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "both deliveries were handed back due at once, with their attempts unused")
+}
