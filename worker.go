@@ -48,8 +48,9 @@ type WorkerConfig struct {
 	// PollInterval is how often an idle worker looks for due deliveries
 	// that it was not told about (retries coming due, deliveries enqueued
 	// by other processes). While claiming fails, the worker waits longer
-	// between claims, up to a minute, and back to PollInterval after the
-	// first claim that works. Defaults to 1 second.
+	// between claims, up to a minute (or twice PollInterval, if longer),
+	// and back to PollInterval after the first claim that works. Defaults
+	// to 1 second.
 	PollInterval time.Duration
 	// ShutdownTimeout bounds the drain after Run's context is canceled:
 	// Run returns within it. Attempts in flight may finish for its first
@@ -106,7 +107,8 @@ const minReleaseDelay = time.Second
 // context is canceled: what it claimed is handed back instead.
 const claimTimeout = 30 * time.Second
 
-// maxClaimBackoff caps the wait between claims while claiming fails.
+// maxClaimBackoff caps the wait between claims while claiming fails,
+// unless twice the poll interval is longer.
 const maxClaimBackoff = time.Minute
 
 // recordTimeout bounds each storage call that records results. A result
@@ -241,9 +243,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 		case err != nil:
-			// Twice the poll interval, doubling up to a minute; each wait
-			// drawn from [½·b, b] so that workers do not retry in step.
-			backoff = min(max(2*backoff, 2*w.cfg.PollInterval), max(maxClaimBackoff, w.cfg.PollInterval))
+			backoff = claimBackoff(backoff, w.cfg.PollInterval)
 			wait = backoff/2 + rand.N(backoff/2+1)
 			woken = nil // enqueues do not cut the backoff short
 			w.svc.log.ErrorContext(ctx, "webhook: claiming deliveries failed; will retry", "worker_id", w.cfg.WorkerID, "retry_in", wait.String(), "error", err)
@@ -268,6 +268,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 	}
+}
+
+// claimBackoff returns the bound on the next wait after a failed claim,
+// given the bound after the previous failure (0 after a claim that
+// worked): twice the poll interval, doubling up to a minute or twice the
+// poll interval, whichever is longer. Each wait is
+// drawn from [½·b, b], so that workers do not retry in step, and is never
+// shorter than the poll interval.
+func claimBackoff(prev, poll time.Duration) time.Duration {
+	return min(max(2*prev, 2*poll), max(maxClaimBackoff, 2*poll))
 }
 
 // shutdownWriteTime returns the part of the shutdown timeout kept for
