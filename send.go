@@ -37,6 +37,10 @@ const userAgent = "analytics-webhooks/" + Version
 // cut off with its connection.
 const drainLimit = 64 << 10
 
+// errNoResponse is a send's error when the Doer returned neither a
+// response nor an error.
+var errNoResponse = errors.New("the Doer returned no response and no error")
+
 // sendResult is the outcome of one HTTP attempt.
 type sendResult struct {
 	attempt    Attempt
@@ -80,9 +84,15 @@ func (s *Service) send(ctx context.Context, w *Webhook, pl *Payload, deliveryID 
 
 	start := time.Now()
 	resp, err := s.doer.Do(req)
+	if err == nil && resp == nil {
+		err = errNoResponse
+	}
 	if err != nil {
 		res.attempt.Duration = time.Since(start)
 		return fail(OutcomeRetry, describeSendError(ctx, err, timeout))
+	}
+	if resp.Body == nil {
+		resp.Body = http.NoBody // a Doer other than http.Client may leave it out
 	}
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, int64(s.maxResponse)))
 	if readErr == nil {

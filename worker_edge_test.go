@@ -171,3 +171,36 @@ func TestShutdownHandsBackUnadmittedDeliveriesAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, n, "both deliveries were handed back due at once, with their attempts unused")
 }
+
+// bareDoer answers with what a hand-written test double often returns:
+// a response without a body, or nothing at all.
+type bareDoer struct{ resp *http.Response }
+
+func (d bareDoer) Do(*http.Request) (*http.Response, error) { return d.resp, nil }
+
+func TestDoerWithoutBodyOrResponseDoesNotPanic(t *testing.T) {
+	for name, tc := range map[string]struct {
+		resp   *http.Response
+		status webhook.DeliveryStatus
+	}{
+		"no body":     {&http.Response{StatusCode: http.StatusOK}, webhook.StatusDelivered},
+		"no response": {nil, webhook.StatusFailed},
+	} {
+		t.Run(name, func(t *testing.T) {
+			svc, err := webhook.NewService(memstore.New(nil), &webhook.Config{Doer: bareDoer{tc.resp}})
+			require.NoError(t, err)
+			_, err = svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: "https://example.com/hook", Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}, Retry: webhook.RetryPolicy{MaxAttempts: 1}})
+			require.NoError(t, err)
+			ids, err := svc.TriggerEvent(t.Context(), "e", nil, "")
+			require.NoError(t, err)
+			w, err := webhook.NewWorker(svc, nil)
+			require.NoError(t, err)
+			n, err := w.RunOnce(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, 1, n)
+			d, err := svc.Delivery(t.Context(), ids[0])
+			require.NoError(t, err)
+			assert.Equal(t, tc.status, d.Status)
+		})
+	}
+}
