@@ -25,6 +25,10 @@ const (
 	maxWriteRetry   = 5 * time.Second
 )
 
+// writeSlack is how long before a claim's lease ends (on the worker's
+// clock) the worker stops writing its result.
+const writeSlack = time.Second
+
 // startRecorder starts the goroutine that writes results in batches, if
 // the Storage can, and returns the function that stops it once every
 // attempt has finished. Its writes run under ctx.
@@ -68,6 +72,14 @@ func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
 		rctx, cancel := context.WithTimeout(ctx, recordTimeout)
 		errs, err := br.RecordAttempts(rctx, ps)
 		cancel()
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			// Out of time: writing one by one would wait as long again.
+			// The writers retry while their leases allow.
+			for _, r := range batch {
+				r.done <- err
+			}
+			continue
+		}
 		if err != nil || len(errs) != len(batch) {
 			// The batch failed as a whole, and recorded nothing: record
 			// one by one, in parallel, each with time of its own.
@@ -112,19 +124,25 @@ func (w *Worker) write(ctx context.Context, p RecordAttemptParams) error {
 
 // writeClaim records a claim's result, retrying with backoff while the
 // claim's lease holds: a write that fails in a database blip is not
-// left for the lease to expire and the delivery to be sent again. It
-// gives up at once on a refusal (lost lease, unknown delivery, invalid
-// result) and when ctx is done.
+// left for the lease to expire and the delivery to be sent again. The
+// writes end writeSlack before the lease does (the first write gets
+// recordTimeout in any case), so the worker is done with the delivery by
+// the time anyone can claim it again. It gives up at once on a refusal
+// (lost lease, unknown delivery, invalid result) and when ctx is done.
 func (w *Worker) writeClaim(ctx context.Context, c *Claim, p RecordAttemptParams) error {
-	holds := time.Now().Add(c.Lease.ExpiresAt.Sub(w.svc.clock())) // the lease's end, by the real clock
+	until := time.Now().Add(c.Lease.ExpiresAt.Sub(w.svc.clock()) - writeSlack) // on the real clock
+	first, cancel := context.WithDeadline(ctx, later(until, time.Now().Add(recordTimeout)))
+	defer cancel()
+	retries, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
 	delay := firstWriteRetry
-	for {
-		err := w.write(ctx, p)
+	for wctx := first; ; wctx = retries {
+		err := w.write(wctx, p)
 		if err == nil || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) || ctx.Err() != nil {
 			return err
 		}
 		wait := delay/2 + rand.N(delay/2+1)
-		if time.Until(holds) < wait {
+		if time.Until(until) < wait {
 			return err
 		}
 		w.svc.log.WarnContext(ctx, "webhook: recording the attempt failed; retrying", "delivery_id", c.Delivery.ID, "retry_in", wait.String(), "error", err)
@@ -137,6 +155,14 @@ func (w *Worker) writeClaim(ctx context.Context, c *Claim, p RecordAttemptParams
 		}
 		delay = min(2*delay, maxWriteRetry)
 	}
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // written reports whether the attempt a was stored as the claimed

@@ -315,7 +315,10 @@ func (w *Worker) enforceDeadlines(drained <-chan struct{}, abort, cutOff context
 // failed without sending). Retries that come due while it runs may be
 // attempted too; it returns once a claim made with nothing in flight
 // finds nothing to claim. Deliveries that a webhook's rate limit holds
-// back are left for a later call. It is meant for tests and batch jobs.
+// back are left for a later call. A result that fails to be written is
+// retried while its lease lasts, so with a Storage whose writes keep
+// failing RunOnce can take up to LeaseDuration. It is meant for tests
+// and batch jobs.
 // It returns ctx's error if ctx is canceled: attempts under way are
 // aborted and handed back, and a claim under way and the results still
 // to write get up to ShutdownTimeout more. It returns the Storage's

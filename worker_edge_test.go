@@ -204,3 +204,25 @@ func TestDoerWithoutBodyOrResponseDoesNotPanic(t *testing.T) {
 		})
 	}
 }
+
+func TestRunOnceReturnsWhenResultWritesKeepHanging(t *testing.T) {
+	// Every result write hangs until its timeout. Retries stop in time
+	// for the last one to end within the lease, so the delivery is not
+	// claimed again by the same RunOnce, which returns after one send.
+	rc := newReceiver(t, nil)
+	store := &hangingWrites{Store: memstore.New(nil)}
+	svc, err := webhook.NewService(store, &webhook.Config{RequestTimeout: time.Second, Network: webhook.NetworkPolicy{AllowPrivate: true}})
+	require.NoError(t, err)
+	_, err = svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: rc.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	require.NoError(t, err)
+	_, err = svc.TriggerEvent(t.Context(), "e", nil, "")
+	require.NoError(t, err)
+	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{LeaseDuration: time.Second + webhook.MinLeaseMargin, ShutdownTimeout: time.Second})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*(time.Second+webhook.MinLeaseMargin))
+	defer cancel()
+	n, err := w.RunOnce(ctx)
+	require.NoError(t, err, "RunOnce returns on its own, before the test's deadline")
+	assert.Zero(t, n, "no result could be written")
+	assert.Len(t, rc.all(), 1, "sent once: not claimed again within one RunOnce")
+}
