@@ -81,7 +81,7 @@ const (
 const MinLeaseMargin = leaseMargin + claimAllowance
 
 // storageRetryDelay is how long a delivery waits after the storage
-// failed to tell the worker about its webhook.
+// failed to tell the worker about its webhook, or left out its payload.
 const storageRetryDelay = 5 * time.Second
 
 // leaseMargin is kept free at the end of a lease for recording the result.
