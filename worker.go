@@ -98,9 +98,12 @@ const claimAllowance = time.Second
 const minAttemptTime = time.Second
 
 // minReleaseDelay is the least time a delivery handed back unattempted
-// (over a limit, or with too little lease left) waits before it is due
-// again, so that nothing claims and hands back in a loop. Deliveries
-// handed back by a worker that shuts down are due again at once.
+// (out of rate tokens, or with too little lease left) waits before it is
+// due again, so that nothing claims and hands back in a loop. Deliveries
+// handed back by a worker that shuts down are due again at once, and so
+// are those over an in-flight cap: the worker does not claim their
+// webhook while the cap holds, so they go to another worker, or to this
+// one once a slot frees (RunOnce sends them too).
 const minReleaseDelay = time.Second
 
 // claimTimeout bounds each claim. A claim does not end when Run's
@@ -481,7 +484,9 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim) {
 	}
 	unadmit, wait, ok := w.admit(stop, hook)
 	if !ok {
-		wait = max(wait, minReleaseDelay) // over the webhook's or its host's limits: try later
+		if wait > 0 {
+			wait = max(wait, minReleaseDelay) // out of rate tokens: try later
+		}
 		if stop.Err() != nil {
 			wait = 0 // shutting down: let another worker have it
 		}

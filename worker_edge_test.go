@@ -226,3 +226,62 @@ func TestRunOnceReturnsWhenResultWritesKeepHanging(t *testing.T) {
 	assert.Zero(t, n, "no result could be written")
 	assert.Len(t, rc.all(), 1, "sent once: not claimed again within one RunOnce")
 }
+
+// releases signals each delivery handed back.
+type releases struct {
+	*memstore.Store
+	released chan struct{}
+}
+
+func (s *releases) note(ps ...webhook.RecordAttemptParams) {
+	for _, p := range ps {
+		if p.Released {
+			s.released <- struct{}{}
+		}
+	}
+}
+
+func (s *releases) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams) error {
+	err := s.Store.RecordAttempt(ctx, p)
+	s.note(p)
+	return err
+}
+
+func (s *releases) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
+	errs, err := s.Store.RecordAttempts(ctx, ps)
+	s.note(ps...)
+	return errs, err
+}
+
+func TestRunOnceSendsWhatAHostCapHeldBack(t *testing.T) {
+	// Two webhooks on one host with a cap of one: the second delivery
+	// waits for admission while the first's request runs, and is handed
+	// back. RunOnce still sends it once the host is free, although the
+	// clock does not move.
+	store := &releases{Store: memstore.New(nil), released: make(chan struct{}, 10)}
+	var requests atomic.Int32
+	rc := newReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			select {
+			case <-store.released:
+			case <-r.Context().Done():
+			case <-time.After(waitTimeout):
+			}
+		}
+	})
+	clock := newFakeClock()
+	svc, err := webhook.NewService(store, &webhook.Config{Now: clock.Now, Network: webhook.NetworkPolicy{AllowPrivate: true}})
+	require.NoError(t, err)
+	for _, name := range []string{"a", "b"} {
+		_, err := svc.Create(t.Context(), &webhook.Webhook{Name: name, URL: rc.URL + "/" + name, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+		require.NoError(t, err)
+	}
+	_, err = svc.TriggerEvent(t.Context(), "e", nil, "")
+	require.NoError(t, err)
+	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: 4, MaxPerHost: 1})
+	require.NoError(t, err)
+	n, err := w.RunOnce(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "both deliveries were due")
+	assert.Equal(t, int32(2), requests.Load())
+}
