@@ -1,0 +1,74 @@
+package webhook
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestClaimBackoffNeverWaitsLessThanThePollInterval(t *testing.T) {
+	for _, poll := range []time.Duration{10 * time.Millisecond, time.Second, 45 * time.Second, time.Minute, 2 * time.Minute, time.Hour} {
+		var b time.Duration
+		for i := range 12 {
+			prev := b
+			b = claimBackoff(b, poll)
+			assert.GreaterOrEqual(t, b/2, poll, "poll %v, failure %d: the shortest wait", poll, i+1)
+			assert.GreaterOrEqual(t, b, prev, "poll %v, failure %d: waits do not shrink", poll, i+1)
+			assert.LessOrEqual(t, b, max(maxClaimBackoff, 2*poll), "poll %v, failure %d: the longest wait", poll, i+1)
+		}
+	}
+}
+
+func TestAdmissionCountsFollowTheHostAnAttemptWentTo(t *testing.T) {
+	// A webhook's URL moves to another host while an attempt to the old
+	// one runs: each attempt gives its slot back to the host it took it
+	// from, and nothing is left counted once both end.
+	svc, err := NewService(&hookMap{}, nil)
+	require.NoError(t, err)
+	w, err := NewWorker(svc, &WorkerConfig{Concurrency: 8, MaxPerHost: 1})
+	require.NoError(t, err)
+	v1 := &Webhook{ID: "w1", URL: "https://a.example/hook"}
+	v2 := &Webhook{ID: "w1", URL: "https://B.example:443/other"}
+	claim := func() { w.track([]*Claim{{Delivery: &Delivery{WebhookID: "w1"}}}) }
+	now := time.Now()
+
+	claim()
+	unadmit1, _, ok, _ := w.tryAdmit(v1, now)
+	require.True(t, ok)
+	claim()
+	_, _, ok, freed := w.tryAdmit(v1, now)
+	assert.False(t, ok, "a.example:443 is at its cap")
+	assert.NotNil(t, freed)
+	unadmit2, _, ok, _ := w.tryAdmit(v2, now)
+	require.True(t, ok, "b.example:443 has room")
+	assert.Equal(t, map[string]int{"a.example:443": 1, "b.example:443": 1}, w.sending)
+
+	unadmit1()
+	assert.Equal(t, map[string]int{"b.example:443": 1}, w.sending)
+	unadmit2()
+	assert.Empty(t, w.sending)
+	w.done("w1")
+	w.done("w1")
+	limit, exclude, _, idle := w.capacity(now)
+	assert.True(t, idle)
+	assert.Empty(t, exclude)
+	assert.Equal(t, 8, limit)
+	assert.Empty(t, w.hooks, "nothing left to remember")
+	assert.Zero(t, w.total)
+}
+
+func TestDestinationOfOddURLs(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://Example.COM/x":     "example.com:443",
+		"http://example.com:8080/x": "example.com:8080",
+		"HTTP://example.com":        "example.com:80",
+		"https://[2001:db8::1]/x":   "[2001:db8::1]:443",
+		"https://[::1":              "https://[::1",
+		"not a url":                 "not a url",
+		"":                          "",
+	} {
+		assert.Equal(t, want, destination(raw), raw)
+	}
+}
