@@ -197,8 +197,9 @@ func (w *Worker) release(ctx context.Context, c *Claim, wait time.Duration) {
 	}
 }
 
-// record stores an attempt's outcome and runs the hooks. Its writes run
-// under ctx.
+// record stores an attempt's outcome and runs the hooks. A 410 Gone
+// disables the webhook before the outcome is stored. Its writes run under
+// ctx.
 func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendResult) {
 	s := w.svc
 	d := c.Delivery
@@ -218,6 +219,15 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 		}
 	}
 	log := s.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt, "status", p.Status)
+	if res.outcome == OutcomeGone {
+		// Disable first: a worker that stops before the result is
+		// written leaves the webhook disabled (the delivery then fails
+		// without being sent), not a result that claims a disable that
+		// never happened.
+		dctx, cancel := context.WithTimeout(ctx, recordTimeout)
+		s.disable(dctx, d.WebhookID, "the endpoint answered 410 Gone")
+		cancel()
+	}
 	err := w.writeClaim(ctx, c, p)
 	if errors.Is(err, ErrLeaseLost) && w.written(ctx, c, p.Attempt) {
 		// A write whose answer was lost (the connection dropped after
@@ -242,9 +252,6 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 		log.InfoContext(hctx, "webhook: attempt failed; will retry", "error", res.attempt.Error, "next_attempt_at", p.NextAttemptAt)
 	case StatusFailed:
 		log.WarnContext(hctx, "webhook: delivery failed for good", "error", res.attempt.Error)
-	}
-	if res.outcome == OutcomeGone {
-		s.disable(hctx, d.WebhookID, "the endpoint answered 410 Gone")
 	}
 	if hook != nil && (p.Status == StatusDelivered || (p.Status == StatusFailed && res.outcome == OutcomeRetry)) {
 		s.noteHealth(hctx, hook, p.Status == StatusDelivered)

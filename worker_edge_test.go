@@ -285,3 +285,52 @@ func TestRunOnceSendsWhatAHostCapHeldBack(t *testing.T) {
 	assert.Equal(t, 2, n, "both deliveries were due")
 	assert.Equal(t, int32(2), requests.Load())
 }
+
+// refusedResults refuses every result (not hand-backs) as from a lost
+// lease, without storing it: as if the worker had died before writing.
+type refusedResults struct {
+	*memstore.Store
+}
+
+func (s *refusedResults) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams) error {
+	if !p.Released {
+		return webhook.ErrLeaseLost
+	}
+	return s.Store.RecordAttempt(ctx, p)
+}
+
+func (s *refusedResults) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = s.RecordAttempt(ctx, p)
+	}
+	return errs, nil
+}
+
+func TestGoneDisablesTheWebhookEvenIfItsResultIsNotWritten(t *testing.T) {
+	// The disable comes first: a worker that stops between the two
+	// writes leaves a disabled webhook (whose delivery then fails
+	// without being sent), not a result that claims a disable that
+	// never happened.
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
+	disabled := make(chan string, 4)
+	svc, err := webhook.NewService(&refusedResults{Store: memstore.New(nil)}, &webhook.Config{
+		Network:           webhook.NetworkPolicy{AllowPrivate: true},
+		OnWebhookDisabled: func(_ context.Context, w *webhook.Webhook) { disabled <- w.ID },
+	})
+	require.NoError(t, err)
+	hook, err := svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: rc.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	require.NoError(t, err)
+	_, err = svc.TriggerEvent(t.Context(), "e", nil, "")
+	require.NoError(t, err)
+	w, err := webhook.NewWorker(svc, nil)
+	require.NoError(t, err)
+	_, err = w.RunOnce(t.Context())
+	require.NoError(t, err)
+	require.Len(t, rc.all(), 1)
+	got, err := svc.Get(t.Context(), hook.ID)
+	require.NoError(t, err)
+	assert.True(t, got.Disabled, "the endpoint answered 410 Gone")
+	require.Len(t, disabled, 1)
+	assert.Equal(t, hook.ID, <-disabled)
+}
