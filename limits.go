@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"maps"
 	"net"
 	"net/url"
 	"strings"
@@ -97,10 +98,14 @@ func (w *Worker) track(claims []*Claim) {
 func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token time.Duration, idle bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	load := map[string]int{} // in flight per known host
+	// In flight per host: admitted attempts by the host each went to
+	// (a webhook's URL may have moved since), the others by the host
+	// their webhook has now.
+	load := make(map[string]int, len(w.sending))
+	maps.Copy(load, w.sending)
 	for _, e := range w.hooks {
 		if e.host != "" {
-			load[e.host] += e.inflight
+			load[e.host] += e.inflight - e.sending
 		}
 	}
 	for id, e := range w.hooks {

@@ -72,3 +72,26 @@ func TestDestinationOfOddURLs(t *testing.T) {
 		assert.Equal(t, want, destination(raw), raw)
 	}
 }
+
+func TestHostLoadCountsAttemptsToAWebhooksFormerHost(t *testing.T) {
+	// w1's attempt to a.example runs on after w1 moved to b.example:
+	// a.example stays at its cap, so w2, also on a.example, is not
+	// claimed (it would only wait for admission and be handed back).
+	svc, err := NewService(&hookMap{}, nil)
+	require.NoError(t, err)
+	w, err := NewWorker(svc, &WorkerConfig{Concurrency: 8, MaxPerHost: 1})
+	require.NoError(t, err)
+	now := time.Now()
+	w.track([]*Claim{{Delivery: &Delivery{WebhookID: "w1"}}})
+	_, _, ok, _ := w.tryAdmit(&Webhook{ID: "w1", URL: "https://a.example/"}, now)
+	require.True(t, ok)
+	w.hooks["w1"].learn(&Webhook{ID: "w1", URL: "https://b.example/"}) // the next claim's copy
+	w.track([]*Claim{{Delivery: &Delivery{WebhookID: "w2"}}})
+	_, _, ok, _ = w.tryAdmit(&Webhook{ID: "w2", URL: "https://a.example/2"}, now)
+	require.False(t, ok, "a.example is at its cap")
+	w.done("w2") // handed back
+
+	_, exclude, _, _ := w.capacity(now)
+	assert.Contains(t, exclude, "w2", "a.example is still at its cap")
+	assert.NotContains(t, exclude, "w1", "b.example has room")
+}
