@@ -68,7 +68,7 @@ func TestClockSkewNeitherStealsLeasesNorBurnsAttempts(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	stopped := make(chan error, 1)
 	go func() { stopped <- slowWorker.Run(runCtx) }()
-	defer func() { stop(); require.NoError(t, <-stopped) }()
+	defer func() { stop(); require.NoError(t, awaitValue(t, stopped, "Run to return")) }()
 	select {
 	case <-arrived:
 	case <-time.After(20 * time.Second):
@@ -82,7 +82,11 @@ func TestClockSkewNeitherStealsLeasesNorBurnsAttempts(t *testing.T) {
 	assert.Zero(t, n, "a live lease was claimed by a worker with a fast clock")
 	assert.Equal(t, int32(1), hits.Load(), "the delivery was sent twice")
 
-	release <- struct{}{}
+	select {
+	case release <- struct{}{}:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first request no longer waits")
+	}
 	eventually(t, 20*time.Second, func() bool {
 		d, err := store.GetDelivery(ctx, ids[0])
 		require.NoError(t, err)
@@ -100,7 +104,7 @@ func TestClockSkewNeitherStealsLeasesNorBurnsAttempts(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, ids, 1)
 	stop()
-	require.NoError(t, <-stopped)
+	require.NoError(t, awaitValue(t, stopped, "Run to return"))
 	stopped <- nil // for the deferred stop
 	onceCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
