@@ -273,12 +273,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
-// claimBackoff returns the bound on the next wait after a failed claim,
-// given the bound after the previous failure (0 after a claim that
-// worked): twice the poll interval, doubling up to a minute or twice the
-// poll interval, whichever is longer. Each wait is
-// drawn from [½·b, b], so that workers do not retry in step, and is never
-// shorter than the poll interval.
+// claimBackoff returns the bound b on the next wait after a failed
+// claim, given the bound after the previous failure (0 after a claim
+// that worked): twice the poll interval, doubling up to a minute or
+// twice the poll interval, whichever is longer. Each wait is drawn from
+// [½·b, b], so that workers do not retry in step, and is never shorter
+// than the poll interval.
 func claimBackoff(prev, poll time.Duration) time.Duration {
 	return min(max(2*prev, 2*poll), max(maxClaimBackoff, 2*poll))
 }
