@@ -31,6 +31,10 @@ import (
 // malformed parameters with ErrInvalid. Backends translate their own
 // errors into these; other errors are failures of the backend itself.
 //
+// Every method returns promptly once its ctx is done: Worker.Run's
+// ShutdownTimeout bounds the drain only if the Storage calls it waits
+// for do.
+//
 // Returned values are the caller's own: a Storage must not keep or modify
 // them afterwards, nor keep the values it is given.
 //

@@ -53,13 +53,14 @@ type WorkerConfig struct {
 	// to 1 second.
 	PollInterval time.Duration
 	// ShutdownTimeout bounds the drain after Run's context is canceled:
-	// Run returns within it. Attempts in flight may finish for its first
-	// part; those still running are then aborted and handed back (they do
-	// not count against the retry policy), and the rest of the time is
-	// left for writing results, half the timeout or 8 seconds, whichever
-	// is less. Results still unwritten at the end are abandoned: their
-	// deliveries are attempted again once their leases expire. Defaults
-	// to 30 seconds.
+	// Run returns within it, as long as the Storage returns once the
+	// context it is given is done (memstore and pgstore do). Attempts in
+	// flight may finish for its first part; those still running are then
+	// aborted and handed back (they do not count against the retry
+	// policy), and the rest of the time is left for writing results, half
+	// the timeout or 8 seconds, whichever is less. Results still
+	// unwritten at the end are abandoned: their deliveries are attempted
+	// again once their leases expire. Defaults to 30 seconds.
 	ShutdownTimeout time.Duration
 	// WorkerID names the worker in leases and logs. Defaults to the host
 	// name, the process ID and a random suffix.
