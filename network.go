@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/analytics-webhooks/webhook/internal/netaddr"
+	"golang.org/x/net/idna"
 )
 
 // ErrBlockedAddress reports that a webhook URL names, or resolves to, an
@@ -106,6 +107,20 @@ func (p *NetworkPolicy) CheckURL(raw string) error {
 
 func (p *NetworkPolicy) checkHost(host string) error {
 	if p.AllowPrivate || host == "" || p.hostAllowed(host) {
+		return nil
+	}
+	// net/http maps a non-ASCII host through IDNA before it dials, so
+	// "127。0。0。1" and "ｌｏｃａｌｈｏｓｔ" reach loopback: judge the form it
+	// dials. A host IDNA refuses is dialed as it is, and fails to
+	// resolve.
+	if ascii, err := idna.Lookup.ToASCII(host); err == nil && ascii != host {
+		if err := p.checkHost(ascii); err != nil {
+			var be *BlockedError
+			if errors.As(err, &be) {
+				be.Host = host
+			}
+			return err
+		}
 		return nil
 	}
 	if a, ok := netaddr.ParseLiteral(host); ok {

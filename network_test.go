@@ -456,3 +456,27 @@ func publicUnicast(a netip.Addr) bool {
 	}
 	return true
 }
+
+// Go's HTTP client maps a host through IDNA before it dials, so
+// fullwidth letters, ideographic dots and circled digits spell loopback
+// and metadata addresses: saving such a URL is refused as its mapped
+// form would be.
+func TestCheckURLRefusesUnicodeSpellings(t *testing.T) {
+	var p webhook.NetworkPolicy
+	for _, raw := range []string{
+		"http://127。0。0。1/",
+		"http://①②⑦.0.0.1/",
+		"http://ｌｏｃａｌｈｏｓｔ/",
+		"http://169．254．169．254/latest/meta-data/",
+		"http://[::1]/", // unchanged by the mapping, refused as before
+	} {
+		err := p.CheckURL(raw)
+		var be *webhook.BlockedError
+		if !errors.As(err, &be) {
+			t.Errorf("CheckURL(%q) = %v; want a *BlockedError", raw, err)
+		}
+	}
+	if err := p.CheckURL("https://bücher.example/hooks"); err != nil {
+		t.Errorf("an internationalised public name is refused: %v", err)
+	}
+}
