@@ -25,7 +25,8 @@ const minTokenWait = 50 * time.Millisecond
 // endpoint is what a worker tracks of one webhook.
 type endpoint struct {
 	inflight int           // claimed and not yet finished
-	sending  int           // admitted by admit and not yet finished
+	sending  int           // admitted by admit, its request not yet over
+	writing  int           // its request over, its result not yet written
 	max      int           // the webhook's MaxInFlight, once seen; 0 for the default
 	limiter  *rate.Limiter // the webhook's RateLimit, once seen
 	url      string        // the webhook's URL, once seen
@@ -98,14 +99,16 @@ func (w *Worker) track(claims []*Claim) {
 func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token time.Duration, idle bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	// In flight per host: admitted attempts by the host each went to
-	// (a webhook's URL may have moved since), the others by the host
-	// their webhook has now.
+	// Requests per host: admitted attempts by the host each went to
+	// (a webhook's URL may have moved since), those not yet admitted by
+	// the host their webhook has now. Attempts whose request is over and
+	// whose result is being written do not count: the host is done
+	// with them.
 	load := make(map[string]int, len(w.sending))
 	maps.Copy(load, w.sending)
 	for _, e := range w.hooks {
 		if e.host != "" {
-			load[e.host] += e.inflight - e.sending
+			load[e.host] += e.inflight - e.sending - e.writing
 		}
 	}
 	for id, e := range w.hooks {
@@ -199,6 +202,7 @@ func (w *Worker) tryAdmit(hook *Webhook, now time.Time) (unadmit func(), wait ti
 		defer w.mu.Unlock()
 		if e := w.hooks[hook.ID]; e != nil {
 			e.sending--
+			e.writing++
 		}
 		if w.sending[host]--; w.sending[host] <= 0 {
 			delete(w.sending, host)
@@ -208,11 +212,22 @@ func (w *Worker) tryAdmit(hook *Webhook, now time.Time) (unadmit func(), wait ti
 	}, 0, true, nil
 }
 
+// resultWritten ends the writing of an admitted attempt's result (see
+// tryAdmit's unadmit).
+func (w *Worker) resultWritten(webhookID string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e := w.hooks[webhookID]; e != nil && e.writing > 0 {
+		e.writing--
+	}
+}
+
 // done releases a finished attempt's slot.
 func (w *Worker) done(webhookID string) {
 	w.mu.Lock()
 	if e := w.hooks[webhookID]; e != nil {
 		e.inflight--
+		e.writing = min(e.writing, e.inflight) // a finished attempt writes nothing more
 	}
 	w.total--
 	w.mu.Unlock()

@@ -494,6 +494,11 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim) {
 		w.release(wctx, c, wait)
 		return
 	}
+	// The admission is for the request: its result's write must not keep
+	// the webhook's or the host's slot, or a busy shared host would go
+	// at the pace of the storage.
+	defer w.resultWritten(d.WebhookID)
+	unadmit = sync.OnceFunc(unadmit)
 	defer unadmit()
 	timeout := s.timeout
 	if hook.Timeout > 0 {
@@ -510,6 +515,7 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim) {
 		timeout = left
 	}
 	res := s.send(ctx, hook, c.Payload, d.ID, timeout)
+	unadmit()
 	if ctx.Err() != nil && res.attempt.StatusCode == 0 {
 		// The worker is shutting down and aborted the request before an
 		// answer came: hand the delivery back; the attempt does not count.

@@ -95,3 +95,27 @@ func TestHostLoadCountsAttemptsToAWebhooksFormerHost(t *testing.T) {
 	assert.Contains(t, exclude, "w2", "a.example is still at its cap")
 	assert.NotContains(t, exclude, "w1", "b.example has room")
 }
+
+func TestHostLoadLeavesOutResultsBeingWritten(t *testing.T) {
+	// w1's request to a.example is over and its result is being written:
+	// a.example has room again, so w2, on the same host, is claimed.
+	svc, err := NewService(&hookMap{}, nil)
+	require.NoError(t, err)
+	w, err := NewWorker(svc, &WorkerConfig{Concurrency: 8, MaxPerHost: 1})
+	require.NoError(t, err)
+	now := time.Now()
+	w.track([]*Claim{{Delivery: &Delivery{WebhookID: "w1"}}, {Delivery: &Delivery{WebhookID: "w2"}}})
+	w.hooks["w2"].learn(&Webhook{ID: "w2", URL: "https://a.example/2"})
+	unadmit, _, ok, _ := w.tryAdmit(&Webhook{ID: "w1", URL: "https://a.example/1"}, now)
+	require.True(t, ok)
+	w.done("w2") // handed back, to be claimed again
+	_, exclude, _, _ := w.capacity(now)
+	assert.Contains(t, exclude, "w2", "a.example's request is running")
+
+	unadmit() // the request is over; its result is being written
+	_, exclude, _, _ = w.capacity(now)
+	assert.NotContains(t, exclude, "w2", "a.example has no request running")
+	w.resultWritten("w1")
+	w.done("w1")
+	assert.Zero(t, w.total)
+}

@@ -100,15 +100,23 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer receiver.Close()
-	for _, workers := range []int{1, 4} {
-		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+	// All 50 webhooks share the one receiver, so the per-host cap
+	// applies: by default a quarter of the pool (8 requests at once);
+	// host=32 lifts it to the whole pool.
+	for _, c := range []struct{ workers, maxPerHost int }{{1, 0}, {4, 0}, {1, 32}, {4, 32}} {
+		workers := c.workers
+		host := "default"
+		if c.maxPerHost > 0 {
+			host = fmt.Sprint(c.maxPerHost)
+		}
+		b.Run(fmt.Sprintf("workers=%d/host=%s", workers, host), func(b *testing.B) {
 			svc, _ := benchService(b, 50, receiver.URL)
 			enqueueN(b, svc, b.N)
 			b.ResetTimer()
 			start := time.Now()
 			var wg sync.WaitGroup
 			for range workers {
-				w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: 32, MaxPerWebhook: 4})
+				w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: 32, MaxPerWebhook: 4, MaxPerHost: c.maxPerHost})
 				if err != nil {
 					b.Fatal(err)
 				}
