@@ -2,7 +2,6 @@ package webhook_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,43 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/internal/faultstore"
 	"github.com/analytics-webhooks/webhook/memstore"
 )
-
-// cutOffClaim is a Storage whose first claim waits until the test lets
-// it go (or its context ends), then claims, and reports its context's
-// error if that ended meanwhile, as a database driver does when a query
-// is canceled after the database committed it: the rows are leased, and
-// the caller never hears of them.
-type cutOffClaim struct {
-	webhook.Storage
-	entered chan struct{}
-	proceed chan struct{}
-	once    sync.Once
-}
-
-func (s *cutOffClaim) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Claim, error) {
-	first := false
-	s.once.Do(func() { first = true })
-	if !first {
-		return s.Storage.ClaimDeliveries(ctx, p)
-	}
-	close(s.entered)
-	select {
-	case <-ctx.Done():
-	case <-s.proceed:
-	}
-	cs, err := s.Storage.ClaimDeliveries(context.WithoutCancel(ctx), p)
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	return cs, err
-}
 
 func TestClaimCutOffByShutdownIsHandedBack(t *testing.T) {
 	rc := newReceiver(t, nil)
 	store := memstore.New(nil)
-	cut := &cutOffClaim{Storage: store, entered: make(chan struct{}), proceed: make(chan struct{})}
+	cut := faultstore.NewCutOffClaim(store)
 	svc, err := webhook.NewService(cut, loopbackOK)
 	require.NoError(t, err)
 	_, err = svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: rc.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}, Retry: webhook.RetryPolicy{MaxAttempts: 1}})
@@ -61,9 +31,9 @@ func TestClaimCutOffByShutdownIsHandedBack(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	stopped := make(chan error, 1)
 	go func() { stopped <- w1.Run(ctx) }()
-	recv(t, cut.entered, "the first claim")
+	recv(t, cut.Entered, "the first claim")
 	cancel() // shutdown begins while the claim is under way
-	close(cut.proceed)
+	close(cut.Proceed)
 	require.NoError(t, recv(t, stopped, "Run to return"))
 	assert.Empty(t, rc.all(), "a worker shutting down sends nothing it claims")
 
@@ -134,36 +104,10 @@ func TestShutdownIsBoundedWhenWritesHang(t *testing.T) {
 	assert.Positive(t, store.writes.Load())
 }
 
-// failingWrites is a Storage whose first fail result writes fail, as in
-// a database blip.
-type failingWrites struct {
-	*memstore.Store
-	fail   atomic.Int32
-	writes atomic.Int32
-}
-
-var errBlip = errors.New("connection reset by peer")
-
-func (s *failingWrites) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams) error {
-	s.writes.Add(1)
-	if s.fail.Add(-1) >= 0 {
-		return errBlip
-	}
-	return s.Store.RecordAttempt(ctx, p)
-}
-
-func (s *failingWrites) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
-	s.writes.Add(1)
-	if s.fail.Add(-1) >= 0 {
-		return nil, errBlip
-	}
-	return s.Store.RecordAttempts(ctx, ps)
-}
-
 func TestResultIsWrittenAfterADatabaseBlip(t *testing.T) {
 	rc := newReceiver(t, nil)
-	store := &failingWrites{Store: memstore.New(nil)}
-	store.fail.Store(3)
+	store := &faultstore.FailWrites{Backend: memstore.New(nil)}
+	store.Fail.Store(3)
 	svc, err := webhook.NewService(store, loopbackOK)
 	require.NoError(t, err)
 	_, err = svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: rc.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
@@ -180,7 +124,7 @@ func TestResultIsWrittenAfterADatabaseBlip(t *testing.T) {
 	assert.Equal(t, webhook.StatusDelivered, d.Status, "the result was written once the storage was back")
 	assert.Len(t, d.Attempts, 1)
 	assert.Len(t, rc.all(), 1, "sent once")
-	assert.GreaterOrEqual(t, store.writes.Load(), int32(4), "three failed writes, then one that worked")
+	assert.GreaterOrEqual(t, store.Writes.Load(), int32(4), "three failed writes, then one that worked")
 }
 
 // failingClaims is a Storage whose claims fail while failing is set.
@@ -193,7 +137,7 @@ type failingClaims struct {
 func (s *failingClaims) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Claim, error) {
 	s.claims.Add(1)
 	if s.failing.Load() {
-		return nil, errBlip
+		return nil, faultstore.ErrBlip
 	}
 	return s.Store.ClaimDeliveries(ctx, p)
 }
@@ -229,7 +173,6 @@ func TestClaimErrorsBackOff(t *testing.T) {
 }
 
 // Compile-time check that the wrappers keep the batch interface.
-var _ webhook.BatchRecorder = (*failingWrites)(nil)
 
 // hangingClaims is a Storage whose claims hang until their context ends.
 type hangingClaims struct {

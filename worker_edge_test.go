@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/internal/faultstore"
 	"github.com/analytics-webhooks/webhook/memstore"
 )
 
@@ -66,33 +67,9 @@ func TestClaimsWithMissingPartsDoNotPanic(t *testing.T) {
 	assert.Equal(t, webhook.StatusDelivered, d.Status)
 }
 
-// lostAnswers is a Storage whose first result write is stored but
-// reported as failed, as when a connection drops after PostgreSQL
-// committed: the worker cannot tell that it was written.
-type lostAnswers struct {
-	*memstore.Store
-	lost atomic.Bool
-}
-
-func (s *lostAnswers) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams) error {
-	err := s.Store.RecordAttempt(ctx, p)
-	if err == nil && s.lost.CompareAndSwap(false, true) {
-		return errBlip
-	}
-	return err
-}
-
-func (s *lostAnswers) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
-	errs, err := s.Store.RecordAttempts(ctx, ps)
-	if err == nil && s.lost.CompareAndSwap(false, true) {
-		return nil, errBlip
-	}
-	return errs, err
-}
-
 func TestResultWrittenDespiteALostAnswerRunsTheHooks(t *testing.T) {
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
-	store := &lostAnswers{Store: memstore.New(nil)}
+	store := &faultstore.LoseAnswer{Backend: memstore.New(nil)}
 	failed, disabled := make(chan string, 10), make(chan string, 10)
 	svc, err := webhook.NewService(store, &webhook.Config{
 		Network:           webhook.NetworkPolicy{AllowPrivate: true},
@@ -109,7 +86,7 @@ func TestResultWrittenDespiteALostAnswerRunsTheHooks(t *testing.T) {
 
 	n, err := w.RunOnce(t.Context())
 	require.NoError(t, err)
-	assert.True(t, store.lost.Load(), "the first write's answer was lost")
+	assert.True(t, store.Lost(), "the first write's answer was lost")
 	assert.Equal(t, 1, n, "the result was written: the delivery is settled")
 	d, err := svc.Delivery(t.Context(), ids[0])
 	require.NoError(t, err)

@@ -4,44 +4,20 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/internal/faultstore"
 )
-
-// lostAnswer commits the first result write and then reports it failed,
-// as pgx does when the connection drops after PostgreSQL committed.
-type lostAnswer struct {
-	webhook.Storage
-	br   webhook.BatchRecorder
-	lost atomic.Bool
-}
-
-func (s *lostAnswer) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams) error {
-	err := s.Storage.RecordAttempt(ctx, p)
-	if err == nil && s.lost.CompareAndSwap(false, true) {
-		return errBlip
-	}
-	return err
-}
-
-func (s *lostAnswer) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
-	errs, err := s.br.RecordAttempts(ctx, ps)
-	if err == nil && s.lost.CompareAndSwap(false, true) {
-		return nil, errBlip
-	}
-	return errs, err
-}
 
 func TestResultCommittedWithItsAnswerLostRunsTheHooks(t *testing.T) {
 	store := newStore(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) }))
 	t.Cleanup(srv.Close)
-	la := &lostAnswer{Storage: store, br: store}
+	la := &faultstore.LoseAnswer{Backend: store}
 	disabled, failed := make(chan string, 4), make(chan string, 4)
 	svc, err := webhook.NewService(la, &webhook.Config{
 		Network:           testNetwork(),
@@ -56,7 +32,7 @@ func TestResultCommittedWithItsAnswerLostRunsTheHooks(t *testing.T) {
 	require.NoError(t, err)
 	n, err := w.RunOnce(t.Context())
 	require.NoError(t, err)
-	require.True(t, la.lost.Load(), "the first write's answer was lost")
+	require.True(t, la.Lost(), "the first write's answer was lost")
 	assert.Equal(t, 1, n, "the committed result settles the delivery")
 	got, err := svc.Get(t.Context(), hook.ID)
 	require.NoError(t, err)

@@ -2,10 +2,8 @@ package pgstore_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,36 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/internal/faultstore"
 )
-
-// cutOffClaim is a Storage whose first claim waits until the test lets
-// it go (or its context ends), commits its claim, and then reports its
-// context's error if that ended meanwhile: what pgx does when a query
-// is canceled after PostgreSQL committed it.
-type cutOffClaim struct {
-	webhook.Storage
-	entered chan struct{}
-	proceed chan struct{}
-	once    sync.Once
-}
-
-func (s *cutOffClaim) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Claim, error) {
-	first := false
-	s.once.Do(func() { first = true })
-	if !first {
-		return s.Storage.ClaimDeliveries(ctx, p)
-	}
-	close(s.entered)
-	select {
-	case <-ctx.Done():
-	case <-s.proceed:
-	}
-	cs, err := s.Storage.ClaimDeliveries(context.WithoutCancel(ctx), p)
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	return cs, err
-}
 
 // awaitValue returns the next value from ch, failing the test after 30 s.
 func awaitValue[T any](t *testing.T, ch <-chan T, what string) T {
@@ -61,7 +31,7 @@ func awaitValue[T any](t *testing.T, ch <-chan T, what string) T {
 func TestClaimCutOffByShutdownIsHandedBack(t *testing.T) {
 	store := newStore(t)
 	srv, got := sink(t)
-	cut := &cutOffClaim{Storage: store, entered: make(chan struct{}), proceed: make(chan struct{})}
+	cut := faultstore.NewCutOffClaim(store)
 	svc := newService(t, cut)
 	_, err := svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: srv.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}, Retry: webhook.RetryPolicy{MaxAttempts: 1}})
 	require.NoError(t, err)
@@ -73,9 +43,9 @@ func TestClaimCutOffByShutdownIsHandedBack(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	stopped := make(chan error, 1)
 	go func() { stopped <- w1.Run(ctx) }()
-	awaitValue(t, cut.entered, "the first claim")
+	awaitValue(t, cut.Entered, "the first claim")
 	cancel()
-	close(cut.proceed)
+	close(cut.Proceed)
 	require.NoError(t, awaitValue(t, stopped, "Run to return"))
 
 	// Another process's worker sends it at once, with its only attempt.
@@ -93,38 +63,11 @@ func TestClaimCutOffByShutdownIsHandedBack(t *testing.T) {
 	awaitValue(t, got, "the request")
 }
 
-// blip makes the first fail result writes of a Storage fail, as they do
-// while PostgreSQL restarts.
-type blip struct {
-	webhook.Storage
-	br     webhook.BatchRecorder
-	fail   atomic.Int32
-	writes atomic.Int32
-}
-
-var errBlip = errors.New("conn closed")
-
-func (s *blip) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams) error {
-	s.writes.Add(1)
-	if s.fail.Add(-1) >= 0 {
-		return errBlip
-	}
-	return s.Storage.RecordAttempt(ctx, p)
-}
-
-func (s *blip) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
-	s.writes.Add(1)
-	if s.fail.Add(-1) >= 0 {
-		return nil, errBlip
-	}
-	return s.br.RecordAttempts(ctx, ps)
-}
-
 func TestResultIsWrittenAfterADatabaseBlip(t *testing.T) {
 	store := newStore(t)
 	srv, got := sink(t)
-	b := &blip{Storage: store, br: store}
-	b.fail.Store(3)
+	b := &faultstore.FailWrites{Backend: store}
+	b.Fail.Store(3)
 	svc := newService(t, b)
 	createHook(t, svc, srv.URL)
 	ids, err := svc.TriggerEvent(t.Context(), "e", nil, "")
@@ -139,7 +82,7 @@ func TestResultIsWrittenAfterADatabaseBlip(t *testing.T) {
 	assert.Equal(t, webhook.StatusDelivered, d.Status, "written once the database was back, within the lease")
 	assert.Len(t, d.Attempts, 1)
 	awaitValue(t, got, "the request")
-	assert.GreaterOrEqual(t, b.writes.Load(), int32(4))
+	assert.GreaterOrEqual(t, b.Writes.Load(), int32(4))
 	select {
 	case id := <-got:
 		t.Errorf("sent again (%s)", id)
@@ -209,8 +152,8 @@ func TestWebhookDisabledOnceAcrossProcesses(t *testing.T) {
 func TestResultIsWrittenAfterABlipWhateverTheClockSkew(t *testing.T) {
 	store := newStore(t)
 	srv, got := sink(t)
-	b := &blip{Storage: store, br: store}
-	b.fail.Store(2)
+	b := &faultstore.FailWrites{Backend: store}
+	b.Fail.Store(2)
 	svc := skewed(t, b, 10*time.Minute)
 	createHook(t, svc, srv.URL)
 	ids, err := svc.TriggerEvent(t.Context(), "e", nil, "")
