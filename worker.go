@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -504,6 +505,7 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim) {
 	if hook.Timeout > 0 {
 		timeout = hook.Timeout
 	}
+	configured := timeout
 	// Never let a request outlive its lease: another worker may claim
 	// the delivery once the lease expires.
 	if left := c.Lease.ExpiresAt.Sub(s.clock()) - leaseMargin; left < timeout {
@@ -515,6 +517,11 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim) {
 		timeout = left
 	}
 	res := s.send(ctx, hook, c.Payload, d.ID, timeout)
+	if timeout < configured && res.attempt.StatusCode == 0 && ctx.Err() == nil &&
+		strings.HasPrefix(res.attempt.Error, "request timed out") {
+		// Say why the request had less time than the webhook asks for.
+		res.attempt.Error += fmt.Sprintf(" (the webhook's timeout of %v was shortened to fit the worker's lease; raise WorkerConfig.LeaseDuration)", configured)
+	}
 	unadmit()
 	if ctx.Err() != nil && res.attempt.StatusCode == 0 {
 		// The worker is shutting down and aborted the request before an

@@ -311,3 +311,25 @@ func TestGoneDisablesTheWebhookEvenIfItsResultIsNotWritten(t *testing.T) {
 	require.Len(t, disabled, 1)
 	assert.Equal(t, hook.ID, <-disabled)
 }
+
+// A webhook whose timeout is longer than the worker's lease allows gets
+// a shorter request, and the attempt says so rather than only "timed
+// out after 2s" for a webhook configured with 30.
+func TestTimeoutShortenedByTheLeaseSaysSo(t *testing.T) {
+	release := make(chan struct{})
+	rc := newReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	e := newEnv(t, &webhook.Config{RequestTimeout: time.Second, Now: time.Now}, &webhook.WorkerConfig{LeaseDuration: time.Second + webhook.MinLeaseMargin})
+	e.hook(t, rc.URL, func(w *webhook.Webhook) { w.Timeout = 30 * time.Second; w.Retry.MaxAttempts = 1 })
+	ids := e.trigger(t)
+	e.runOnce(t)
+	d := e.delivery(t, ids[0])
+	require.Len(t, d.Attempts, 1)
+	assert.Contains(t, d.Attempts[0].Error, "request timed out")
+	assert.Contains(t, d.Attempts[0].Error, "the webhook's timeout of 30s was shortened to fit the worker's lease")
+}
