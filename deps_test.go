@@ -22,6 +22,8 @@ func TestNoPgxOutsidePgstore(t *testing.T) {
 		"github.com/analytics-webhooks/webhook",
 		"github.com/analytics-webhooks/webhook/memstore",
 		"github.com/analytics-webhooks/webhook/storage/storagetest",
+		"github.com/analytics-webhooks/webhook/internal/faultstore",
+		"github.com/analytics-webhooks/webhook/internal/netaddr",
 	}
 	for _, pkg := range pkgs {
 		out, err := exec.Command(gobin, "list", "-deps", pkg).CombinedOutput()
