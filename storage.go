@@ -413,11 +413,6 @@ type RecordAttemptParams struct {
 	Status DeliveryStatus
 	// NextAttemptAt is when a retrying delivery is due again.
 	NextAttemptAt time.Time
-	// DisableWebhook, when true, also disables the delivery's webhook
-	// (if it still exists) with DisabledReason, in the same step,
-	// setting its UpdatedAt to Now and incrementing its Version.
-	DisableWebhook bool
-	DisabledReason string
 	// Now is the current time; it becomes CompletedAt for a final status.
 	Now time.Time
 	// Released, when true, ends the lease without an outcome, for an

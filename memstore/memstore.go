@@ -403,14 +403,6 @@ func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams
 	} else {
 		d.d.NextAttemptAt = p.NextAttemptAt
 	}
-	if p.DisableWebhook {
-		if w, ok := s.webhooks[d.d.WebhookID]; ok {
-			w.Disabled = true
-			w.DisabledReason = p.DisabledReason
-			w.UpdatedAt = p.Now
-			w.Version++
-		}
-	}
 	return nil
 }
 

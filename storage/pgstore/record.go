@@ -17,25 +17,12 @@ func (s *Store) RecordAttempt(ctx context.Context, p webhook.RecordAttemptParams
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	if p.Released || !p.DisableWebhook {
-		// One statement does it all: one round trip, one commit.
-		refused, err := s.recordOne(ctx, s.pool, p)
-		return cmp.Or(err, refused)
-	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return translate(err, "delivery %s: record attempt", p.DeliveryID)
-	}
-	defer tx.Rollback(ctx)
-	refused, err := s.recordOne(ctx, tx, p)
-	if err != nil || refused != nil {
-		return cmp.Or(err, refused)
-	}
-	return translate(tx.Commit(ctx), "delivery %s: record attempt", p.DeliveryID)
+	// One statement does it all: one round trip, one commit.
+	refused, err := s.recordOne(ctx, s.pool, p)
+	return cmp.Or(err, refused)
 }
 
-// recordOne records one valid result through q, which must be a
-// transaction when the result disables a webhook. It returns refused
+// recordOne records one valid result through q. It returns refused
 // (ErrNotFound, ErrLeaseLost) when the result was refused, and err when
 // a statement failed, which leaves a transaction unusable.
 func (s *Store) recordOne(ctx context.Context, q querier, p webhook.RecordAttemptParams) (refused, err error) {
@@ -70,21 +57,11 @@ func (s *Store) recordOne(ctx context.Context, q querier, p webhook.RecordAttemp
 	if err != nil {
 		return nil, translate(err, "delivery %s: record attempt", p.DeliveryID)
 	}
-	if p.DisableWebhook && !p.Released {
-		tx, ok := q.(pgx.Tx)
-		if !ok {
-			return nil, fmt.Errorf("pgstore: disabling a webhook needs a transaction")
-		}
-		if err := s.disable(ctx, tx, webhookID, p.DisabledReason, p.Now); err != nil {
-			return nil, err
-		}
-	}
 	return nil, nil
 }
 
 // RecordAttempts implements webhook.BatchRecorder, in one transaction:
-// plain results are written in one statement, releases and results that
-// disable a webhook one by one. If any statement fails, nothing is
+// results are written in one statement, releases one by one. If any statement fails, nothing is
 // recorded and the error is returned as the second result.
 func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
 	errs := make([]error, len(ps))
@@ -99,7 +76,7 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 			errs[i] = err
 			continue
 		}
-		if p.Released || p.DisableWebhook || !validID(p.DeliveryID) {
+		if p.Released || !validID(p.DeliveryID) {
 			refused, err := s.recordOne(ctx, tx, p)
 			if err != nil {
 				return nil, err
@@ -176,22 +153,4 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 		return nil, translate(err, "record attempts")
 	}
 	return errs, nil
-}
-
-// disable disables a webhook inside tx, if it still exists.
-func (s *Store) disable(ctx context.Context, tx pgx.Tx, id, reason string, now time.Time) error {
-	var config string
-	err := tx.QueryRow(ctx, s.sql.lockWebhook, id).Scan(&config)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil // deleted meanwhile
-	}
-	if err != nil {
-		return translate(err, "webhook %s: disable", id)
-	}
-	w, err := decodeWebhook(config)
-	if err != nil {
-		return err
-	}
-	w.Disabled, w.DisabledReason, w.UpdatedAt = true, reason, now
-	return s.updateWebhook(ctx, tx, w) // the row is locked: the version holds
 }

@@ -4,7 +4,7 @@ import "strings"
 
 // statements holds the store's SQL with the schema filled in.
 type statements struct {
-	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks, lockWebhook    string
+	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks                 string
 	listTenantWebhooks                                                                    string
 	webhookExists, releaseDelivery                                                        string
 	insertKey, getKey, insertPayloads, insertDeliveries                                   string
@@ -45,7 +45,6 @@ func newStatements(schema string) statements {
 		listTenantWebhooks: q(`SELECT w.id::text, w.tenant_id, w.config FROM {{schema}}.webhooks w
 			WHERE w.tenant_id = $3 AND w.id > $1::uuid
 			ORDER BY w.id LIMIT $2`),
-		lockWebhook: q(`SELECT config FROM {{schema}}.webhooks WHERE id = $1 FOR UPDATE`),
 
 		insertKey: q(`INSERT INTO {{schema}}.idempotency_keys (key, delivery_ids, created_at)
 			VALUES ($1, $2::text[]::uuid[], $3) ON CONFLICT (key) DO NOTHING`),

@@ -280,12 +280,10 @@ func testClaimWebhookVersion(t *testing.T, s webhook.Storage) {
 	c = claimOne(t0.Add(time.Minute))
 	require.Equal(t, int64(2), c.WebhookVersion, "an update is seen by the next claim")
 
-	// A result that disables the webhook bumps the version too.
-	require.NoError(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{
-		DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Status: webhook.StatusFailed,
-		Attempt:        webhook.Attempt{StartedAt: t0.Add(time.Minute), StatusCode: 410},
-		DisableWebhook: true, DisabledReason: "gone", Now: t0.Add(time.Minute),
-	}))
+	// Disabling it is an update too.
+	finish(c, t0.Add(time.Minute))
+	w.Version, w.Disabled, w.DisabledReason = 2, true, "gone"
+	require.NoError(t, s.UpdateWebhook(ctx, w))
 	c = claimOne(t0.Add(2 * time.Minute))
 	got, err := s.GetWebhook(ctx, w.ID)
 	require.NoError(t, err)

@@ -59,7 +59,7 @@ func testRecordRetrying(t *testing.T, s webhook.Storage) {
 	require.Equal(t, 2, cs[0].Delivery.Attempt)
 }
 
-func testRecordFailedDisable(t *testing.T, s webhook.Storage) {
+func testRecordFailed(t *testing.T, s webhook.Storage) {
 	ctx := t.Context()
 	w := simpleWebhook(t, "")
 	require.NoError(t, s.CreateWebhook(ctx, w))
@@ -67,29 +67,18 @@ func testRecordFailedDisable(t *testing.T, s webhook.Storage) {
 	c := claim(t, s, t0, 1)[0]
 	require.NoError(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{
 		DeliveryID: id, Token: c.Lease.Token, Status: webhook.StatusFailed,
-		Attempt:        webhook.Attempt{StartedAt: t0, StatusCode: 410, Error: "HTTP 410"},
-		DisableWebhook: true, DisabledReason: "endpoint answered 410 Gone",
-		Now: t0.Add(time.Second),
+		Attempt: webhook.Attempt{StartedAt: t0, StatusCode: 410, Error: "HTTP 410"},
+		Now:     t0.Add(time.Second),
 	}))
 	d, err := s.GetDelivery(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, webhook.StatusFailed, d.Status)
 	require.True(t, d.CompletedAt.Equal(t0.Add(time.Second)))
+	require.Equal(t, "HTTP 410", d.Error)
 	got, err := s.GetWebhook(ctx, w.ID)
 	require.NoError(t, err)
-	require.True(t, got.Disabled)
-	require.Equal(t, "endpoint answered 410 Gone", got.DisabledReason)
-	require.Equal(t, w.Version+1, got.Version, "disabling makes a new version")
-	require.True(t, got.UpdatedAt.Equal(t0.Add(time.Second)))
+	require.Equal(t, w.Version, got.Version, "recording leaves the webhook alone")
 	require.Empty(t, claim(t, s, t0.Add(time.Hour), 10), "failed is final")
-
-	// Disabling a deleted webhook is not an error.
-	id2 := enqueue(t, s, newID(t), 1, t0)[0]
-	c2 := claim(t, s, t0, 1)[0]
-	require.NoError(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{
-		DeliveryID: id2, Token: c2.Lease.Token, Status: webhook.StatusFailed,
-		DisableWebhook: true, DisabledReason: "gone", Now: t0,
-	}))
 }
 
 func testRecordErrors(t *testing.T, s webhook.Storage) {
@@ -137,7 +126,7 @@ func testRecordAttemptsBatch(t *testing.T, s webhook.Storage) {
 		{DeliveryID: ids[2], Token: "stale", Status: webhook.StatusDelivered, Now: t0},
 		{DeliveryID: newID(t), Token: "x", Status: webhook.StatusDelivered, Now: t0},
 		{DeliveryID: ids[3], Token: byID[ids[3]].Lease.Token, Released: true, NextAttemptAt: next, Now: t0},
-		{DeliveryID: ids[4], Token: byID[ids[4]].Lease.Token, Status: webhook.StatusFailed, DisableWebhook: true, DisabledReason: "gone", Attempt: webhook.Attempt{StartedAt: t0, StatusCode: 410}, Now: t0},
+		{DeliveryID: ids[4], Token: byID[ids[4]].Lease.Token, Status: webhook.StatusFailed, Attempt: webhook.Attempt{StartedAt: t0, StatusCode: 410}, Now: t0},
 	}
 	errs, err := br.RecordAttempts(ctx, ps)
 	require.NoError(t, err)
@@ -162,7 +151,4 @@ func testRecordAttemptsBatch(t *testing.T, s webhook.Storage) {
 	atts, err := s.ListAttempts(ctx, ids[0])
 	require.NoError(t, err)
 	require.Equal(t, []webhook.Attempt{{DeliveryID: ids[0], Number: 1, StartedAt: t0, StatusCode: 200, Duration: time.Millisecond}}, atts)
-	got, err := s.GetWebhook(ctx, w.ID)
-	require.NoError(t, err)
-	require.True(t, got.Disabled)
 }

@@ -70,7 +70,7 @@ var cases = []struct {
 	{"LateResultBeforeReclaim", testLateResultBeforeReclaim},
 	{"RecordDelivered", testRecordDelivered},
 	{"RecordRetrying", testRecordRetrying},
-	{"RecordFailedDisablesWebhook", testRecordFailedDisable},
+	{"RecordFailed", testRecordFailed},
 	{"RecordErrors", testRecordErrors},
 	{"EnqueueLeased", testEnqueueLeased},
 	{"ListDeliveriesPages", testListDeliveries},
