@@ -38,7 +38,8 @@ var (
 	// a trigger call that returns it may have enqueued its deliveries.
 	// Retry such a call with the same idempotency key
 	// (WithIdempotencyKey), which enqueues once whichever way the first
-	// commit went.
+	// commit went. Create, Update and Delete can return it too: read the
+	// webhook (or List) to see which way it went before trying again.
 	ErrCommitUnknown = errors.New("webhook: commit outcome unknown")
 )
 

@@ -26,6 +26,10 @@ import (
 // claimed. A Storage without a clock of its own (memstore) uses the
 // callers' Now for leases too.
 //
+// A write whose commit may or may not have happened (the connection was
+// lost after the statement or COMMIT was sent) is reported with an error
+// wrapping ErrCommitUnknown, never as a plain failure.
+//
 // Errors: a missing row is reported with an error wrapping ErrNotFound, a
 // clashing ID with ErrDuplicate, a lost lease with ErrLeaseLost and
 // malformed parameters with ErrInvalid. Backends translate their own

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -50,9 +51,12 @@ type commitCutter struct {
 	// answer, when set, is written to the client in place of the
 	// server's answer before the connection is closed.
 	answer []byte
-	cut    chan struct{} // closed when a COMMIT's answer was withheld
-	once   sync.Once
-	wg     sync.WaitGroup
+	// match, when set, is what the armed proxy waits for in place of
+	// "commit", lower case: a statement that commits on its own.
+	match []byte
+	cut   chan struct{} // closed when a COMMIT's answer was withheld
+	once  sync.Once
+	wg    sync.WaitGroup
 }
 
 func newCommitCutter(t *testing.T, target string) *commitCutter {
@@ -91,7 +95,11 @@ func (c *commitCutter) relay(client, server net.Conn) {
 		for {
 			n, err := client.Read(buf)
 			if n > 0 {
-				if c.armed.Load() && bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit")) && c.armed.CompareAndSwap(true, false) {
+				match := c.match
+				if match == nil {
+					match = []byte("commit")
+				}
+				if c.armed.Load() && bytes.Contains(bytes.ToLower(buf[:n]), match) && c.armed.CompareAndSwap(true, false) {
 					close(committing)
 				}
 				if _, werr := server.Write(buf[:n]); werr != nil {
@@ -160,12 +168,14 @@ func fatalErrorResponse(code, msg string) []byte {
 	return append([]byte{'E', byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, body...)
 }
 
-func testUnknownCommit(t *testing.T, answer []byte) {
-	direct := newStore(t) // migrates the schema
+// proxiedStore returns a store over direct's schema whose connections
+// pass through a commitCutter, and the cutter. simple makes the pool use
+// the simple protocol, so that a statement's text and its execution go
+// in one message.
+func proxiedStore(t *testing.T, ctx context.Context, direct *pgstore.Store, simple bool) (*pgstore.Store, *commitCutter) {
 	cfg, err := pgxpool.ParseConfig(testPool(t).Config().ConnString())
 	require.NoError(t, err)
 	cutter := newCommitCutter(t, net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
-	cutter.answer = answer
 	host, port, err := net.SplitHostPort(cutter.ln.Addr().String())
 	require.NoError(t, err)
 	p, err := strconv.Atoi(port)
@@ -174,13 +184,23 @@ func testUnknownCommit(t *testing.T, answer []byte) {
 	cfg.ConnConfig.TLSConfig = nil
 	cfg.ConnConfig.Fallbacks = nil
 	cfg.MaxConns = 2
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
+	if simple {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
-	defer pool.Close()
+	t.Cleanup(pool.Close)
 	proxied, err := pgstore.New(pool, &pgstore.Config{Schema: direct.Schema()})
 	require.NoError(t, err)
+	return proxied, cutter
+}
+
+func testUnknownCommit(t *testing.T, answer []byte) {
+	direct := newStore(t) // migrates the schema
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	proxied, cutter := proxiedStore(t, ctx, direct, false)
+	cutter.answer = answer
 
 	svc := newService(t, proxied)
 	hook := createHook(t, svc, "http://127.0.0.1:1/")
@@ -202,4 +222,26 @@ func testUnknownCommit(t *testing.T, answer []byte) {
 	again, err := svc.TriggerEvent(ctx, "order.created", map[string]any{"id": "o-1"}, "", webhook.WithIdempotencyKey("order o-1"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{ds[0].ID}, again)
+}
+
+// A webhook write is one statement that commits on its own: a connection
+// lost after the server ran it is an unknown outcome too, not a failure.
+func TestWebhookWritesReportUnknownCommit(t *testing.T) {
+	direct := newStore(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	proxied, cutter := proxiedStore(t, ctx, direct, true)
+	cutter.match = []byte(`insert into "` + direct.Schema() + `".webhooks`)
+	svc := newService(t, proxied)
+	cutter.armed.Store(true)
+	_, err := svc.Create(ctx, &webhook.Webhook{Name: "w", URL: "https://example.com/", Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	select {
+	case <-cutter.cut:
+	default:
+		t.Fatalf("the proxy never saw the INSERT; Create returned %v", err)
+	}
+	require.ErrorIs(t, err, webhook.ErrCommitUnknown)
+	ws, err := direct.ListWebhooks(ctx, webhook.ListWebhooksParams{})
+	require.NoError(t, err)
+	assert.Len(t, ws, 1, "the webhook was stored")
 }

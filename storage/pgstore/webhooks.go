@@ -43,8 +43,16 @@ func (s *Store) CreateWebhook(ctx context.Context, w *webhook.Webhook) error {
 	if err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err // nothing was sent
+	}
 	_, err = s.pool.Exec(ctx, s.sql.createWebhook, w.ID, w.TenantID, !w.Disabled, config, w.CreatedAt, w.UpdatedAt, w.Version, s.webhookChannel())
-	return translate(err, "webhook %s", w.ID)
+	if err != nil {
+		// One statement that commits on its own: a connection lost
+		// after it was sent leaves the outcome unknown.
+		return commitError(err, fmt.Sprintf("webhook %s", w.ID))
+	}
+	return nil
 }
 
 // GetWebhook implements webhook.Storage.
@@ -85,9 +93,12 @@ func (s *Store) updateWebhook(ctx context.Context, q querier, w *webhook.Webhook
 	if err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err // nothing was sent
+	}
 	tag, err := q.Exec(ctx, s.sql.updateWebhook, w.ID, w.TenantID, !w.Disabled, config, w.UpdatedAt, w.Version, s.webhookChannel())
 	if err != nil {
-		return translate(err, "webhook %s", w.ID)
+		return commitError(err, fmt.Sprintf("webhook %s", w.ID))
 	}
 	if tag.RowsAffected() == 1 {
 		return nil
@@ -107,9 +118,12 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 	if !validID(id) {
 		return fmt.Errorf("webhook %s: %w", id, webhook.ErrNotFound)
 	}
+	if err := ctx.Err(); err != nil {
+		return err // nothing was sent
+	}
 	tag, err := s.pool.Exec(ctx, s.sql.deleteWebhook, id, s.webhookChannel())
 	if err != nil {
-		return translate(err, "webhook %s", id)
+		return commitError(err, fmt.Sprintf("webhook %s", id))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("webhook %s: %w", id, webhook.ErrNotFound)
