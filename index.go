@@ -89,6 +89,9 @@ type index struct {
 	loadedAt time.Time
 	byTenant map[string]map[TriggerType]*typeIndex // "" holds the webhooks without a tenant
 	byID     map[string]*compiledWebhook
+	// stateful holds the webhooks with threshold, anomaly or scheduled
+	// triggers, of every tenant, in ID order: the ones Evaluate visits.
+	stateful []*compiledWebhook
 }
 
 func newIndex() *index {
@@ -109,6 +112,9 @@ func (idx *index) add(cw *compiledWebhook) {
 		idx.byTenant[cw.w.TenantID] = byType
 	}
 	for _, t := range cw.triggers {
+		if t.typ.Stateful() {
+			idx.stateful = appendOnce(idx.stateful, cw)
+		}
 		ti := byType[t.typ]
 		if ti == nil {
 			ti = &typeIndex{exact: map[string][]*compiledWebhook{}, prefix: map[string][]*compiledWebhook{}}

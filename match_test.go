@@ -349,9 +349,8 @@ func matchService(t testing.TB) *webhook.Service {
 
 func TestUnsupportedTriggersAreRefused(t *testing.T) {
 	svc := matchService(t)
-	for _, typ := range []webhook.TriggerType{webhook.TriggerAnomaly, webhook.TriggerScheduled, webhook.TriggerFunnelComplete, webhook.TriggerCohortEntry} {
+	for _, typ := range []webhook.TriggerType{webhook.TriggerAnomaly, webhook.TriggerScheduled} {
 		assert.True(t, typ.Valid(), typ)
-		assert.False(t, typ.Supported(), typ)
 		tr := webhook.Trigger{Type: typ}
 		w := validWebhook()
 		w.Triggers = []webhook.Trigger{tr}

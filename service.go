@@ -80,6 +80,15 @@ type Config struct {
 	DisableAfterFailures   int
 	DisableAfterFailingFor time.Duration
 
+	// EvaluationInterval is how often a running Worker evaluates the
+	// threshold, anomaly and scheduled triggers (see Service.Evaluate),
+	// so that a window that empties resolves and a pending alert fires
+	// without new samples, and summaries go out on time. One Worker per
+	// Service evaluates, however many run. Negative turns periodic
+	// evaluation off (call Evaluate yourself). Defaults to
+	// DefaultEvaluationInterval.
+	EvaluationInterval time.Duration
+
 	// OnDeliveryFailed, if set, is called after a delivery has failed
 	// for good (its attempts are used up, or the endpoint refused it
 	// permanently). It runs on the worker's goroutine: keep it short.
@@ -122,6 +131,9 @@ type Service struct {
 	failSpan    time.Duration
 	onFailed    func(context.Context, *Delivery)
 	onDisabled  func(context.Context, *Webhook)
+	evalEvery   time.Duration // Config.EvaluationInterval; 0 when off
+
+	evaluating atomic.Bool // an evaluator runs (see evaluateDuring)
 
 	gen      atomic.Uint64         // bumped by every local webhook change
 	idx      atomic.Pointer[index] // the matching index, possibly stale
@@ -162,6 +174,12 @@ func NewService(store Storage, cfg *Config) (*Service, error) {
 		c.DisableAfterFailures = DefaultDisableAfterFailures
 	}
 	setDefault(&ps, "DisableAfterFailingFor", &c.DisableAfterFailingFor, DefaultDisableAfterFailing)
+	switch {
+	case c.EvaluationInterval == 0:
+		c.EvaluationInterval = DefaultEvaluationInterval
+	case c.EvaluationInterval < 0:
+		c.EvaluationInterval = 0
+	}
 	if c.RequestTimeout > MaxRequestTimeout {
 		ps.add("RequestTimeout", fmt.Sprintf("must be at most %v", MaxRequestTimeout))
 	}
@@ -184,6 +202,7 @@ func NewService(store Storage, cfg *Config) (*Service, error) {
 		failSpan:    c.DisableAfterFailingFor,
 		onFailed:    c.OnDeliveryFailed,
 		onDisabled:  c.OnWebhookDisabled,
+		evalEvery:   c.EvaluationInterval,
 		reload:      make(chan struct{}, 1),
 	}, nil
 }

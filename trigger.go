@@ -63,13 +63,6 @@ func WithTimestamp(t time.Time) TriggerOption {
 	return func(o *triggerOptions) { o.timestamp = t }
 }
 
-// Event types of the analytics triggers.
-const (
-	EventTypeError          = "$error"
-	EventTypeThresholdAlert = "$threshold_alert"
-	EventTypeTest           = "$test"
-)
-
 // TriggerEvent enqueues a delivery of the event to every enabled webhook
 // of the call's tenant (see WithTenant) with a matching event trigger,
 // and returns the new delivery IDs (none when nothing matches). Event

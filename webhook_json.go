@@ -223,7 +223,7 @@ func decodeRetiredSecret(r *RetiredSecret, raw json.RawMessage, path string, ps 
 }
 
 // UnmarshalJSON decodes {"trigger_type", "events", "filters",
-// "conditions"} strictly, as Webhook.UnmarshalJSON does; field paths are
+// "conditions"} and the anomaly and schedule fields strictly, as Webhook.UnmarshalJSON does; field paths are
 // relative to the trigger ("filters[0].operator"). An empty "events"
 // decodes as nil: both mean every event.
 func (t *Trigger) UnmarshalJSON(b []byte) error {
@@ -236,6 +236,16 @@ func decodeTrigger(t *Trigger, raw json.RawMessage, path string, ps *problems) {
 		"events":       stringList(&t.Events),
 		"filters":      objectList(&t.Filters, decodeFilter),
 		"conditions":   objectList(&t.Conditions, decodeCondition),
+		// Anomaly triggers.
+		"metric":         into(&t.Metric, "a string"),
+		"aggregation":    into(&t.Aggregation, "a string"),
+		"bucket_seconds": into(&t.BucketSeconds, "an integer"),
+		"sensitivity":    into(&t.Sensitivity, "a number"),
+		"direction":      into(&t.Direction, "a string"),
+		// Scheduled triggers.
+		"interval_seconds": into(&t.IntervalSeconds, "an integer"),
+		"schedule":         into(&t.Schedule, "a string"),
+		"timezone":         into(&t.Timezone, "a string"),
 	})
 }
 
@@ -254,16 +264,21 @@ func decodeFilter(f *Filter, raw json.RawMessage, path string, ps *problems) {
 }
 
 // UnmarshalJSON decodes {"metric", "operator", "value", "window_seconds"}
-// strictly, as Webhook.UnmarshalJSON does.
+// and the alert fields strictly, as Webhook.UnmarshalJSON does.
 func (c *Condition) UnmarshalJSON(b []byte) error {
 	return unmarshalStrict(b, "condition", c, decodeCondition)
 }
 
 func decodeCondition(c *Condition, raw json.RawMessage, path string, ps *problems) {
 	decodeObject(raw, path, ps, map[string]jsonField{
-		"metric":         into(&c.Metric, "a string"),
-		"operator":       into(&c.Operator, "a string"),
-		"value":          into(&c.Value, "a number"),
-		"window_seconds": into(&c.WindowSeconds, "an integer"),
+		"metric":                  into(&c.Metric, "a string"),
+		"operator":                into(&c.Operator, "a string"),
+		"value":                   into(&c.Value, "a number"),
+		"window_seconds":          into(&c.WindowSeconds, "an integer"),
+		"aggregation":             into(&c.Aggregation, "a string"),
+		"for_seconds":             into(&c.ForSeconds, "an integer"),
+		"recovery_value":          into(&c.RecoveryValue, "a number"),
+		"repeat_interval_seconds": into(&c.RepeatIntervalSeconds, "an integer"),
+		"notify_resolved":         into(&c.NotifyResolved, "true or false"),
 	})
 }

@@ -164,21 +164,25 @@ func (s *Service) validateNew(w *Webhook) error {
 	return tenantErr(ve, true)
 }
 
-// validate checks w as Validate does, and its URL against the service's
-// network policy.
+// validate checks w as Validate does, its URL against the service's
+// network policy, and that this Service can run its stateful triggers.
 func (s *Service) validate(w *Webhook) error {
 	err := w.Validate()
+	var more problems
 	var be *BlockedError
 	if berr := s.network.CheckURL(w.URL); errors.As(berr, &be) {
-		reason := strings.TrimPrefix(be.Error(), "webhook: ") + " (see Config.Network)"
-		var ve *ValidationError
-		if errors.As(err, &ve) {
-			ve.Fields = append(ve.Fields, FieldError{Field: "url", Reason: reason})
-			return ve
-		}
-		return invalid("webhook", "url", reason)
+		more.add("url", strings.TrimPrefix(be.Error(), "webhook: ")+" (see Config.Network)")
 	}
-	return err
+	s.checkStateful(&more, w)
+	if len(more.fields) == 0 {
+		return err
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		ve.Fields = append(ve.Fields, more.fields...)
+		return ve
+	}
+	return more.err("webhook")
 }
 
 // maxConflictRetries bounds how often modify re-reads a webhook that

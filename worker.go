@@ -200,7 +200,8 @@ func (w *Worker) ID() string { return w.cfg.WorkerID }
 // WorkerConfig), and returns nil after every goroutine it started has
 // exited. Storage errors are logged and retried with backoff, not
 // returned. While it runs, it watches webhook changes made elsewhere, as
-// Service.Watch does.
+// Service.Watch does, and evaluates the threshold, anomaly and scheduled
+// triggers every Config.EvaluationInterval (see Service.Evaluate).
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return ErrWorkerRunning
@@ -237,6 +238,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer stopListening()
 	}
 	defer w.svc.watchDuring(ctx)() // learn of webhook changes in other processes
+	// Evaluate the stateful triggers; the last flush of recorded metrics
+	// at shutdown may use the drain's time.
+	defer w.svc.evaluateDuring(ctx, storeCtx)()
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()

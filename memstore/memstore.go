@@ -26,9 +26,11 @@ type Store struct {
 	webhooks   map[string]*webhook.Webhook
 	payloads   map[string]*webhook.Payload
 	deliveries map[string]*delivery
-	byWebhook  map[string][]string  // webhook ID → delivery IDs in insertion order
-	active     map[string]*delivery // deliveries not yet final
-	keys       map[string]idemKey   // idempotency key → what it enqueued
+	byWebhook  map[string][]string                         // webhook ID → delivery IDs in insertion order
+	active     map[string]*delivery                        // deliveries not yet final
+	keys       map[string]idemKey                          // idempotency key → what it enqueued
+	states     map[string]map[string]*webhook.TriggerState // webhook ID → key → state
+	metrics    map[metricKey]*webhook.MetricBucket
 }
 
 type idemKey struct {
@@ -44,9 +46,11 @@ type delivery struct {
 }
 
 var (
-	_ webhook.Storage       = (*Store)(nil)
-	_ webhook.Pruner        = (*Store)(nil)
-	_ webhook.BatchRecorder = (*Store)(nil)
+	_ webhook.Storage           = (*Store)(nil)
+	_ webhook.Pruner            = (*Store)(nil)
+	_ webhook.BatchRecorder     = (*Store)(nil)
+	_ webhook.TriggerStateStore = (*Store)(nil)
+	_ webhook.MetricStore       = (*Store)(nil)
 )
 
 // DefaultMaxActive is how many unfinished deliveries a Store holds at
@@ -87,6 +91,8 @@ func New(cfg *Config) *Store {
 		byWebhook:  make(map[string][]string),
 		active:     make(map[string]*delivery),
 		keys:       make(map[string]idemKey),
+		states:     make(map[string]map[string]*webhook.TriggerState),
+		metrics:    make(map[metricKey]*webhook.MetricBucket),
 	}
 }
 
@@ -155,6 +161,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 		return fmt.Errorf("webhook %s: %w", id, webhook.ErrNotFound)
 	}
 	delete(s.webhooks, id)
+	delete(s.states, id)
 	return nil
 }
 
@@ -191,6 +198,11 @@ func (s *Store) Enqueue(ctx context.Context, p webhook.EnqueueParams) (webhook.E
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.enqueueLocked(p)
+}
+
+// enqueueLocked enqueues p, which is valid, with s.mu held.
+func (s *Store) enqueueLocked(p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
 	if p.IdempotencyKey != "" {
 		if k, ok := s.keys[p.IdempotencyKey]; ok {
 			return webhook.EnqueueResult{DeliveryIDs: slices.Clone(k.deliveryIDs), Duplicate: true}, nil

@@ -1,0 +1,85 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// DefaultEvaluationInterval is how often a running Worker evaluates the
+// stateful triggers when Config.EvaluationInterval is zero.
+const DefaultEvaluationInterval = 10 * time.Second
+
+// Evaluate brings the stateful triggers up to date at the current time:
+// it writes the metric samples RecordMetric has buffered to Storage, then
+// evaluates every threshold condition, every anomaly trigger whose
+// bucket has closed and every scheduled trigger whose period has ended,
+// enqueuing the notifications that are due. Worker.Run calls it every
+// Config.EvaluationInterval, which is all a host needs to run; call it
+// yourself where no Worker runs, or in tests with an injected clock.
+//
+// It is safe to call from several goroutines and processes at once: every
+// transition is a compare-and-set in Storage, enqueued in the same atomic
+// step, so each notification is enqueued once. It returns the errors of
+// the evaluations that failed, joined (the others still happen).
+func (s *Service) Evaluate(ctx context.Context) error {
+	errs := []error{s.flushMetrics(ctx)}
+	idx, err := s.index(ctx)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	now := s.clock()
+	errs = append(errs,
+		s.evaluateThresholds(ctx, now, idx),
+		s.evaluateAnomalies(ctx, now, idx),
+		s.evaluateSchedules(ctx, now, idx),
+	)
+	return errors.Join(errs...)
+}
+
+// evaluateDuring runs Evaluate every evaluation interval until ctx is
+// done, unless another evaluator of this Service runs already (two
+// Workers on one Service evaluate once), and then flushes the buffered
+// metric samples one last time with flushCtx. The returned stop waits for
+// it to finish.
+func (s *Service) evaluateDuring(ctx, flushCtx context.Context) (stop func()) {
+	if s.evalEvery <= 0 || !s.evaluating.CompareAndSwap(false, true) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer s.evaluating.Store(false)
+		timer := time.NewTimer(s.evalEvery)
+		defer timer.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				if err := s.flushMetrics(flushCtx); err != nil {
+					s.log.ErrorContext(flushCtx, "webhook: writing recorded metrics at shutdown failed", "error", err)
+				}
+				return
+			case <-timer.C:
+			}
+			if err := s.Evaluate(ctx); err != nil && ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "webhook: evaluating triggers failed; will retry", "retry_in", s.evalEvery.String(), "error", err)
+			}
+			timer.Reset(s.evalEvery)
+		}
+	}()
+	return func() { <-done }
+}
+
+// checkStateful reports the problems of w's stateful triggers that this
+// Service cannot run: a Storage without trigger state or metrics.
+func (s *Service) checkStateful(ps *problems, w *Webhook) {
+	_, states := s.stateStore()
+	for i, t := range w.Triggers {
+		// Threshold triggers still match TriggerThreshold calls without
+		// state; they will need it once they run on alert state.
+		if t.Type.Stateful() && t.Type != TriggerThreshold && !states {
+			ps.add(fmt.Sprintf("triggers[%d].trigger_type", i), fmt.Sprintf("%s triggers need a Storage that keeps trigger state (TriggerStateStore)", t.Type))
+		}
+	}
+}
