@@ -144,13 +144,17 @@ type AlertState struct {
 type DetectorState struct {
 	// Buckets counts the buckets the detector has seen.
 	Buckets int64 `json:"buckets"`
-	// S1 and S2 are the detector's running weighted means of the series
-	// and of its square, from which its expected value (S1) and standard
-	// deviation (sqrt(S2 − S1²)) follow.
+	// S1 and S2 are the detector's running weighted mean of the series
+	// (the value it expects) and its running weighted variance around
+	// that mean (see pewma.go).
 	S1 float64 `json:"s1"`
 	S2 float64 `json:"s2"`
-	// LastBucket is the start of the last bucket seen.
+	// LastBucket is the start of the last bucket seen (judged, or
+	// skipped because it was empty).
 	LastBucket time.Time `json:"last_bucket,omitzero"`
+	// Side is the side of the current or last incident: above or below
+	// the value the detector expected.
+	Side AnomalyDirection `json:"side,omitempty"`
 }
 
 // ScheduleState is the state of a scheduled trigger.

@@ -195,6 +195,16 @@ func (t *TenantService) TriggerThreshold(ctx context.Context, metric string, val
 	return t.svc.TriggerThreshold(ctx, metric, value, threshold, environment, t.withTenant(opts)...)
 }
 
+// TriggerAnomaly is Service.TriggerAnomaly for the tenant: only the
+// tenant's webhooks match, whatever WithTenant option opts hold, and
+// incident IDs are the tenant's own.
+func (t *TenantService) TriggerAnomaly(ctx context.Context, a Anomaly, environment string, opts ...TriggerOption) ([]string, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	return t.svc.TriggerAnomaly(ctx, a, environment, t.withTenant(opts)...)
+}
+
 // withTenant returns opts with the tenant's WithTenant last, so that it
 // wins over any other.
 func (t *TenantService) withTenant(opts []TriggerOption) []TriggerOption {

@@ -280,6 +280,9 @@ type compiledTrigger struct {
 	// schedule is a scheduled trigger's compiled schedule; nil for
 	// other types.
 	schedule *compiledSchedule
+	// anomaly is an anomaly trigger's detector configuration; nil for
+	// other types.
+	anomaly *anomalySpec
 }
 
 // compileTrigger validates t and compiles its filters.
@@ -339,7 +342,7 @@ func validateTrigger(ps *problems, prefix string, t Trigger) *compiledTrigger {
 		validateCondition(ps, indexPath(joinPath(prefix, "conditions"), i), c)
 	}
 	if t.Type == TriggerAnomaly {
-		validateAnomaly(ps, prefix, t)
+		ct.anomaly = validateAnomaly(ps, prefix, t)
 	} else if t.Type.Valid() {
 		for _, f := range []struct {
 			name string
@@ -402,6 +405,9 @@ func (ct *compiledTrigger) match(eventType string, data map[string]any) bool {
 		if !ok {
 			return false
 		}
+	}
+	if ct.anomaly != nil && !ct.anomaly.match(data) {
+		return false
 	}
 	for i := range ct.filters {
 		if !ct.filters[i].match(data) {
