@@ -201,3 +201,37 @@ func BenchmarkPEWMAObserve(b *testing.B) {
 		}
 	}
 }
+
+// Whatever the values, the detector's state and verdicts stay finite,
+// so that the state can always be stored (as JSON) and the data sent.
+func FuzzPEWMAObserve(f *testing.F) {
+	f.Add(100.0, 5.0, 3.0, int64(7))
+	f.Add(0.0, 0.0, 0.5, int64(0))
+	f.Add(1e150, -1e150, 10.0, int64(1))
+	f.Add(-3e-300, 4.9e-324, 1.0, int64(99))
+	f.Fuzz(func(t *testing.T, level, spread, k float64, seed int64) {
+		if math.IsNaN(k) || k <= 0 || k > 10 {
+			return
+		}
+		r := rand.New(rand.NewPCG(uint64(seed), 0))
+		var d DetectorState
+		for i := range 80 {
+			x := level + spread*r.NormFloat64()
+			if i%17 == 16 {
+				x = level * 1e3
+			}
+			v, ok := d.observe(x, k, AnomalyBoth)
+			if !ok {
+				continue
+			}
+			for _, f := range []float64{v.expected, v.lower, v.upper, v.sigma, v.score, d.S1, d.S2} {
+				if math.IsNaN(f) || math.IsInf(f, 0) {
+					t.Fatalf("bucket %d (%v): not finite: verdict %+v, state %+v", i, x, v, d)
+				}
+			}
+			if v.sigma <= 0 || d.S2 < 0 {
+				t.Fatalf("bucket %d: sigma %v, variance %v", i, v.sigma, d.S2)
+			}
+		}
+	})
+}
