@@ -265,7 +265,7 @@ func (s *Service) evaluateAnomaly(ctx context.Context, ms MetricStore, w *Webhoo
 		}
 		sr := get(b.Environment)
 		sr.values[b.Start.UnixMicro()] = anomalyValue(b, sp.aggregation)
-		if sr.first.IsZero() && !b.Start.Before(fresh) {
+		if !b.Start.Before(fresh) && (sr.first.IsZero() || b.Start.Before(sr.first)) {
 			sr.first = b.Start
 		}
 	}
