@@ -349,7 +349,7 @@ func matchService(t testing.TB) *webhook.Service {
 
 func TestUnsupportedTriggersAreRefused(t *testing.T) {
 	svc := matchService(t)
-	for _, typ := range []webhook.TriggerType{webhook.TriggerAnomaly, webhook.TriggerScheduled} {
+	for _, typ := range []webhook.TriggerType{webhook.TriggerAnomaly} {
 		assert.True(t, typ.Valid(), typ)
 		tr := webhook.Trigger{Type: typ}
 		w := validWebhook()
@@ -364,7 +364,7 @@ func TestUnsupportedTriggersAreRefused(t *testing.T) {
 		require.ErrorIs(t, err, webhook.ErrInvalid, "Match does not claim what cannot fire: %s", typ)
 		assert.False(t, ok)
 	}
-	for _, typ := range []webhook.TriggerType{webhook.TriggerEvent, webhook.TriggerError, webhook.TriggerThreshold} {
+	for _, typ := range []webhook.TriggerType{webhook.TriggerEvent, webhook.TriggerError, webhook.TriggerThreshold, webhook.TriggerScheduled} {
 		assert.True(t, typ.Supported(), typ)
 	}
 
