@@ -3,7 +3,9 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -264,4 +266,50 @@ func TestScheduledTriggerMatchesNothing(t *testing.T) {
 	assert.False(t, ok, "its summaries come from its schedule, not from matching")
 	_, err = webhook.Trigger{Type: webhook.TriggerScheduled, Schedule: "0 10 * * *"}.Match("x", nil)
 	require.ErrorIs(t, err, webhook.ErrInvalid)
+}
+
+// A daily report at 09:00 Berlin time. Evaluate, which a running Worker
+// calls every 10 seconds, sends each period's summary once, with the data
+// Config.Summary computes.
+func ExampleService_Evaluate() {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC) // 08:00 in Berlin
+	svc, err := webhook.NewService(memstore.New(nil), &webhook.Config{
+		Now: func() time.Time { return now },
+		Summary: func(ctx context.Context, w *webhook.Webhook, p webhook.Period) (map[string]any, error) {
+			// Query the analytics of w.TenantID over [p.Start, p.End).
+			return map[string]any{"signups": 42, "hours": p.End.Sub(p.Start).Hours()}, nil
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	hook, err := svc.Create(ctx, &webhook.Webhook{
+		Name: "Daily report",
+		URL:  "https://crm.example.com/hooks/report",
+		Triggers: []webhook.Trigger{{
+			Type: webhook.TriggerScheduled, Schedule: "0 9 * * *", Timezone: "Europe/Berlin",
+		}},
+	})
+	if err != nil {
+		panic(err)
+	}
+
+	now = now.Add(time.Hour + time.Second) // 09:00:01 in Berlin
+	for range 3 {
+		if err := svc.Evaluate(ctx); err != nil {
+			panic(err)
+		}
+	}
+	ds, _ := svc.Deliveries(ctx, hook.ID, 10)
+	fmt.Println("summaries:", len(ds), ds[0].EventType)
+	p, _ := svc.Storage().GetPayload(ctx, ds[0].PayloadID)
+	var body struct{ Data map[string]any }
+	_ = json.Unmarshal(p.Body, &body)
+	fmt.Println("period:", body.Data["period_start"], "to", body.Data["period_end"])
+	fmt.Println("summary:", body.Data["summary"])
+	// Output:
+	// summaries: 1 $scheduled_summary
+	// period: 2026-11-26T09:00:00+01:00 to 2026-11-27T09:00:00+01:00
+	// summary: map[hours:24 signups:42]
 }
