@@ -313,3 +313,26 @@ func ExampleService_Evaluate() {
 	// period: 2026-11-26T09:00:00+01:00 to 2026-11-27T09:00:00+01:00
 	// summary: map[hours:24 signups:42]
 }
+
+func TestScheduledSummaryOfADisabledWebhook(t *testing.T) {
+	store := memstore.New(nil)
+	clock := clockAt("2026-11-28T08:30:00Z")
+	svc := scheduledService(t, store, clock, nil)
+	w := create(t, svc, "daily", daily10Berlin)
+	clock.Advance(time.Hour)
+	require.NoError(t, svc.Evaluate(t.Context()))
+	w.Disabled = true
+	w, err := svc.Update(t.Context(), w)
+	require.NoError(t, err)
+	clock.Advance(3 * 24 * time.Hour)
+	require.NoError(t, svc.Evaluate(t.Context()))
+	assert.Len(t, summariesOf(t, store, w.ID), 1, "nothing while disabled")
+
+	w.Disabled = false
+	_, err = svc.Update(t.Context(), w)
+	require.NoError(t, err)
+	require.NoError(t, svc.Evaluate(t.Context()))
+	require.NoError(t, svc.Evaluate(t.Context()))
+	assert.Equal(t, []any{"2026-11-28T10:00:00+01:00", "2026-12-01T10:00:00+01:00"}, periodEnds(summariesOf(t, store, w.ID)),
+		"re-enabled: the latest period missed meanwhile")
+}
