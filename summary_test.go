@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -335,4 +336,18 @@ func TestScheduledSummaryOfADisabledWebhook(t *testing.T) {
 	require.NoError(t, svc.Evaluate(t.Context()))
 	assert.Equal(t, []any{"2026-11-28T10:00:00+01:00", "2026-12-01T10:00:00+01:00"}, periodEnds(summariesOf(t, store, w.ID)),
 		"re-enabled: the latest period missed meanwhile")
+}
+
+func TestScheduledSummaryTooLargeIsAnError(t *testing.T) {
+	store := memstore.New(nil)
+	clock := clockAt("2026-11-28T08:30:00Z")
+	big := func(context.Context, *webhook.Webhook, webhook.Period) (map[string]any, error) {
+		return map[string]any{"blob": strings.Repeat("x", 2048)}, nil
+	}
+	svc, err := webhook.NewService(store, &webhook.Config{Now: clock.Now, Summary: big, MaxPayloadBytes: 1024, EvaluationInterval: -1})
+	require.NoError(t, err)
+	w := create(t, svc, "daily", daily10Berlin)
+	clock.Advance(time.Hour)
+	require.ErrorIs(t, svc.Evaluate(t.Context()), webhook.ErrPayloadTooLarge)
+	assert.Empty(t, summariesOf(t, store, w.ID), "nothing sent, nothing marked sent")
 }
