@@ -88,6 +88,13 @@ type Config struct {
 	// evaluation off (call Evaluate yourself). Defaults to
 	// DefaultEvaluationInterval.
 	EvaluationInterval time.Duration
+	// Summary computes the data of the scheduled triggers' summaries
+	// (see SummaryFunc and TriggerScheduled): the "summary" field of each
+	// "$scheduled_summary". Without it, a summary carries its period
+	// alone ("summary": null), a tick the receiver can act on; give the
+	// same Summary to every Service that evaluates (runs a Worker).
+	// Defaults to nil.
+	Summary SummaryFunc
 
 	// OnDeliveryFailed, if set, is called after a delivery has failed
 	// for good (its attempts are used up, or the endpoint refused it
@@ -132,6 +139,7 @@ type Service struct {
 	onFailed    func(context.Context, *Delivery)
 	onDisabled  func(context.Context, *Webhook)
 	evalEvery   time.Duration // Config.EvaluationInterval; 0 when off
+	summary     SummaryFunc   // Config.Summary
 
 	evaluating atomic.Bool // an evaluator runs (see evaluateDuring)
 
@@ -203,6 +211,7 @@ func NewService(store Storage, cfg *Config) (*Service, error) {
 		onFailed:    c.OnDeliveryFailed,
 		onDisabled:  c.OnWebhookDisabled,
 		evalEvery:   c.EvaluationInterval,
+		summary:     c.Summary,
 		reload:      make(chan struct{}, 1),
 	}, nil
 }

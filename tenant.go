@@ -205,6 +205,26 @@ func (t *TenantService) TriggerAnomaly(ctx context.Context, a Anomaly, environme
 	return t.svc.TriggerAnomaly(ctx, a, environment, t.withTenant(opts)...)
 }
 
+// TriggerFunnelComplete is Service.TriggerFunnelComplete for the tenant:
+// only the tenant's webhooks match, whatever WithTenant option opts hold,
+// and the default idempotency key is the tenant's.
+func (t *TenantService) TriggerFunnelComplete(ctx context.Context, c FunnelCompletion, environment string, opts ...TriggerOption) ([]string, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	return t.svc.TriggerFunnelComplete(ctx, c, environment, t.withTenant(opts)...)
+}
+
+// TriggerCohortEntry is Service.TriggerCohortEntry for the tenant: only
+// the tenant's webhooks match, whatever WithTenant option opts hold, and
+// the default idempotency key is the tenant's.
+func (t *TenantService) TriggerCohortEntry(ctx context.Context, e CohortEntry, environment string, opts ...TriggerOption) ([]string, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	return t.svc.TriggerCohortEntry(ctx, e, environment, t.withTenant(opts)...)
+}
+
 // withTenant returns opts with the tenant's WithTenant last, so that it
 // wins over any other.
 func (t *TenantService) withTenant(opts []TriggerOption) []TriggerOption {

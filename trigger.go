@@ -19,6 +19,7 @@ type TriggerOption func(*triggerOptions)
 
 type triggerOptions struct {
 	key       string
+	implicit  bool // key is a default (see withDefaultKey)
 	tenant    string
 	timestamp time.Time
 	enqueuer  Enqueuer
@@ -34,7 +35,7 @@ const MaxIdempotencyKeyLength = 256
 // and among calls without one, keys are global to the Storage; include
 // the trigger kind or your own namespace in them.
 func WithIdempotencyKey(key string) TriggerOption {
-	return func(o *triggerOptions) { o.key = key }
+	return func(o *triggerOptions) { o.key, o.implicit = key, false }
 }
 
 // WithTenant scopes the trigger call to one tenant of the host
@@ -200,7 +201,7 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 			}
 		}
 	}
-	if len(hooks) == 0 && o.key == "" {
+	if len(hooks) == 0 && (o.key == "" || o.implicit) {
 		return nil, nil
 	}
 
