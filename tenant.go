@@ -155,10 +155,26 @@ func (t *TenantService) Test(ctx context.Context, webhookID string) (*Delivery, 
 // webhook ID, a deleted webhook's and another tenant's give an error
 // wrapping ErrNotFound.
 func (t *TenantService) Deliveries(ctx context.Context, webhookID string, limit int) ([]*Delivery, error) {
-	if _, err := t.webhook(ctx, webhookID, "deliveries"); err != nil {
+	return t.ListDeliveries(ctx, ListDeliveriesParams{WebhookID: webhookID, Limit: limit})
+}
+
+// ListDeliveries returns one page of the deliveries of the tenant's
+// webhook p.WebhookID, each with its attempts, as Service.ListDeliveries
+// does, except that an unknown webhook ID, a deleted webhook's and
+// another tenant's give an error wrapping ErrNotFound (after p is
+// validated: invalid parameters are ErrInvalid whoever owns the
+// webhook).
+func (t *TenantService) ListDeliveries(ctx context.Context, p ListDeliveriesParams) ([]*Delivery, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	return t.svc.Deliveries(ctx, webhookID, limit)
+	if _, err := t.webhook(ctx, p.WebhookID, "deliveries"); err != nil {
+		return nil, err
+	}
+	return t.svc.ListDeliveries(ctx, p)
 }
 
 // ReplayFailed queues again the failed deliveries of the tenant's webhook,
