@@ -135,7 +135,7 @@ func cleanPrefix(p string) (string, error) {
 		}
 	}
 	if bad || !utf8.ValidString(p) {
-		return "", fmt.Errorf("Prefix %q: must be a path starting with \"/\", without {}, ?, #, %%, \"//\" or spaces", p)
+		return "", fmt.Errorf("prefix %q: must be a path starting with \"/\", without {}, ?, #, %%, \"//\" or spaces", p)
 	}
 	return p, nil
 }
