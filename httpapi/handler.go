@@ -35,8 +35,10 @@ type Config struct {
 	Tenant func(r *http.Request) (string, error)
 	// RateLimit, if set, is called after Tenant with the request's
 	// tenant ("" for a single-tenant host) and may refuse the request:
-	// return a *RateLimitError for 429 with Retry-After (other errors
-	// map as Tenant's do), nil to serve it. Defaults to no limit.
+	// return nil to serve it, a *RateLimitError for 429 with
+	// Retry-After; ErrUnauthenticated, ErrForbidden and a *StatusError
+	// answer as from Tenant, and any other error 429 without
+	// Retry-After. Defaults to no limit.
 	RateLimit func(r *http.Request, tenant string) error
 	// MaxBodyBytes bounds request bodies; a larger one is answered
 	// with 413. Defaults to 1 MiB.

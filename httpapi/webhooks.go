@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -70,6 +71,7 @@ func (h *Handler) webhookRows(rq *request, after string, limit int) ([]webhookRo
 	var corrupt []*webhook.CorruptWebhookError
 	if errors.Is(err, webhook.ErrCorruptWebhook) {
 		corrupt = webhook.CorruptWebhooks(err)
+		slices.SortFunc(corrupt, func(a, b *webhook.CorruptWebhookError) int { return strings.Compare(a.ID, b.ID) })
 		h.log.WarnContext(rq.ctx, "httpapi: stored webhooks that cannot be read are left out of the list", "count", len(corrupt), "error", err)
 		err = nil
 	}

@@ -107,6 +107,7 @@ func TestHTTPAPIOnPostgres(t *testing.T) {
 	assert.Equal(t, "patched", w["name"])
 	st, w = do("POST", "/webhooks/"+id+"/disable", "a", `{"reason":"night"}`, "application/json")
 	require.Equal(t, http.StatusOK, st)
+	assert.Equal(t, "night", w["disabled_reason"])
 	st, w = do("PUT", "/webhooks/"+id, "a", `{"name":"put","url":"`+rcv.URL+`/pg","triggers":[{"trigger_type":"event"}]}`, "application/json")
 	require.Equal(t, http.StatusOK, st, "%v", w)
 	assert.Equal(t, false, w["enabled"], "a PUT without enabled keeps the pause")
