@@ -276,11 +276,15 @@ var (
 	_ scoped = (*webhook.TenantService)(nil)
 )
 
-// writeJSON writes v as the JSON response with the given status.
+// writeJSON writes v as the JSON response with the given status; a
+// json.RawMessage is written as it is.
 func (h *Handler) writeJSON(rq *request, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("httpapi: encode response: %w", err)
+	b, ok := v.(json.RawMessage)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return fmt.Errorf("httpapi: encode response: %w", err)
+		}
 	}
 	hd := rq.w.Header()
 	hd.Set("Content-Type", "application/json")

@@ -55,7 +55,11 @@ func (h *Handler) listWebhooks(rq *request) error {
 	if more {
 		out.NextCursor = encodeCursor(cursorWebhooks, rows[len(rows)-1].id)
 	}
-	return h.writeJSON(rq, http.StatusOK, out)
+	b, err := marshalPage(out.Data, out.NextCursor, out.HasMore)
+	if err != nil {
+		return err
+	}
+	return h.writeJSON(rq, http.StatusOK, json.RawMessage(b))
 }
 
 // webhookRow is a listed webhook, nil when its stored row could not be
