@@ -24,15 +24,44 @@ func (s *Service) Delivery(ctx context.Context, id string) (*Delivery, error) {
 // Deliveries returns up to limit of a webhook's most recent deliveries,
 // newest first, each with its attempts (limit as in PageLimit). A deleted
 // webhook's history stays and is listed; an unknown ID gives an empty
-// list. Page further back with Storage().ListDeliveries.
+// list. It is ListDeliveries with only WebhookID and Limit set; page
+// further back, or filter, with ListDeliveries.
 func (s *Service) Deliveries(ctx context.Context, webhookID string, limit int) ([]*Delivery, error) {
-	ds, err := s.store.ListDeliveries(ctx, ListDeliveriesParams{WebhookID: webhookID, Limit: limit})
+	return s.ListDeliveries(ctx, ListDeliveriesParams{WebhookID: webhookID, Limit: limit})
+}
+
+// ListDeliveries returns one page of a webhook's deliveries that pass
+// p's filters, newest first, each with its attempts oldest first (see
+// ListDeliveriesParams; pass the last ID of a page as the next page's
+// Before). A deleted webhook's history stays and is listed; an unknown ID
+// gives an empty list.
+//
+// A Storage that implements HistoryReader (memstore and pgstore do)
+// reads the page and its attempts in one round trip and one snapshot;
+// with any other, each delivery's attempts are read after the page, one
+// call each, and a delivery pruned in between fails the call with an
+// error wrapping ErrNotFound.
+//
+// It returns an error wrapping ErrInvalid (a *ValidationError) when
+// p.Validate fails, and the Storage's errors otherwise.
+func (s *Service) ListDeliveries(ctx context.Context, p ListDeliveriesParams) ([]*Delivery, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if hr, ok := s.store.(HistoryReader); ok {
+		ds, err := hr.ListDeliveriesWithAttempts(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("webhook %s: deliveries: %w", p.WebhookID, err)
+		}
+		return ds, nil
+	}
+	ds, err := s.store.ListDeliveries(ctx, p)
 	if err != nil {
-		return nil, fmt.Errorf("webhook %s: deliveries: %w", webhookID, err)
+		return nil, fmt.Errorf("webhook %s: deliveries: %w", p.WebhookID, err)
 	}
 	for _, d := range ds {
 		if d.Attempts, err = s.store.ListAttempts(ctx, d.ID); err != nil {
-			return nil, fmt.Errorf("webhook: deliveries: %w", err)
+			return nil, fmt.Errorf("webhook %s: deliveries: %w", p.WebhookID, err)
 		}
 	}
 	return ds, nil

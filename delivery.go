@@ -70,7 +70,8 @@ type Delivery struct {
 	// twice queues each failed message once.
 	RedeliveredBy string `json:"redelivered_by,omitempty"`
 	// Attempts is the attempt history, oldest first, filled by the
-	// Service's Delivery and Deliveries; Storage leaves it nil.
+	// Service's Delivery, Deliveries and ListDeliveries; Storage leaves
+	// it nil, except in what HistoryReader returns.
 	Attempts []Attempt `json:"attempts,omitempty"`
 }
 

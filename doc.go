@@ -69,10 +69,11 @@
 // Storage is the one interface a backend implements; memstore keeps
 // everything in memory, storage/pgstore in PostgreSQL, and
 // storage/storagetest is the conformance suite both pass. The backend
-// contract is everything in storage.go: Storage, its parameter and result
-// structs (EnqueueParams, ClaimParams, Claim, RecordAttemptParams, …) and
-// the optional interfaces a backend may add (Enqueuer, Notifier,
-// BatchRecorder, Pruner). Applications need none of it beyond choosing a
+// contract is everything in storage.go and history.go: Storage, its
+// parameter and result structs (EnqueueParams, ClaimParams, Claim,
+// RecordAttemptParams, ListDeliveriesParams, …) and the optional
+// interfaces a backend may add (Enqueuer, Notifier, BatchRecorder,
+// Pruner, HistoryReader). Applications need none of it beyond choosing a
 // backend.
 //
 // # Configuration

@@ -129,9 +129,11 @@ type Storage interface {
 
 	// GetDelivery returns a delivery without its attempts, or ErrNotFound.
 	GetDelivery(ctx context.Context, id string) (*Delivery, error)
-	// ListDeliveries returns a webhook's deliveries, newest (highest ID)
-	// first, one page at a time (see ListDeliveriesParams). It returns
-	// an empty list, not ErrNotFound, for a webhook without deliveries.
+	// ListDeliveries returns a webhook's deliveries that pass p's
+	// filters, newest (highest ID) first, one page at a time (see
+	// ListDeliveriesParams), without their attempts. It returns an empty
+	// list, not ErrNotFound, for a webhook without deliveries, and an
+	// error wrapping ErrInvalid when p.Validate fails.
 	ListDeliveries(ctx context.Context, p ListDeliveriesParams) ([]*Delivery, error)
 	// ListAttempts returns a delivery's attempts, oldest first, or
 	// ErrNotFound if the delivery does not exist.
@@ -296,16 +298,38 @@ type ListWebhooksParams struct {
 	Limit int
 }
 
-// ListDeliveriesParams selects a page of one webhook's deliveries.
+// ListDeliveriesParams selects a page of one webhook's deliveries. The
+// filters combine: a delivery is listed only if it passes every filter
+// that is set, and a filter left empty or zero lets every delivery pass.
+// Validate says which parameters a Storage accepts.
 type ListDeliveriesParams struct {
 	// WebhookID is the webhook whose deliveries to list. Required.
 	WebhookID string
-	// Status, when not empty, returns only deliveries in that status.
+	// Status, when not empty, returns only deliveries in that status. It
+	// is short for Statuses with one element; with both set, a delivery
+	// in Status or in any of Statuses is listed.
 	Status DeliveryStatus
+	// Statuses, when not empty, returns only deliveries in one of these
+	// statuses (see also Status). Repeats are allowed.
+	Statuses []DeliveryStatus
+	// EventTypes, when not empty, returns only deliveries whose
+	// EventType equals one of these (at most MaxListFilterValues, none
+	// of them empty).
+	EventTypes []string
+	// Since, when not zero, returns only deliveries created at or after
+	// it (CreatedAt >= Since: inclusive).
+	Since time.Time
+	// Until, when not zero, returns only deliveries created before it
+	// (CreatedAt < Until: exclusive), so that adjoining windows [a, b)
+	// and [b, c) list each delivery once. Until must not be before
+	// Since.
+	Until time.Time
 	// Before returns deliveries whose ID sorts before it; pass the last
-	// ID of the previous page. Empty starts at the newest.
+	// ID of the previous page, with the same filters. Empty starts at
+	// the newest.
 	Before string
-	// Limit is the page size; see PageLimit.
+	// Limit is the page size; see PageLimit. A page shorter than the
+	// limit is the last.
 	Limit int
 	// NotRedelivered, when true, returns only deliveries without
 	// RedeliveredBy: those no redelivery or replay has queued again.

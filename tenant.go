@@ -59,7 +59,7 @@ func (t *TenantService) Create(ctx context.Context, w *Webhook) (*Webhook, error
 	if t.err != nil {
 		return nil, t.err
 	}
-	return t.svc.create(ctx, t.sc, w)
+	return t.svc.create(ctx, t.sc, w, "")
 }
 
 // Get returns the tenant's webhook with the given ID, or an error
@@ -98,7 +98,34 @@ func (t *TenantService) RotateSecret(ctx context.Context, id string) (*Webhook, 
 	if t.err != nil {
 		return nil, t.err
 	}
-	return t.svc.rotateSecret(ctx, t.sc, id)
+	return t.svc.rotateSecretIn(ctx, t.sc, id, RotateSecretParams{})
+}
+
+// RotateSecretWith gives the tenant's webhook a new secret, as
+// Service.RotateSecretWith does. Another tenant's webhook is not found.
+func (t *TenantService) RotateSecretWith(ctx context.Context, id string, p RotateSecretParams) (*Webhook, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	return t.svc.rotateSecretIn(ctx, t.sc, id, p)
+}
+
+// Enable enables the tenant's webhook again, as Service.Enable does.
+// Another tenant's webhook is not found, and is not changed.
+func (t *TenantService) Enable(ctx context.Context, id string) (*Webhook, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	return t.svc.enable(ctx, t.sc, id)
+}
+
+// Disable disables the tenant's webhook, as Service.Disable does.
+// Another tenant's webhook is not found, and is not changed.
+func (t *TenantService) Disable(ctx context.Context, id, reason string) (*Webhook, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	return t.svc.disableIn(ctx, t.sc, id, reason)
 }
 
 // List returns one page of the tenant's webhooks in ID (creation) order,
@@ -128,10 +155,26 @@ func (t *TenantService) Test(ctx context.Context, webhookID string) (*Delivery, 
 // webhook ID, a deleted webhook's and another tenant's give an error
 // wrapping ErrNotFound.
 func (t *TenantService) Deliveries(ctx context.Context, webhookID string, limit int) ([]*Delivery, error) {
-	if _, err := t.webhook(ctx, webhookID, "deliveries"); err != nil {
+	return t.ListDeliveries(ctx, ListDeliveriesParams{WebhookID: webhookID, Limit: limit})
+}
+
+// ListDeliveries returns one page of the deliveries of the tenant's
+// webhook p.WebhookID, each with its attempts, as Service.ListDeliveries
+// does, except that an unknown webhook ID, a deleted webhook's and
+// another tenant's give an error wrapping ErrNotFound (after p is
+// validated: invalid parameters are ErrInvalid whoever owns the
+// webhook).
+func (t *TenantService) ListDeliveries(ctx context.Context, p ListDeliveriesParams) ([]*Delivery, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	return t.svc.Deliveries(ctx, webhookID, limit)
+	if _, err := t.webhook(ctx, p.WebhookID, "deliveries"); err != nil {
+		return nil, err
+	}
+	return t.svc.ListDeliveries(ctx, p)
 }
 
 // ReplayFailed queues again the failed deliveries of the tenant's webhook,

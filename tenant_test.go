@@ -239,6 +239,10 @@ func TestTenantServiceIsolation(t *testing.T) {
 		"RotateSecret": func(ts *webhook.TenantService, id string) error { _, err := ts.RotateSecret(ctx, id); return err },
 		"Test":         func(ts *webhook.TenantService, id string) error { _, err := ts.Test(ctx, id); return err },
 		"Deliveries":   func(ts *webhook.TenantService, id string) error { _, err := ts.Deliveries(ctx, id, 10); return err },
+		"ListDeliveries": func(ts *webhook.TenantService, id string) error {
+			_, err := ts.ListDeliveries(ctx, webhook.ListDeliveriesParams{WebhookID: id, Status: webhook.StatusFailed})
+			return err
+		},
 		"ReplayFailed": func(ts *webhook.TenantService, id string) error {
 			_, err := ts.ReplayFailed(ctx, id, webhook.ReplayParams{})
 			return err

@@ -49,6 +49,7 @@ var (
 	_ webhook.Storage           = (*Store)(nil)
 	_ webhook.Pruner            = (*Store)(nil)
 	_ webhook.BatchRecorder     = (*Store)(nil)
+	_ webhook.HistoryReader     = (*Store)(nil)
 	_ webhook.TriggerStateStore = (*Store)(nil)
 	_ webhook.MetricStore       = (*Store)(nil)
 )
@@ -447,11 +448,22 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (*webhook.Delivery, 
 
 // ListDeliveries implements webhook.Storage.
 func (s *Store) ListDeliveries(ctx context.Context, p webhook.ListDeliveriesParams) ([]*webhook.Delivery, error) {
+	return s.listDeliveries(ctx, p, false)
+}
+
+// ListDeliveriesWithAttempts implements webhook.HistoryReader.
+func (s *Store) ListDeliveriesWithAttempts(ctx context.Context, p webhook.ListDeliveriesParams) ([]*webhook.Delivery, error) {
+	return s.listDeliveries(ctx, p, true)
+}
+
+// listDeliveries returns a page of deliveries, with copies of their
+// attempts if attempts is set.
+func (s *Store) listDeliveries(ctx context.Context, p webhook.ListDeliveriesParams, attempts bool) ([]*webhook.Delivery, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if p.WebhookID == "" {
-		return nil, fmt.Errorf("%w: list deliveries needs a webhook ID", webhook.ErrInvalid)
+	if err := p.Validate(); err != nil {
+		return nil, err
 	}
 	limit := webhook.PageLimit(p.Limit)
 	s.mu.Lock()
@@ -467,10 +479,13 @@ func (s *Store) ListDeliveries(ctx context.Context, p webhook.ListDeliveriesPara
 			continue
 		}
 		d := s.deliveries[id]
-		if (p.Status != "" && d.d.Status != p.Status) || (p.NotRedelivered && d.d.RedeliveredBy != "") {
+		if !p.Selects(&d.d) {
 			continue
 		}
 		c := d.d
+		if attempts {
+			c.Attempts = slices.Clone(d.attempts)
+		}
 		out = append(out, &c)
 	}
 	return out, nil

@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+var _ webhook.HistoryReader = (*Store)(nil)
+
 // deliveryCols holds the nullable columns of a delivery row while scanning.
 type deliveryCols struct {
 	next, completed *time.Time
@@ -70,31 +72,61 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (*webhook.Delivery, 
 
 // ListDeliveries implements webhook.Storage.
 func (s *Store) ListDeliveries(ctx context.Context, p webhook.ListDeliveriesParams) ([]*webhook.Delivery, error) {
-	if p.WebhookID == "" {
-		return nil, fmt.Errorf("%w: list deliveries needs a webhook ID", webhook.ErrInvalid)
+	sql, args, err := s.historyPage(p, false)
+	if sql == "" || err != nil {
+		return nil, err
 	}
-	if !validID(p.WebhookID) {
-		return nil, nil
-	}
-	before := p.Before
-	if before == "" {
-		before = maxUUID
-	} else if !validID(before) {
-		return nil, fmt.Errorf("%w: cursor %q is not a delivery ID", webhook.ErrInvalid, p.Before)
-	}
-	var rows pgx.Rows
-	var err error
-	if p.Status == webhook.StatusFailed && p.NotRedelivered {
-		// What a replay reads, through its partial index.
-		rows, err = s.pool.Query(ctx, s.replay.listReplayable, p.WebhookID, before, webhook.PageLimit(p.Limit))
-	} else {
-		rows, err = s.pool.Query(ctx, s.sql.listDeliveries, p.WebhookID, string(p.Status), before, webhook.PageLimit(p.Limit), p.NotRedelivered)
-	}
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, translate(err, "list deliveries")
 	}
 	ds, err := pgx.CollectRows(rows, scanDelivery)
 	return ds, translate(err, "list deliveries")
+}
+
+// ListDeliveriesWithAttempts implements webhook.HistoryReader: one
+// statement reads the page and its attempts.
+func (s *Store) ListDeliveriesWithAttempts(ctx context.Context, p webhook.ListDeliveriesParams) ([]*webhook.Delivery, error) {
+	sql, args, err := s.historyPage(p, true)
+	if sql == "" || err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, translate(err, "list deliveries")
+	}
+	ds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*webhook.Delivery, error) {
+		var d webhook.Delivery
+		var c deliveryCols
+		var a attemptArrays
+		if err := row.Scan(append(c.dest(&d), a.dest()...)...); err != nil {
+			return nil, err
+		}
+		c.finish(&d)
+		var err error
+		d.Attempts, err = a.attempts(d.ID)
+		return &d, err
+	})
+	return ds, translate(err, "list deliveries")
+}
+
+// historyPage validates p and returns the statement of its page; none
+// (and no error) when the page is empty whatever is stored.
+func (s *Store) historyPage(p webhook.ListDeliveriesParams, attempts bool) (string, []any, error) {
+	if err := p.Validate(); err != nil {
+		return "", nil, err
+	}
+	if !validID(p.WebhookID) {
+		return "", nil, nil
+	}
+	before := p.Before
+	if before == "" {
+		before = maxUUID
+	} else if !validID(before) {
+		return "", nil, fmt.Errorf("%w: cursor %q is not a delivery ID", webhook.ErrInvalid, p.Before)
+	}
+	sql, args := s.listDeliveriesQuery(p, before, attempts)
+	return sql, args, nil
 }
 
 // ListAttempts implements webhook.Storage.
@@ -145,7 +177,7 @@ func (s *Store) GetPayload(ctx context.Context, id string) (*webhook.Payload, er
 
 // replayStatements holds the SQL of redeliveries and replays.
 type replayStatements struct {
-	markRedelivered, countDeliveries, listReplayable string
+	markRedelivered, countDeliveries string
 }
 
 func newReplayStatements(schema string) replayStatements {
@@ -158,8 +190,5 @@ func newReplayStatements(schema string) replayStatements {
 			WHERE o.id = i.orig_id::uuid AND NOT ($3 AND o.redelivered_by IS NOT NULL)
 			RETURNING o.id::text`),
 		countDeliveries: q(`SELECT count(*) FROM {{schema}}.deliveries WHERE id = ANY ($1::text[]::uuid[])`),
-		listReplayable: q(`SELECT ` + deliveryColumns + ` FROM {{schema}}.deliveries d
-			WHERE d.webhook_id = $1 AND d.status = 'failed' AND d.redelivered_by IS NULL AND d.id < $2::uuid
-			ORDER BY d.id DESC LIMIT $3`),
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -55,8 +56,8 @@ func unmigratedStore(t *testing.T) (*Store, *pgxpool.Pool) {
 	return s, pool
 }
 
-// explainGeneric returns the generic plan of sql run with args (strings
-// and ints), on an empty table (seqscan off, so that the planner shows
+// explainGeneric returns the generic plan of sql run with args (strings,
+// ints, string slices, times and bools), on an empty table (seqscan off, so that the planner shows
 // the index order it would use).
 func explainGeneric(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) string {
 	t.Helper()
@@ -73,9 +74,17 @@ func explainGeneric(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) s
 	}
 	types := make([]string, len(args))
 	for i, a := range args {
-		types[i] = "text"
-		if _, ok := a.(int); ok {
+		switch a.(type) {
+		case int:
 			types[i] = "integer"
+		case []string:
+			types[i] = "text[]"
+		case time.Time:
+			types[i] = "timestamptz"
+		case bool:
+			types[i] = "boolean"
+		default:
+			types[i] = "text"
 		}
 	}
 	_, err = tx.Exec(ctx, `PREPARE explained (`+strings.Join(types, ", ")+`) AS `+sql)
@@ -87,7 +96,17 @@ func explainGeneric(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) s
 		case int:
 			literals[i] = strconv.Itoa(a)
 		case string:
-			literals[i] = "'" + strings.ReplaceAll(a, "'", "''") + "'"
+			literals[i] = quoteLiteral(a)
+		case []string:
+			quoted := make([]string, len(a))
+			for j, e := range a {
+				quoted[j] = quoteLiteral(e)
+			}
+			literals[i] = "ARRAY[" + strings.Join(quoted, ", ") + "]::text[]"
+		case time.Time:
+			literals[i] = quoteLiteral(a.Format(time.RFC3339Nano)) + "::timestamptz"
+		case bool:
+			literals[i] = strconv.FormatBool(a)
 		default:
 			t.Fatalf("explainGeneric: argument %d is a %T", i, a)
 		}
@@ -103,3 +122,6 @@ func explainGeneric(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) s
 	require.NoError(t, rows.Err())
 	return strings.Join(plan, "\n")
 }
+
+// quoteLiteral quotes s as an SQL string literal.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

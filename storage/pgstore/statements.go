@@ -9,7 +9,7 @@ type statements struct {
 	webhookExists, releaseDelivery                                                        string
 	insertKey, getKey, insertPayloads, insertDeliveries                                   string
 	claim, claimCapped, recordAttempt, recordAttempts, deliveryExists, existingDeliveries string
-	getDelivery, listDeliveries, listAttempts, getPayload                                 string
+	getDelivery, listAttempts, getPayload                                                 string
 	pruneDeliveries, prunePayloads, pruneKeys                                             string
 }
 
@@ -147,10 +147,6 @@ func newStatements(schema string) statements {
 			RETURNING webhook_id::text`),
 
 		getDelivery: q(`SELECT ` + deliveryColumns + ` FROM {{schema}}.deliveries d WHERE d.id = $1`),
-		listDeliveries: q(`SELECT ` + deliveryColumns + ` FROM {{schema}}.deliveries d
-			WHERE d.webhook_id = $1 AND ($2 = '' OR d.status = $2) AND d.id < $3::uuid
-				AND NOT ($5 AND d.redelivered_by IS NOT NULL)
-			ORDER BY d.id DESC LIMIT $4`),
 		listAttempts: q(`SELECT number, started_at, duration_ns, status_code, response_body, error
 			FROM {{schema}}.attempts WHERE delivery_id = $1 ORDER BY number`),
 		getPayload: q(`SELECT id::text, webhook_id::text, event_type, environment, "timestamp", body

@@ -1,0 +1,70 @@
+package pgstore
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/analytics-webhooks/webhook"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Every shape of history page, filters and attempts included, reads an
+// index in the page's order from the cursor on, also in the generic plan
+// PostgreSQL may use for a statement pgx prepared: never every delivery
+// of the table or of the webhook, nor a sort of the webhook's history.
+func TestHistoryPagesReadIndexesInOrder(t *testing.T) {
+	s, pool := unmigratedStore(t)
+	require.NoError(t, s.Migrate(t.Context()))
+
+	statusSets := map[string][]webhook.DeliveryStatus{
+		"any":    nil,
+		"one":    {webhook.StatusDelivered},
+		"failed": {webhook.StatusFailed},
+		"two":    {webhook.StatusFailed, webhook.StatusDelivered},
+	}
+	for name, statuses := range statusSets {
+		for shape := range 32 {
+			p := webhook.ListDeliveriesParams{WebhookID: "0190c2b4-8d1e-7000-8000-000000000001", Statuses: statuses, Limit: 100}
+			if shape&1 != 0 {
+				p.EventTypes = []string{"order.paid", "$error"}
+			}
+			if shape&2 != 0 {
+				p.Since = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			}
+			if shape&4 != 0 {
+				p.Until = time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+			}
+			p.NotRedelivered = shape&8 != 0
+			attempts := shape&16 != 0
+			label := fmt.Sprintf("statuses %s, shape %05b", name, shape)
+
+			sql, args := s.listDeliveriesQuery(p, maxUUID, attempts)
+			assert.NotContains(t, sql, "= ''", label) // no "($n = '' OR …)"
+			plan := explainGeneric(t, pool, sql, args...)
+			assert.NotContains(t, plan, "Seq Scan", "%s:\n%s", label, plan)
+			assert.Regexp(t, `Index Cond: .*webhook_id = \(\$1\)::uuid`, plan, "%s: only the webhook's rows:\n%s", label, plan)
+			switch {
+			case name == "any":
+				assert.Contains(t, plan, "Index Scan Backward using deliveries_webhook_idx", "%s:\n%s", label, plan)
+			case name == "failed" && p.NotRedelivered:
+				assert.Contains(t, plan, "Index Scan Backward using deliveries_replayable_idx", "%s:\n%s", label, plan)
+			default:
+				assert.Contains(t, plan, "Index Scan Backward using deliveries_webhook_status_idx", "%s:\n%s", label, plan)
+			}
+			if name == "two" {
+				// A page per status, merged: the sort is of at most
+				// two pages, below a loop over the statuses.
+				assert.Contains(t, plan, "Function Scan on unnest", "%s:\n%s", label, plan)
+				assert.Equal(t, 1, strings.Count(plan, "Sort Key"), "%s:\n%s", label, plan)
+			} else {
+				assert.NotContains(t, plan, "Sort", "%s:\n%s", label, plan)
+			}
+			if attempts {
+				assert.Contains(t, plan, "attempts_pkey", "%s: attempts through their key:\n%s", label, plan)
+			}
+		}
+	}
+}
