@@ -88,6 +88,13 @@ type Config struct {
 	// evaluation off (call Evaluate yourself). Defaults to
 	// DefaultEvaluationInterval.
 	EvaluationInterval time.Duration
+	// MaxBufferedMetricBuckets bounds the memory RecordMetric uses: the
+	// most buckets (one per tenant, metric, environment and
+	// MetricResolution of time) it holds before writing them. Past it,
+	// RecordMetric writes the buffer in the call (see RecordMetric). A
+	// bucket takes about 250 bytes. Defaults to
+	// DefaultMaxBufferedMetricBuckets.
+	MaxBufferedMetricBuckets int
 
 	// OnDeliveryFailed, if set, is called after a delivery has failed
 	// for good (its attempts are used up, or the endpoint refused it
@@ -134,6 +141,7 @@ type Service struct {
 	evalEvery   time.Duration // Config.EvaluationInterval; 0 when off
 
 	evaluating atomic.Bool // an evaluator runs (see evaluateDuring)
+	metrics    *metricBuffer // samples recorded and not yet written
 
 	gen      atomic.Uint64         // bumped by every local webhook change
 	idx      atomic.Pointer[index] // the matching index, possibly stale
@@ -174,6 +182,7 @@ func NewService(store Storage, cfg *Config) (*Service, error) {
 		c.DisableAfterFailures = DefaultDisableAfterFailures
 	}
 	setDefault(&ps, "DisableAfterFailingFor", &c.DisableAfterFailingFor, DefaultDisableAfterFailing)
+	setDefault(&ps, "MaxBufferedMetricBuckets", &c.MaxBufferedMetricBuckets, DefaultMaxBufferedMetricBuckets)
 	switch {
 	case c.EvaluationInterval == 0:
 		c.EvaluationInterval = DefaultEvaluationInterval
@@ -204,6 +213,7 @@ func NewService(store Storage, cfg *Config) (*Service, error) {
 		onDisabled:  c.OnWebhookDisabled,
 		evalEvery:   c.EvaluationInterval,
 		reload:      make(chan struct{}, 1),
+		metrics:     newMetricBuffer(c.MaxBufferedMetricBuckets),
 	}, nil
 }
 

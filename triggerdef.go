@@ -94,9 +94,6 @@ func (t TriggerType) fits(eventType string) bool {
 		return eventType == EventTypeFunnelComplete
 	case TriggerCohortEntry:
 		return eventType == EventTypeCohortEntry
-	case TriggerThreshold:
-		// Until threshold conditions run on their alert state.
-		return eventType == EventTypeThresholdAlert
 	}
 	return false
 }
@@ -407,19 +404,6 @@ func (ct *compiledTrigger) match(eventType string, data map[string]any) bool {
 		if !ct.filters[i].match(data) {
 			return false
 		}
-	}
-	if len(ct.conditions) > 0 {
-		metric, _ := data["metric"].(string)
-		value, ok := toFloat(data["value"])
-		if !ok {
-			return false
-		}
-		for _, c := range ct.conditions {
-			if c.Match(metric, value) {
-				return true
-			}
-		}
-		return false
 	}
 	return true
 }
