@@ -140,7 +140,7 @@ type Service struct {
 	onDisabled  func(context.Context, *Webhook)
 	evalEvery   time.Duration // Config.EvaluationInterval; 0 when off
 
-	evaluating atomic.Bool // an evaluator runs (see evaluateDuring)
+	evaluating atomic.Bool   // an evaluator runs (see evaluateDuring)
 	metrics    *metricBuffer // samples recorded and not yet written
 
 	gen      atomic.Uint64         // bumped by every local webhook change
