@@ -49,7 +49,23 @@ func (s *Store) enqueue(ctx context.Context, q querier, own bool, p webhook.Enqu
 		return webhook.EnqueueResult{}, translate(err, "enqueue")
 	}
 	defer tx.Rollback(ctx)
+	res, err := s.enqueueIn(ctx, tx, p)
+	if err != nil || res.Duplicate {
+		return res, err // a duplicate wrote nothing: nothing to commit
+	}
+	if err := tx.Commit(ctx); err != nil {
+		if own {
+			return webhook.EnqueueResult{}, commitError(err, "enqueue")
+		}
+		return webhook.EnqueueResult{}, translate(err, "enqueue")
+	}
+	return res, nil
+}
 
+// enqueueIn writes p, which checkEnqueue accepted, in tx, and leaves the
+// commit to the caller. A used idempotency key writes nothing and
+// returns the deliveries it was used for, with Duplicate set.
+func (s *Store) enqueueIn(ctx context.Context, tx pgx.Tx, p webhook.EnqueueParams) (webhook.EnqueueResult, error) {
 	ids := make([]string, len(p.Deliveries))
 	for i, d := range p.Deliveries {
 		ids[i] = d.ID
@@ -114,12 +130,6 @@ func (s *Store) enqueue(ctx context.Context, q querier, own bool, p webhook.Enqu
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, s.channel); err != nil {
 			return webhook.EnqueueResult{}, translate(err, "enqueue: notify")
 		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		if own {
-			return webhook.EnqueueResult{}, commitError(err, "enqueue")
-		}
-		return webhook.EnqueueResult{}, translate(err, "enqueue")
 	}
 	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
 }

@@ -102,6 +102,8 @@ type Store struct {
 	log     *slog.Logger
 	sql     statements
 	replay  replayStatements
+	// triggers: the SQL of trigger states.
+	triggers triggerStatements
 	// callerClock makes claims measure leases with ClaimParams.Now
 	// instead of the database's clock; only tests that simulate time
 	// set it (see export_test.go).
@@ -143,6 +145,8 @@ func New(pool *pgxpool.Pool, cfg *Config) (*Store, error) {
 		log:     c.Logger,
 		sql:     newStatements(pgx.Identifier{c.Schema}.Sanitize()),
 		replay:  newReplayStatements(pgx.Identifier{c.Schema}.Sanitize()),
+
+		triggers: newTriggerStatements(pgx.Identifier{c.Schema}.Sanitize()),
 	}, nil
 }
 

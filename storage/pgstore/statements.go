@@ -32,7 +32,9 @@ func newStatements(schema string) statements {
 			)
 			SELECT pg_notify($7, id::text) FROM upd`),
 		webhookExists: q(`SELECT EXISTS (SELECT 1 FROM {{schema}}.webhooks WHERE id = $1)`),
-		deleteWebhook: q(`WITH del AS (DELETE FROM {{schema}}.webhooks WHERE id = $1 RETURNING id)
+		// The webhook's trigger states go with it, in the same statement.
+		deleteWebhook: q(`WITH del AS (DELETE FROM {{schema}}.webhooks WHERE id = $1 RETURNING id),
+				states AS (DELETE FROM {{schema}}.trigger_states WHERE webhook_id IN (SELECT id FROM del))
 			SELECT pg_notify($2, id::text) FROM del`),
 		// ORDER BY w.id, the uuid column: a bare "id" would name the
 		// text output column and sort every row after the cursor. One

@@ -9,7 +9,10 @@
 // webhook.Storage, including those about concurrency: two claimers never
 // hold the same delivery, an expired lease is reclaimed and its stale
 // holder's result refused, an enqueue is all-or-nothing, and an
-// idempotency key enqueues once however calls race.
+// idempotency key enqueues once however calls race. The optional
+// interfaces a Storage implements (webhook.TriggerStateStore) are checked
+// too, the races of their compare-and-set included; the cases of those it
+// does not implement are skipped.
 //
 // The suite simulates time through the parameters' Now, leases included:
 // a Storage that keeps leases on a clock of its own (pgstore uses the
@@ -40,6 +43,16 @@ func Run(t *testing.T, newStore NewStore) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
+		})
+	}
+	for _, tc := range triggerCases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			ts, ok := s.(webhook.TriggerStateStore)
+			if !ok {
+				t.Skip("the Storage does not implement webhook.TriggerStateStore")
+			}
+			tc.fn(t, s, ts)
 		})
 	}
 }
