@@ -282,7 +282,7 @@ func raceTransitions(t *testing.T, store webhook.Storage, alerts func(t *testing
 	var svcs [2]*webhook.Service
 	for i := range svcs {
 		var err error
-		svcs[i], err = webhook.NewService(store, &webhook.Config{Now: clock.Now, WebhookCacheTTL: time.Hour})
+		svcs[i], err = webhook.NewService(store, &webhook.Config{Now: clock.Now, WebhookCacheTTL: -1})
 		require.NoError(t, err)
 	}
 	w := thresholdHook(t, svcs[0], webhook.Condition{Metric: "m", Operator: webhook.ConditionGT, Value: 1})
