@@ -122,8 +122,8 @@ func (s *Service) TriggerError(ctx context.Context, errorType, errorMessage stri
 // threshold is the caller's own idea of the limit: it does not decide
 // anything (the webhook's conditions do, so that whoever configured the
 // webhook sets its alerts), and is reported in the data as
-// "reported_threshold" beside the condition's "threshold". See
-// EventTypeThresholdAlert for the data.
+// "reported_threshold" beside the condition's "threshold" (see Condition
+// for the data).
 //
 // It returns the IDs of the deliveries this call's transitions enqueued:
 // none while an alert stays as it is. WithTenant and WithTimestamp apply;
