@@ -265,3 +265,31 @@ func TestRecordMetricWritesWithinASecond(t *testing.T) {
 		assert.Equal(t, 15.0, sum)
 	})
 }
+
+// TestWindowAbsence: a count of 0 is a value, so "count lt 1" fires when
+// a metric stops arriving.
+func TestWindowAbsence(t *testing.T) {
+	svc, store, clock := newService(t)
+	ctx := t.Context()
+	cond := webhook.Condition{Metric: "heartbeat", Operator: webhook.ConditionLT, Value: 1, WindowSeconds: 30, Aggregation: webhook.AggregateCount}
+	listed, err := svc.Create(ctx, &webhook.Webhook{Name: "listed", URL: "https://example.com/l", Environments: []string{"prod"},
+		Triggers: []webhook.Trigger{{Type: webhook.TriggerThreshold, Conditions: []webhook.Condition{cond}}}})
+	require.NoError(t, err)
+	unlisted := thresholdHook(t, svc, cond)
+
+	require.NoError(t, svc.Evaluate(ctx))
+	assert.Equal(t, []string{"fired"}, reasons(alertsOf(t, store, listed.ID)), "prod is listed: no heartbeat at all fires")
+	assert.Empty(t, alertsOf(t, store, unlisted.ID), "no environment is known yet")
+
+	require.NoError(t, svc.RecordMetric(ctx, "heartbeat", 1, time.Time{}, "prod"))
+	require.NoError(t, svc.Evaluate(ctx))
+	assert.Equal(t, []string{"fired", "recovered"}, reasons(alertsOf(t, store, listed.ID)))
+
+	// The heartbeat stops. The unlisted webhook never alerted on prod,
+	// so it has no state there: it does not know prod. The listed one
+	// does.
+	clock.Advance(40 * time.Second)
+	require.NoError(t, svc.Evaluate(ctx))
+	assert.Equal(t, []string{"fired", "recovered", "fired"}, reasons(alertsOf(t, store, listed.ID)))
+	assert.Empty(t, alertsOf(t, store, unlisted.ID))
+}

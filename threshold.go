@@ -358,8 +358,10 @@ func (s *Service) evalThresholds(ctx context.Context, now time.Time, idx *index,
 			for env := range byEnv {
 				envs = append(envs, env)
 			}
+			// And the environments with state: an emptied window
+			// resolves, and a count or sum of 0 is judged.
 			for _, st := range stored {
-				if _, seen := byEnv[st.Environment]; !seen && active(st) {
+				if _, seen := byEnv[st.Environment]; !seen {
 					envs = append(envs, st.Environment)
 				}
 			}
@@ -368,8 +370,8 @@ func (s *Service) evalThresholds(ctx context.Context, now time.Time, idx *index,
 			b, has := byEnv[env]
 			st := storedIn(env)
 			obs := r.c.observeWindow(b, has)
-			if !has && !active(st) && !obs.breach {
-				continue // nothing to change: skip the work
+			if !active(st) && !obs.breach {
+				continue // ok, and stays ok: nothing to write
 			}
 			_, err := s.stepCondition(ctx, r, env, st, obs, now, now, nil)
 			errs = append(errs, err)
