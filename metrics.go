@@ -132,7 +132,7 @@ func (s *Service) buffer(ctx context.Context, k bufferKey, sample MetricBucket) 
 		}
 		// Full: write it now (back-pressure), and try again.
 		b.mu.Unlock()
-		if err := s.flush(ctx, true); err != nil {
+		if err := s.flush(ctx, evalWritten); err != nil {
 			return fmt.Errorf("webhook: record metric %q: the buffer is full and writing it failed: %w", sample.Metric, err)
 		}
 		b.mu.Lock()
@@ -158,7 +158,7 @@ func (s *Service) armFlushLocked() {
 func (s *Service) backgroundFlush() {
 	ctx, cancel := context.WithTimeout(context.Background(), metricFlushTimeout)
 	defer cancel()
-	if err := s.flush(ctx, true); err != nil {
+	if err := s.flush(ctx, evalWritten); err != nil {
 		s.log.ErrorContext(ctx, "webhook: writing recorded metrics failed; keeping them and trying again", "retry_in", metricFlushInterval.String(), "error", err)
 	}
 }
@@ -170,17 +170,29 @@ func (s *Service) backgroundFlush() {
 // are not lost. It returns Storage's error (the samples not written stay
 // buffered).
 func (s *Service) Flush(ctx context.Context) error {
-	return s.flush(ctx, true)
+	return s.flush(ctx, evalWritten)
 }
 
-// flushMetrics writes the samples buffered by RecordMetric to Storage.
+// flushMetrics writes the samples buffered by RecordMetric to Storage,
+// and evaluates the conditions without a window on the series written
+// (Evaluate evaluates the windowed ones next, over every series).
 func (s *Service) flushMetrics(ctx context.Context) error {
-	return s.flush(ctx, false)
+	return s.flush(ctx, evalUnwindowed)
 }
 
-// flush writes the buffer, and, with evaluate, evaluates the threshold
-// conditions on the series written.
-func (s *Service) flush(ctx context.Context, evaluate bool) error {
+// flushEval says what a flush evaluates after writing.
+type flushEval int
+
+const (
+	// evalWritten: every threshold condition on the series written.
+	evalWritten flushEval = iota
+	// evalUnwindowed: only the conditions without a window.
+	evalUnwindowed
+)
+
+// flush writes the buffer, and evaluates the threshold conditions on the
+// series written as eval says.
+func (s *Service) flush(ctx context.Context, eval flushEval) error {
 	b := s.metrics
 	b.flushMu.Lock()
 	b.mu.Lock()
@@ -237,8 +249,8 @@ func (s *Service) flush(ctx context.Context, evaluate bool) error {
 	b.mu.Unlock()
 	b.flushMu.Unlock()
 
-	if evaluate && written > 0 {
-		if eerr := s.evaluateWritten(ctx, list[:written]); eerr != nil {
+	if written > 0 {
+		if eerr := s.evaluateWritten(ctx, list[:written], eval == evalWritten); eerr != nil {
 			s.log.ErrorContext(ctx, "webhook: evaluating threshold alerts on recorded metrics failed; the next evaluation retries", "error", eerr)
 		}
 	}
@@ -247,8 +259,8 @@ func (s *Service) flush(ctx context.Context, evaluate bool) error {
 
 // evaluateWritten evaluates the threshold conditions on the series of the
 // written buckets, those without a window with each environment's latest
-// sample.
-func (s *Service) evaluateWritten(ctx context.Context, written []MetricBucket) error {
+// sample, and, if windows, the windowed ones.
+func (s *Service) evaluateWritten(ctx context.Context, written []MetricBucket, windows bool) error {
 	idx, err := s.index(ctx)
 	if err != nil {
 		return err
@@ -265,5 +277,5 @@ func (s *Service) evaluateWritten(ctx context.Context, written []MetricBucket) e
 			envs[mb.Environment] = mb
 		}
 	}
-	return s.evalThresholds(ctx, s.clock(), idx, flushed)
+	return s.evalThresholds(ctx, s.clock(), idx, flushed, windows)
 }

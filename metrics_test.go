@@ -293,3 +293,44 @@ func TestWindowAbsence(t *testing.T) {
 	assert.Equal(t, []string{"fired", "recovered", "fired"}, reasons(alertsOf(t, store, listed.ID)))
 	assert.Empty(t, alertsOf(t, store, unlisted.ID))
 }
+
+// countingStore counts the reads an evaluation makes.
+type countingStore struct {
+	*memstore.Store
+	queries, stateReads atomic.Int32
+}
+
+func (c *countingStore) QueryMetric(ctx context.Context, q webhook.MetricQuery) ([]webhook.MetricBucket, error) {
+	c.queries.Add(1)
+	return c.Store.QueryMetric(ctx, q)
+}
+
+func (c *countingStore) TriggerStates(ctx context.Context, ids []string) ([]*webhook.TriggerState, error) {
+	c.stateReads.Add(1)
+	return c.Store.TriggerStates(ctx, ids)
+}
+
+// TestEvaluateReadsBounded: one state read per evaluation, and one
+// metric query per (tenant, metric, window), however many webhooks and
+// aggregations share it.
+func TestEvaluateReadsBounded(t *testing.T) {
+	store := &countingStore{Store: memstore.New(nil)}
+	svc, err := webhook.NewService(store, nil)
+	require.NoError(t, err)
+	ctx := t.Context()
+	for i := range 20 {
+		_, err := svc.Create(ctx, &webhook.Webhook{Name: "w", URL: "https://example.com/w", Triggers: []webhook.Trigger{{Type: webhook.TriggerThreshold, Conditions: []webhook.Condition{
+			{Metric: "a", Operator: webhook.ConditionGT, Value: float64(i), WindowSeconds: 60, Aggregation: webhook.AggregateAvg},
+			{Metric: "a", Operator: webhook.ConditionGT, Value: float64(i), WindowSeconds: 55, Aggregation: webhook.AggregateMax}, // the same six buckets
+			{Metric: "a", Operator: webhook.ConditionGT, Value: float64(i), WindowSeconds: 300},
+			{Metric: "b", Operator: webhook.ConditionGT, Value: float64(i), WindowSeconds: 60},
+			{Metric: "c", Operator: webhook.ConditionGT, Value: float64(i)},
+		}}}})
+		require.NoError(t, err)
+	}
+	require.NoError(t, svc.RecordMetric(ctx, "a", 10, time.Time{}, "prod"))
+	require.NoError(t, svc.RecordMetric(ctx, "a", 10, time.Time{}, "dev"))
+	require.NoError(t, svc.Evaluate(ctx))
+	assert.Equal(t, int32(1), store.stateReads.Load())
+	assert.Equal(t, int32(3), store.queries.Load(), "a over 60 s, a over 300 s, b over 60 s")
+}

@@ -256,15 +256,18 @@ type windowID struct {
 // last value they saw, so that for_seconds and repeat intervals elapse
 // without new values.
 func (s *Service) evaluateThresholds(ctx context.Context, now time.Time, idx *index) error {
-	return s.evalThresholds(ctx, now, idx, nil)
+	return s.evalThresholds(ctx, now, idx, nil, true)
 }
 
 // evalThresholds evaluates threshold conditions at now. With flushed nil
 // it evaluates them all (the tick); otherwise only the conditions on the
-// flushed series, and those without a window with the latest flushed
-// sample of each environment.
-func (s *Service) evalThresholds(ctx context.Context, now time.Time, idx *index, flushed map[seriesID]map[string]MetricBucket) error {
+// flushed series, those without a window with the latest flushed sample
+// of each environment. windowed false leaves out the windowed conditions.
+func (s *Service) evalThresholds(ctx context.Context, now time.Time, idx *index, flushed map[seriesID]map[string]MetricBucket, windowed bool) error {
 	refs := thresholdConditions(idx.stateful, func(w *Webhook, c Condition) bool {
+		if !windowed && c.WindowSeconds > 0 {
+			return false
+		}
 		if flushed == nil {
 			return true
 		}
