@@ -55,7 +55,7 @@ func (s *Store) QueryMetric(ctx context.Context, q webhook.MetricQuery) ([]webho
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	agg := make(map[stepKey]*webhook.MetricBucket)
+	var in []*webhook.MetricBucket
 	for k, b := range s.metrics {
 		if k.tenant != q.TenantID || k.metric != q.Metric {
 			continue
@@ -66,11 +66,18 @@ func (s *Store) QueryMetric(ctx context.Context, q webhook.MetricQuery) ([]webho
 		if b.Start.Before(q.From) || !b.Start.Before(q.To) {
 			continue
 		}
+		in = append(in, b)
+	}
+	// Merged in order of start, so that of two buckets whose Last was
+	// taken at one instant the later bucket's wins, as in pgstore.
+	slices.SortFunc(in, func(a, b *webhook.MetricBucket) int { return a.Start.Compare(b.Start) })
+	agg := make(map[stepKey]*webhook.MetricBucket)
+	for _, b := range in {
 		start := q.From
 		if q.Step > 0 {
 			start = q.From.Add(b.Start.Sub(q.From) / q.Step * q.Step)
 		}
-		sk := stepKey{k.env, start.UnixMicro()}
+		sk := stepKey{b.Environment, start.UnixMicro()}
 		if cur, ok := agg[sk]; ok {
 			*cur = webhook.MergeMetricBucket(*cur, *b)
 			continue

@@ -42,6 +42,16 @@
 // replays read a partial index of the failed deliveries not replayed
 // yet. See the files in migrations/.
 //
+// # Stateful triggers and metrics
+//
+// Store implements webhook.TriggerStateStore and webhook.MetricStore. A
+// trigger state is a row changed by compare-and-set on its version; the
+// change and the delivery it sends commit in one transaction. Metric
+// buckets are merged by one upsert per flush, which locks rows in key
+// order so that concurrent flushes never deadlock; queries aggregate in
+// the database, reading one range of the primary key per environment.
+// They use date_bin, so PostgreSQL 14 or later.
+//
 // # Errors
 //
 // A store whose schema Migrate has not brought up to date fails with
@@ -102,8 +112,9 @@ type Store struct {
 	log     *slog.Logger
 	sql     statements
 	replay  replayStatements
-	// triggers: the SQL of trigger states.
+	// triggers and metrics: the SQL of trigger states and metric buckets.
 	triggers triggerStatements
+	metrics  metricStatements
 	// callerClock makes claims measure leases with ClaimParams.Now
 	// instead of the database's clock; only tests that simulate time
 	// set it (see export_test.go).
@@ -147,6 +158,7 @@ func New(pool *pgxpool.Pool, cfg *Config) (*Store, error) {
 		replay:  newReplayStatements(pgx.Identifier{c.Schema}.Sanitize()),
 
 		triggers: newTriggerStatements(pgx.Identifier{c.Schema}.Sanitize()),
+		metrics:  newMetricStatements(pgx.Identifier{c.Schema}.Sanitize()),
 	}, nil
 }
 

@@ -10,7 +10,7 @@
 // hold the same delivery, an expired lease is reclaimed and its stale
 // holder's result refused, an enqueue is all-or-nothing, and an
 // idempotency key enqueues once however calls race. The optional
-// interfaces a Storage implements (webhook.TriggerStateStore) are checked
+// interfaces a Storage implements (webhook.TriggerStateStore, webhook.MetricStore) are checked
 // too, the races of their compare-and-set included; the cases of those it
 // does not implement are skipped.
 //
@@ -53,6 +53,15 @@ func Run(t *testing.T, newStore NewStore) {
 				t.Skip("the Storage does not implement webhook.TriggerStateStore")
 			}
 			tc.fn(t, s, ts)
+		})
+	}
+	for _, tc := range metricCases {
+		t.Run(tc.name, func(t *testing.T) {
+			ms, ok := newStore(t).(webhook.MetricStore)
+			if !ok {
+				t.Skip("the Storage does not implement webhook.MetricStore")
+			}
+			tc.fn(t, ms)
 		})
 	}
 }

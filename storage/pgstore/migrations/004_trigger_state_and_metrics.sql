@@ -36,10 +36,12 @@ CREATE TABLE {{schema}}.metric_buckets (
     max          double precision NOT NULL,
     last         double precision NOT NULL,
     last_at      timestamptz NOT NULL,
-    -- Queries read one metric's range of starts, of every environment or
-    -- of a few (an index condition checked on the index entries); the
-    -- upsert finds its bucket here.
-    PRIMARY KEY (tenant_id, metric, start, environment)
-);
+    -- Queries read one range of starts per environment of the metric
+    -- (listing a metric's environments reads one entry per environment);
+    -- the upsert finds its bucket here.
+    PRIMARY KEY (tenant_id, metric, environment, start)
+-- A bucket is merged into once per flush while it is recent: room left
+-- in each page lets those updates be HOT (no new index entries).
+) WITH (fillfactor = 70);
 -- Pruning: the oldest buckets first.
 CREATE INDEX metric_buckets_start_idx ON {{schema}}.metric_buckets (start);
