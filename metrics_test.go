@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -333,4 +334,48 @@ func TestEvaluateReadsBounded(t *testing.T) {
 	require.NoError(t, svc.Evaluate(ctx))
 	assert.Equal(t, int32(1), store.stateReads.Load())
 	assert.Equal(t, int32(3), store.queries.Load(), "a over 60 s, a over 300 s, b over 60 s")
+}
+
+// TestRecordMetricConcurrently records from many goroutines while flushes
+// run, with a bound small enough to hit: every sample is written once.
+func TestRecordMetricConcurrently(t *testing.T) {
+	store := memstore.New(nil)
+	svc, err := webhook.NewService(store, &webhook.Config{MaxBufferedMetricBuckets: 5})
+	require.NoError(t, err)
+	ctx := t.Context()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const goroutines, each = 8, 500
+	done := make(chan struct{})
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				assert.NoError(t, svc.Flush(ctx))
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				metric := []string{"a", "b", "c", "d", "e", "f", "g"}[(g+i)%7]
+				assert.NoError(t, svc.RecordMetric(ctx, metric, 1, at.Add(time.Duration(i%3)*webhook.MetricResolution), ""))
+			}
+		})
+	}
+	wg.Wait()
+	close(done)
+	<-flushed
+	require.NoError(t, svc.Flush(ctx))
+	var total int64
+	for _, m := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+		n, sum := stored(t, store, "", m, at, at.Add(time.Minute))
+		assert.Equal(t, float64(n), sum)
+		total += n
+	}
+	assert.Equal(t, int64(goroutines*each), total)
 }

@@ -119,3 +119,69 @@ func TestThresholdTransitionsRaceOnce(t *testing.T) {
 		assert.Equal(t, "renotify", r)
 	}
 }
+
+// Samples recorded by two Services on one database make one window:
+// its aggregates are those of all the samples, and it resolves once they
+// have left it.
+func TestThresholdWindowAcrossProcesses(t *testing.T) {
+	store := newStore(t)
+	ctx := t.Context()
+	clock := &alertClock{now: time.Date(2026, 11, 28, 9, 0, 0, 123456000, time.UTC)}
+	t0 := clock.Now()
+	var svcs [2]*webhook.Service
+	for i := range svcs {
+		var err error
+		svcs[i], err = webhook.NewService(store, &webhook.Config{Now: clock.Now, WebhookCacheTTL: -1})
+		require.NoError(t, err)
+	}
+	a, b := svcs[0], svcs[1]
+	require.NoError(t, a.RecordMetric(ctx, "latency", 10, t0, "prod"))
+	require.NoError(t, a.RecordMetric(ctx, "latency", 30, t0.Add(5*time.Second), "prod"))
+	require.NoError(t, b.RecordMetric(ctx, "latency", 5, t0.Add(3*time.Second), "prod"))   // the same bucket, another process
+	require.NoError(t, b.RecordMetric(ctx, "latency", 40, t0.Add(12*time.Second), "prod")) // the next bucket, the latest sample
+	require.NoError(t, b.RecordMetric(ctx, "latency", 1000, t0.Add(-2*time.Minute), "prod"))
+	require.NoError(t, a.Flush(ctx))
+	require.NoError(t, b.Flush(ctx))
+
+	var conds []webhook.Condition
+	for _, agg := range []webhook.Aggregation{webhook.AggregateSum, webhook.AggregateAvg, webhook.AggregateMin, webhook.AggregateMax, webhook.AggregateCount, webhook.AggregateLast} {
+		conds = append(conds, webhook.Condition{Metric: "latency", Operator: webhook.ConditionGT, Value: 0, WindowSeconds: 60, Aggregation: agg})
+	}
+	w, err := a.Create(ctx, &webhook.Webhook{Name: "w", URL: "https://example.com/w", Triggers: []webhook.Trigger{{Type: webhook.TriggerThreshold, Conditions: conds}}})
+	require.NoError(t, err)
+	clock.Advance(15 * time.Second)
+	var wg sync.WaitGroup
+	for _, svc := range svcs {
+		wg.Go(func() { assert.NoError(t, svc.Evaluate(ctx)) })
+	}
+	wg.Wait()
+
+	values := func() map[string]any {
+		ds, err := store.ListDeliveries(ctx, webhook.ListDeliveriesParams{WebhookID: w.ID, Limit: webhook.MaxPageSize})
+		require.NoError(t, err)
+		out := map[string]any{}
+		for _, d := range ds {
+			p, err := store.GetPayload(ctx, d.PayloadID)
+			require.NoError(t, err)
+			var m struct {
+				Data map[string]any `json:"data"`
+			}
+			require.NoError(t, json.Unmarshal(p.Body, &m))
+			out[m.Data["aggregation"].(string)+" "+m.Data["reason"].(string)] = m.Data["value"]
+		}
+		return out
+	}
+	assert.Equal(t, map[string]any{"sum fired": 85.0, "avg fired": 21.25, "min fired": 5.0, "max fired": 40.0, "count fired": 4.0, "last fired": 40.0}, values())
+
+	clock.Advance(time.Minute)
+	require.NoError(t, b.Evaluate(ctx))
+	require.NoError(t, a.Evaluate(ctx))
+	got := values()
+	assert.Len(t, got, 12, "six alerts, six resolutions")
+	for _, k := range []string{"avg no_data", "min no_data", "max no_data", "last no_data"} {
+		assert.Contains(t, got, k)
+		assert.Nil(t, got[k])
+	}
+	assert.Equal(t, 0.0, got["sum recovered"])
+	assert.Equal(t, 0.0, got["count recovered"])
+}
