@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,14 @@ const metricFlushTimeout = 10 * time.Second
 // metricFlushBatch is the most buckets one AddMetricBuckets call writes.
 const metricFlushBatch = 1000
 
+// MetricRetention is how long recorded metric buckets are kept: the
+// longest window (MaxWindow) and an hour. Evaluate deletes older ones,
+// at most once an hour per Service.
+const MetricRetention = MaxWindow*time.Second + time.Hour
+
+// metricPruneInterval is how often a Service prunes metric buckets.
+const metricPruneInterval = time.Hour
+
 // errNoMetricStore reports RecordMetric over a Storage without metrics.
 var errNoMetricStore = fmt.Errorf("%w: the Storage keeps no metrics (it does not implement MetricStore)", ErrInvalid)
 
@@ -44,6 +53,8 @@ type metricBuffer struct {
 
 	flushMu sync.Mutex // one flush at a time, so that Evaluate sees what was recorded before it
 
+	lastPrune atomic.Int64 // Unix microseconds of the last prune; 0 for none
+
 	mu       sync.Mutex
 	buckets  map[bufferKey]*MetricBucket
 	inFlight int         // buckets being written by a flush
@@ -56,7 +67,7 @@ func newMetricBuffer(max int) *metricBuffer {
 
 // RecordMetric records one sample of metric, taken at at (the current
 // time when zero), in environment, for the call's tenant (see WithTenant;
-// no other option applies). Threshold conditions with a window aggregate
+// other options do not apply and are refused). Threshold conditions with a window aggregate
 // the samples of their metric, whichever Service recorded them, over
 // their window; conditions without one see the latest sample (see
 // Condition).
@@ -278,4 +289,28 @@ func (s *Service) evaluateWritten(ctx context.Context, written []MetricBucket, w
 		}
 	}
 	return s.evalThresholds(ctx, s.clock(), idx, flushed, windows)
+}
+
+// pruneMetrics deletes the metric buckets older than MetricRetention, if
+// the last prune of this Service is an interval ago.
+func (s *Service) pruneMetrics(ctx context.Context, now time.Time) error {
+	ms, ok := s.metricStore()
+	if !ok {
+		return nil
+	}
+	last := s.metrics.lastPrune.Load()
+	if last != 0 && now.Sub(time.UnixMicro(last)) < metricPruneInterval {
+		return nil
+	}
+	if !s.metrics.lastPrune.CompareAndSwap(last, now.UnixMicro()) {
+		return nil // another evaluation prunes
+	}
+	n, err := ms.PruneMetrics(ctx, now.Add(-MetricRetention))
+	if err != nil {
+		return fmt.Errorf("webhook: prune metrics: %w", err)
+	}
+	if n > 0 {
+		s.log.DebugContext(ctx, "webhook: pruned old metric buckets", "buckets", n)
+	}
+	return nil
 }

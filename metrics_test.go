@@ -379,3 +379,24 @@ func TestRecordMetricConcurrently(t *testing.T) {
 	}
 	assert.Equal(t, int64(goroutines*each), total)
 }
+
+func TestEvaluatePrunesOldMetrics(t *testing.T) {
+	svc, store, clock := newService(t)
+	ctx := t.Context()
+	now := clock.Now()
+	old := now.Add(-webhook.MetricRetention - time.Minute)
+	require.NoError(t, svc.RecordMetric(ctx, "m", 1, old, ""))
+	require.NoError(t, svc.RecordMetric(ctx, "m", 1, now, ""))
+	require.NoError(t, svc.Evaluate(ctx))
+	n, _ := stored(t, store, "", "m", old.Add(-time.Hour), now.Add(time.Hour))
+	assert.Equal(t, int64(1), n, "the bucket past the retention is gone")
+
+	require.NoError(t, svc.RecordMetric(ctx, "m", 1, old, ""))
+	require.NoError(t, svc.Evaluate(ctx))
+	n, _ = stored(t, store, "", "m", old.Add(-time.Hour), now.Add(time.Hour))
+	assert.Equal(t, int64(2), n, "pruned at most hourly")
+	clock.Advance(time.Hour)
+	require.NoError(t, svc.Evaluate(ctx))
+	n, _ = stored(t, store, "", "m", old.Add(-time.Hour), now.Add(time.Hour))
+	assert.Equal(t, int64(1), n)
+}

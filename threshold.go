@@ -254,9 +254,10 @@ type windowID struct {
 // webhooks at now: windowed conditions over their windows, and the
 // pending and firing alerts of conditions without a window with the
 // last value they saw, so that for_seconds and repeat intervals elapse
-// without new values.
+// without new values. It prunes the metric buckets past MetricRetention
+// too.
 func (s *Service) evaluateThresholds(ctx context.Context, now time.Time, idx *index) error {
-	return s.evalThresholds(ctx, now, idx, nil, true)
+	return errors.Join(s.evalThresholds(ctx, now, idx, nil, true), s.pruneMetrics(ctx, now))
 }
 
 // evalThresholds evaluates threshold conditions at now. With flushed nil
