@@ -83,7 +83,9 @@ func (st *AlertState) step(rule alertRule, obs alertObservation, now time.Time, 
 		if obs.noData || !obs.breach {
 			// Cleared before it fired: nobody was told, nobody is.
 			st.Status = AlertOK
-			st.LastValue = obs.value
+			if !obs.noData {
+				st.LastValue = obs.value
+			}
 			return noticeNone, true
 		}
 		if !now.Before(st.StartedAt.Add(rule.forDur)) {

@@ -72,14 +72,22 @@ func (s *Service) evaluateDuring(ctx, flushCtx context.Context) (stop func()) {
 }
 
 // checkStateful reports the problems of w's stateful triggers that this
-// Service cannot run: a Storage without trigger state or metrics.
+// Service cannot run: a Storage without trigger state, or without metrics
+// for a windowed threshold condition.
 func (s *Service) checkStateful(ps *problems, w *Webhook) {
 	_, states := s.stateStore()
+	_, metrics := s.metricStore()
 	for i, t := range w.Triggers {
-		// Threshold triggers still match TriggerThreshold calls without
-		// state; they will need it once they run on alert state.
-		if t.Type.Stateful() && t.Type != TriggerThreshold && !states {
+		if t.Type.Stateful() && !states {
 			ps.add(fmt.Sprintf("triggers[%d].trigger_type", i), fmt.Sprintf("%s triggers need a Storage that keeps trigger state (TriggerStateStore)", t.Type))
+		}
+		if t.Type != TriggerThreshold || metrics {
+			continue
+		}
+		for j, c := range t.Conditions {
+			if c.WindowSeconds > 0 {
+				ps.add(fmt.Sprintf("triggers[%d].conditions[%d].window_seconds", i, j), "a window needs a Storage that keeps metrics (MetricStore)")
+			}
 		}
 	}
 }

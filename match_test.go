@@ -272,23 +272,26 @@ func TestTriggerMatch(t *testing.T) {
 		{Metric: "error_rate", Operator: "gt", Value: 0.05},
 		{Metric: "latency_p99", Operator: "gte", Value: 800},
 	}}
+	// Threshold triggers fire from their alert state (TriggerThreshold,
+	// RecordMetric), never by matching an occurrence.
 	for _, c := range []struct {
 		metric string
 		value  any
-		want   bool
 	}{
-		{"error_rate", 0.07, true},
-		{"error_rate", 0.01, false},
-		{"latency_p99", 800.0, true},
-		{"cpu", 99.0, false},
-		{"error_rate", "high", false},
+		{"error_rate", 0.07},
+		{"error_rate", 0.01},
+		{"latency_p99", 800.0},
 	} {
 		got, err := th.Match(webhook.EventTypeThresholdAlert, map[string]any{"metric": c.metric, "value": c.value})
 		require.NoError(t, err)
-		assert.Equal(t, c.want, got, "%s=%v", c.metric, c.value)
+		assert.False(t, got, "%s=%v", c.metric, c.value)
 	}
+	_, err := th.Match(webhook.EventTypeThresholdAlert, nil)
+	require.NoError(t, err, "a valid threshold trigger is valid to Match")
+	_, err = webhook.Trigger{Type: webhook.TriggerThreshold}.Match(webhook.EventTypeThresholdAlert, nil)
+	require.ErrorIs(t, err, webhook.ErrInvalid, "an invalid one is not")
 
-	_, err := webhook.Trigger{Type: "sometimes"}.Match("x", nil)
+	_, err = webhook.Trigger{Type: "sometimes"}.Match("x", nil)
 	require.ErrorIs(t, err, webhook.ErrInvalid)
 }
 
@@ -347,25 +350,13 @@ func matchService(t testing.TB) *webhook.Service {
 	return svc
 }
 
-func TestUnsupportedTriggersAreRefused(t *testing.T) {
-	svc := matchService(t)
+func TestEveryTriggerTypeIsSupported(t *testing.T) {
 	for _, typ := range []webhook.TriggerType{webhook.TriggerEvent, webhook.TriggerError, webhook.TriggerThreshold,
 		webhook.TriggerAnomaly, webhook.TriggerScheduled, webhook.TriggerFunnelComplete, webhook.TriggerCohortEntry} {
 		assert.True(t, typ.Valid(), typ)
 		assert.True(t, typ.Supported(), typ)
 	}
 	assert.False(t, webhook.TriggerType("sometimes").Valid())
-
-	// A window is not supported either: TriggerThreshold compares the value it is given.
-	w := validWebhook()
-	w.Triggers = []webhook.Trigger{{Type: webhook.TriggerThreshold, Conditions: []webhook.Condition{{Metric: "error_rate", Operator: "gt", Value: 0.05, WindowSeconds: 300}}}}
-	err := w.Validate()
-	assert.Equal(t, []string{"triggers[0].conditions[0].window_seconds"}, fields(t, err))
-	assert.Contains(t, err.Error(), "not supported yet")
-	_, err = svc.Create(t.Context(), w)
-	require.ErrorIs(t, err, webhook.ErrInvalid)
-	_, err = w.Triggers[0].Match(webhook.EventTypeThresholdAlert, map[string]any{"metric": "error_rate", "value": 1.0})
-	require.ErrorIs(t, err, webhook.ErrInvalid)
 }
 
 func TestTriggerMatchNeedsItsType(t *testing.T) {
@@ -388,7 +379,10 @@ func TestTriggerMatchNeedsItsType(t *testing.T) {
 	th := webhook.Trigger{Type: webhook.TriggerThreshold, Conditions: []webhook.Condition{{Metric: "m", Operator: "gt", Value: 1}}}
 	got, err := th.Match("purchase", map[string]any{"metric": "m", "value": 2})
 	require.NoError(t, err)
-	assert.False(t, got, "a threshold trigger hears only $threshold_alert")
+	assert.False(t, got, "a threshold trigger matches nothing")
+	got, err = th.Match(webhook.EventTypeThresholdAlert, map[string]any{"metric": "m", "value": 2})
+	require.NoError(t, err)
+	assert.False(t, got, "not even $threshold_alert: its deliveries come from its alert state")
 }
 
 // TestMatchSeesWhatTheServiceSees checks the pure functions against
@@ -566,6 +560,15 @@ func FuzzTriggerAgreesWithService(f *testing.F) {
 		}
 		if matchErr != nil {
 			t.Fatalf("Create accepts %+v, the trigger call %q %v succeeds, but Match fails: %v", tr, event, data, matchErr)
+		}
+		if tr.Type == webhook.TriggerThreshold {
+			// Match never claims a threshold trigger; the Service's first
+			// value fires exactly when the condition holds.
+			want := tr.Conditions[0].Match(name, float64(total))
+			if matched || want != (len(ids) == 1) || len(ids) > 1 {
+				t.Fatalf("Trigger.Match = %v, condition holds = %v, but the Service enqueued %d deliveries, for %+v on %q %v", matched, want, len(ids), tr, name, total)
+			}
+			return
 		}
 		if matched != (len(ids) == 1) || len(ids) > 1 {
 			t.Fatalf("Trigger.Match = %v, but the Service enqueued %d deliveries, for %+v on %q %#v", matched, len(ids), tr, event, data)

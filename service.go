@@ -95,6 +95,13 @@ type Config struct {
 	// same Summary to every Service that evaluates (runs a Worker).
 	// Defaults to nil.
 	Summary SummaryFunc
+	// MaxBufferedMetricBuckets bounds the memory RecordMetric uses: the
+	// most buckets (one per tenant, metric, environment and
+	// MetricResolution of time) it holds before writing them. Past it,
+	// RecordMetric writes the buffer in the call (see RecordMetric). A
+	// bucket takes about 250 bytes. Defaults to
+	// DefaultMaxBufferedMetricBuckets.
+	MaxBufferedMetricBuckets int
 
 	// OnDeliveryFailed, if set, is called after a delivery has failed
 	// for good (its attempts are used up, or the endpoint refused it
@@ -141,7 +148,8 @@ type Service struct {
 	evalEvery   time.Duration // Config.EvaluationInterval; 0 when off
 	summary     SummaryFunc   // Config.Summary
 
-	evaluating atomic.Bool // an evaluator runs (see evaluateDuring)
+	evaluating atomic.Bool   // an evaluator runs (see evaluateDuring)
+	metrics    *metricBuffer // samples recorded and not yet written
 
 	gen      atomic.Uint64         // bumped by every local webhook change
 	idx      atomic.Pointer[index] // the matching index, possibly stale
@@ -182,6 +190,7 @@ func NewService(store Storage, cfg *Config) (*Service, error) {
 		c.DisableAfterFailures = DefaultDisableAfterFailures
 	}
 	setDefault(&ps, "DisableAfterFailingFor", &c.DisableAfterFailingFor, DefaultDisableAfterFailing)
+	setDefault(&ps, "MaxBufferedMetricBuckets", &c.MaxBufferedMetricBuckets, DefaultMaxBufferedMetricBuckets)
 	switch {
 	case c.EvaluationInterval == 0:
 		c.EvaluationInterval = DefaultEvaluationInterval
@@ -213,6 +222,7 @@ func NewService(store Storage, cfg *Config) (*Service, error) {
 		evalEvery:   c.EvaluationInterval,
 		summary:     c.Summary,
 		reload:      make(chan struct{}, 1),
+		metrics:     newMetricBuffer(c.MaxBufferedMetricBuckets),
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrTenantRequired reports a call without a tenant where one is needed:
@@ -266,6 +267,15 @@ func (t *TenantService) TriggerCohortEntry(ctx context.Context, e CohortEntry, e
 		return nil, t.err
 	}
 	return t.svc.TriggerCohortEntry(ctx, e, environment, t.withTenant(opts)...)
+}
+
+// RecordMetric is Service.RecordMetric for the tenant: the sample is the
+// tenant's, whatever WithTenant option opts hold.
+func (t *TenantService) RecordMetric(ctx context.Context, metric string, value float64, at time.Time, environment string, opts ...TriggerOption) error {
+	if t.err != nil {
+		return t.err
+	}
+	return t.svc.RecordMetric(ctx, metric, value, at, environment, t.withTenant(opts)...)
 }
 
 // withTenant returns opts with the tenant's WithTenant last, so that it

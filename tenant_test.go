@@ -389,10 +389,12 @@ func webhookIDs(ws []*webhook.Webhook) []string {
 }
 
 // terseStore reports missing webhooks and deliveries in words of its own.
-type terseStore struct{ webhook.Storage }
+// It embeds the memstore itself, so that its optional interfaces
+// (trigger state, metrics) are there too.
+type terseStore struct{ *memstore.Store }
 
 func (s terseStore) GetWebhook(ctx context.Context, id string) (*webhook.Webhook, error) {
-	w, err := s.Storage.GetWebhook(ctx, id)
+	w, err := s.Store.GetWebhook(ctx, id)
 	if errors.Is(err, webhook.ErrNotFound) {
 		err = fmt.Errorf("no such row: %w", webhook.ErrNotFound)
 	}
@@ -400,7 +402,7 @@ func (s terseStore) GetWebhook(ctx context.Context, id string) (*webhook.Webhook
 }
 
 func (s terseStore) GetDelivery(ctx context.Context, id string) (*webhook.Delivery, error) {
-	d, err := s.Storage.GetDelivery(ctx, id)
+	d, err := s.Store.GetDelivery(ctx, id)
 	if errors.Is(err, webhook.ErrNotFound) {
 		err = fmt.Errorf("no such row: %w", webhook.ErrNotFound)
 	}

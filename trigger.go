@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -109,26 +108,91 @@ func (s *Service) TriggerError(ctx context.Context, errorType, errorMessage stri
 	return s.trigger(ctx, TriggerError, EventTypeError, data, false, environment, opts)
 }
 
-// TriggerThreshold enqueues a "$threshold_alert" delivery to every enabled
-// webhook of the call's tenant (see WithTenant) with a threshold trigger
-// that has a condition on metric which value meets. The data is
-// {"metric", "value", "threshold", "exceeded"}, where exceeded is value >
-// threshold. It returns the new delivery IDs, with errors as
-// TriggerEvent; NaN or infinite numbers are invalid.
+// TriggerThreshold reports a metric's value computed by the caller, and
+// runs it through the alert state of every threshold condition on metric
+// without a window (WindowSeconds 0) of the enabled webhooks of the
+// call's tenant (see WithTenant) that hear environment. Each condition
+// compares value with its own Value by its Operator, and notifies once
+// per episode: "$threshold_alert" (reason "fired") when the breach
+// starts (after its ForSeconds), again ("renotify") once per
+// RepeatIntervalSeconds while it lasts, and "$threshold_resolved"
+// (reason "recovered") when the value recovers (see Condition). A value
+// that keeps the alert where it is sends nothing, so calling it on every
+// measurement is right.
+//
+// threshold is the caller's own idea of the limit: it does not decide
+// anything (the webhook's conditions do, so that whoever configured the
+// webhook sets its alerts), and is reported in the data as
+// "reported_threshold" beside the condition's "threshold" (see Condition
+// for the data).
+//
+// It returns the IDs of the deliveries this call's transitions enqueued:
+// none while an alert stays as it is. WithTenant and WithTimestamp apply;
+// WithIdempotencyKey is not needed (each transition has its own key, so
+// a retried call cannot notify twice) and is ignored; WithEnqueuer is
+// refused, because a notification is stored in one atomic step with its
+// alert state. NaN or infinite numbers are invalid. On an error of
+// Storage, the IDs returned are those enqueued before it.
 func (s *Service) TriggerThreshold(ctx context.Context, metric string, value, threshold float64, environment string, opts ...TriggerOption) ([]string, error) {
+	var o triggerOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
 	var ps problems
 	checkName(&ps, "metric", metric)
-	if math.IsNaN(value) || math.IsInf(value, 0) {
+	if !finite(value) {
 		ps.add("value", "must be a finite number")
 	}
-	if math.IsNaN(threshold) || math.IsInf(threshold, 0) {
+	if !finite(threshold) {
 		ps.add("threshold", "must be a finite number")
 	}
-	if err := ps.err("threshold"); err != nil {
+	if len(environment) > MaxEnvironmentLength || !printable(environment) {
+		ps.add("environment", fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxEnvironmentLength))
+	}
+	if o.enqueuer != nil {
+		ps.add("enqueuer", "does not apply: a threshold alert is enqueued in one step with its state, in the Service's Storage")
+	}
+	missing := s.checkTenant(&ps, o.tenant, "pass WithTenant")
+	if err := tenantErr(ps.err("threshold"), missing); err != nil {
 		return nil, err
 	}
-	data := map[string]any{"metric": metric, "value": value, "threshold": threshold, "exceeded": value > threshold}
-	return s.trigger(ctx, TriggerThreshold, EventTypeThresholdAlert, data, true, environment, opts)
+	idx, err := s.index(ctx)
+	if err != nil {
+		return nil, err
+	}
+	refs := thresholdConditions(idx.candidates(o.tenant, TriggerThreshold, EventTypeThresholdAlert), func(w *Webhook, c Condition) bool {
+		return c.Metric == metric && c.WindowSeconds == 0 && w.hasEnvironment(environment)
+	})
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	var hookIDs []string
+	for _, r := range refs {
+		if len(hookIDs) == 0 || hookIDs[len(hookIDs)-1] != r.w.ID {
+			hookIDs = append(hookIDs, r.w.ID)
+		}
+	}
+	states, err := s.statesByKey(ctx, hookIDs)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	ts := now
+	if !o.timestamp.IsZero() {
+		ts = o.timestamp.UTC().Truncate(time.Microsecond)
+	}
+	extra := map[string]any{"reported_threshold": threshold}
+	var ids []string
+	for _, r := range refs {
+		got, err := s.stepCondition(ctx, r, environment, states[r.key(environment)], r.c.observe(value), now, ts, extra)
+		if err != nil {
+			return ids, err
+		}
+		ids = append(ids, got...)
+	}
+	return ids, nil
 }
 
 // checkName checks a name argument of a trigger call.

@@ -176,24 +176,37 @@ func TestTriggerThreshold(t *testing.T) {
 		{Metric: "error_rate", Operator: "gte", Value: 0.5},
 	}})
 
-	ids, err := svc.TriggerThreshold(t.Context(), "error_rate", 0.07, 0.05, "production")
+	// The caller's threshold (here 0.9) decides nothing: the condition's
+	// own value (0.05) does; the caller's is reported.
+	ids, err := svc.TriggerThreshold(t.Context(), "error_rate", 0.07, 0.9, "production")
 	require.NoError(t, err)
 	require.Len(t, ids, 1)
 	d, m, _ := payloadOf(t, store, ids[0])
 	assert.Equal(t, hi.ID, d.WebhookID)
 	assert.Equal(t, "$threshold_alert", m["event_type"])
-	assert.Equal(t, map[string]any{"metric": "error_rate", "value": 0.07, "threshold": 0.05, "exceeded": true}, m["data"])
+	data := m["data"].(map[string]any)
+	for k, v := range map[string]any{"metric": "error_rate", "value": 0.07, "threshold": 0.05, "reported_threshold": 0.9,
+		"exceeded": true, "status": "firing", "reason": "fired", "operator": "gt", "aggregation": "last",
+		"window_seconds": 0.0, "notification_count": 1.0} {
+		assert.Equal(t, v, data[k], k)
+	}
 
 	ids, err = svc.TriggerThreshold(t.Context(), "error_rate", 0.6, 0.05, "production")
 	require.NoError(t, err)
-	assert.Len(t, ids, 2, "conditions of a trigger are OR-ed")
+	require.Len(t, ids, 1, "hi is firing already; lo's second condition fires")
+	d, _, _ = payloadOf(t, store, ids[0])
+	assert.Equal(t, lo.ID, d.WebhookID)
 
 	ids, err = svc.TriggerThreshold(t.Context(), "signups", 3, 10, "production")
 	require.NoError(t, err)
-	require.Len(t, ids, 1)
+	require.Len(t, ids, 1, "each condition of a trigger is an alert of its own")
 	d, m, _ = payloadOf(t, store, ids[0])
 	assert.Equal(t, lo.ID, d.WebhookID)
-	assert.Equal(t, false, m["data"].(map[string]any)["exceeded"])
+	assert.Equal(t, true, m["data"].(map[string]any)["exceeded"], "exceeded says the condition holds: 3 < 10")
+
+	ids, err = svc.TriggerThreshold(t.Context(), "error_rate", 0.07, 0.05, "staging")
+	require.NoError(t, err)
+	assert.Len(t, ids, 1, "environments are alerts of their own")
 
 	ids, err = svc.TriggerThreshold(t.Context(), "cpu", 99, 90, "production")
 	require.NoError(t, err)
@@ -205,6 +218,8 @@ func TestTriggerThreshold(t *testing.T) {
 		_, err = svc.TriggerThreshold(t.Context(), "error_rate", 1, v, "")
 		require.ErrorIs(t, err, webhook.ErrInvalid)
 	}
+	_, err = svc.TriggerThreshold(t.Context(), "error_rate", 1, 0, "", webhook.WithEnqueuer(store))
+	require.ErrorIs(t, err, webhook.ErrInvalid, "an alert is enqueued with its state, not through another Enqueuer")
 }
 
 func TestTriggerIdempotencyKey(t *testing.T) {

@@ -94,9 +94,6 @@ func (t TriggerType) fits(eventType string) bool {
 		return eventType == EventTypeFunnelComplete
 	case TriggerCohortEntry:
 		return eventType == EventTypeCohortEntry
-	case TriggerThreshold:
-		// Until threshold conditions run on their alert state.
-		return eventType == EventTypeThresholdAlert
 	}
 	return false
 }
@@ -199,6 +196,23 @@ type Trigger struct {
 // Operator (the breach), and resolves when it no longer does, past
 // RecoveryValue. Its state is kept per environment in Storage, so that it
 // notifies once per episode however many Services evaluate it.
+//
+// Its notifications are "$threshold_alert" (reason "fired" or
+// "renotify") and "$threshold_resolved" (reason "recovered", or
+// "no_data" when its window emptied), with the data "metric", "value"
+// (null without data), "threshold" (Value), "exceeded" (whether the
+// breach holds), "status" ("firing" or "resolved"), "reason",
+// "operator", "aggregation", "window_seconds", "recovery_value" (when
+// set), "episode_id", "started_at" (when the breach was first seen),
+// "fired_at", "notification_count", and on resolving "resolved_at" and
+// "duration_seconds" (since started_at). TriggerThreshold adds
+// "reported_threshold".
+//
+// A condition's state is keyed by its index in the trigger and a
+// fingerprint of its Metric, Operator, Value, window, Aggregation and
+// RecoveryValue: editing one of these starts it afresh (an alert firing
+// under the old definition is not resolved), editing the other fields
+// keeps its state.
 type Condition struct {
 	// Metric is the metric's name, compared exactly.
 	Metric string `json:"metric"`
@@ -207,24 +221,32 @@ type Condition struct {
 	// Value is the threshold. It must be finite.
 	Value float64 `json:"value"`
 	// WindowSeconds is the window the samples recorded with RecordMetric
-	// are aggregated over, in whole buckets of MetricResolution; at most
-	// MaxWindow. 0 means no window: the condition sees each value as it
-	// is given, to TriggerThreshold or to RecordMetric.
+	// (by any Service on the Storage) are aggregated over; at most
+	// MaxWindow. It is rounded up to whole buckets of MetricResolution:
+	// a window of W seconds covers the ceil(W/10) latest 10-second
+	// buckets, the current one included. 0 means no window: the
+	// condition sees each value TriggerThreshold is given, and the latest
+	// sample RecordMetric recorded at each write.
 	WindowSeconds int64 `json:"window_seconds"`
-	// Aggregation turns a window's samples into one value. Defaults to
-	// last.
+	// Aggregation turns a window's samples into one value: sum, avg,
+	// min, max, count or last (the default; the only one without a
+	// window). An empty window has a count and a sum of 0 and no other
+	// value: "no data", which clears a pending alert and resolves a
+	// firing one.
 	Aggregation Aggregation `json:"aggregation,omitempty"`
 	// ForSeconds is how long the breach must hold before the alert fires
-	// (it is pending meanwhile); 0 fires at once.
+	// (it is pending meanwhile); 0 fires at once; at most MaxForSeconds.
 	ForSeconds int64 `json:"for_seconds,omitempty"`
 	// RecoveryValue, when set, is where a firing alert resolves
 	// (hysteresis): with gt 100 and recovery 80, it resolves only at or
-	// below 80. Without it, the alert resolves when the breach ends
-	// (gt recovers at <=, gte at <, lt at >=, lte at >, eq at !=).
+	// below 80 (gt recovers at <=, gte at <, lt at >=, lte at >). It
+	// must be finite, at most Value for gt and gte, at least Value for lt
+	// and lte, and is not allowed for eq. Without it, the alert resolves
+	// when the breach ends.
 	RecoveryValue *float64 `json:"recovery_value,omitempty"`
 	// RepeatIntervalSeconds, when positive, notifies again
 	// ("renotify") every so often while the alert keeps firing; 0 never
-	// does.
+	// does. At least MinRepeatIntervalSeconds, at most MaxWindow.
 	RepeatIntervalSeconds int64 `json:"repeat_interval_seconds,omitempty"`
 	// NotifyResolved says whether resolving sends
 	// "$threshold_resolved". Defaults to true.
@@ -413,19 +435,6 @@ func (ct *compiledTrigger) match(eventType string, data map[string]any) bool {
 		if !ct.filters[i].match(data) {
 			return false
 		}
-	}
-	if len(ct.conditions) > 0 {
-		metric, _ := data["metric"].(string)
-		value, ok := toFloat(data["value"])
-		if !ok {
-			return false
-		}
-		for _, c := range ct.conditions {
-			if c.Match(metric, value) {
-				return true
-			}
-		}
-		return false
 	}
 	return true
 }

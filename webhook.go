@@ -200,9 +200,8 @@ func (w *Webhook) ActiveSecrets(now time.Time) []string {
 // (errors.Is ErrInvalid) listing each problem, or nil. An empty Secret is
 // accepted (the Service generates one); a non-empty one must be
 // canonical (see Secret). Previous secrets need only be loadable (see
-// ParseSecret): they were the webhook's secret once. Trigger types and
-// condition windows that cannot fire yet are refused (see
-// TriggerType.Supported). Validate does not fill defaults.
+// ParseSecret): they were the webhook's secret once. Trigger types that
+// cannot fire yet are refused (see TriggerType.Supported). Validate does not fill defaults.
 func (w *Webhook) Validate() error {
 	_, err := w.compile()
 	return err

@@ -1,6 +1,7 @@
 // Command quickstart shows the library end to end in a few seconds, with
 // no services to start: an in-memory store, a local receiver that
-// verifies every signature, webhooks for events, errors and thresholds,
+// verifies every signature, webhooks for events, errors and a threshold
+// alert that fires once while the metric stays high and resolves once,
 // one endpoint that fails twice before it succeeds, and the delivery
 // history with every attempt.
 //
@@ -9,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -55,6 +57,23 @@ func run() error {
 			http.Error(w, "warming up", http.StatusServiceUnavailable)
 			return
 		}
+		if r.URL.Path == "/alerts" {
+			var msg struct {
+				EventType string `json:"event_type"`
+				Data      struct {
+					Reason string   `json:"reason"`
+					Value  *float64 `json:"value"`
+				} `json:"data"`
+			}
+			_ = json.Unmarshal(body, &msg)
+			value := "none"
+			if msg.Data.Value != nil {
+				value = fmt.Sprint(*msg.Data.Value)
+			}
+			fmt.Printf("  receiver %-8s signature ok, %s (%s, value %s)\n", r.URL.Path, msg.EventType, msg.Data.Reason, value)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		fmt.Printf("  receiver %-8s signature ok, webhook-id %s\n", r.URL.Path, r.Header.Get("webhook-id"))
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -78,6 +97,7 @@ func run() error {
 
 	// 3. Webhooks: one per trigger kind, and one flaky endpoint that
 	// retries quickly so the demo stays short.
+	recovery := 0.02
 	fastRetry := webhook.RetryPolicy{MaxAttempts: 5, InitialDelay: time.Second, MaxDelay: time.Second, Multiplier: 1}
 	hooks := []*webhook.Webhook{
 		{Name: "orders", URL: receiver.URL + "/orders", Triggers: []webhook.Trigger{{
@@ -85,9 +105,13 @@ func run() error {
 			Filters: []webhook.Filter{{Property: "order.total", Operator: webhook.FilterGTE, Value: 100}},
 		}}},
 		{Name: "errors", URL: receiver.URL + "/errors", Triggers: []webhook.Trigger{{Type: webhook.TriggerError}}},
-		{Name: "alerts", URL: receiver.URL + "/alerts", Triggers: []webhook.Trigger{{
-			Type:       webhook.TriggerThreshold,
-			Conditions: []webhook.Condition{{Metric: "error_rate", Operator: webhook.ConditionGT, Value: 0.05}},
+		// One delivery at a time, so the alert arrives before its
+		// resolution.
+		{Name: "alerts", URL: receiver.URL + "/alerts", MaxInFlight: 1, Triggers: []webhook.Trigger{{
+			Type: webhook.TriggerThreshold,
+			// Fires once when the error rate goes above 5%, and resolves
+			// once when it is back at or below 2%.
+			Conditions: []webhook.Condition{{Metric: "error_rate", Operator: webhook.ConditionGT, Value: 0.05, RecoveryValue: &recovery}},
 		}}},
 		{Name: "flaky", URL: receiver.URL + "/flaky", Retry: fastRetry, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent, Events: []string{"signup"}}}},
 	}
@@ -121,10 +145,18 @@ func run() error {
 		report(`TriggerEvent("checkout.completed", total 250)`)(svc.TriggerEvent(ctx, "checkout.completed", map[string]any{"order": map[string]any{"id": "o-1", "total": 250}}, "production")),
 		report(`TriggerEvent("checkout.completed", total 20)`)(svc.TriggerEvent(ctx, "checkout.completed", map[string]any{"order": map[string]any{"id": "o-2", "total": 20}}, "production")),
 		report(`TriggerError("TypeError")`)(svc.TriggerError(ctx, "TypeError", "x is undefined", map[string]any{"file": "app.js"}, "production")),
-		report(`TriggerThreshold("error_rate", 0.08, 0.05)`)(svc.TriggerThreshold(ctx, "error_rate", 0.08, 0.05, "production")),
 		report(`TriggerEvent("signup")`)(svc.TriggerEvent(ctx, "signup", map[string]any{"plan": "pro"}, "production")),
 	} {
 		if err != nil {
+			return err
+		}
+	}
+	// A threshold alert: the error rate stays high for three
+	// measurements (one alert), sits between 2% and 5% (nothing), then
+	// recovers (one resolution).
+	for _, v := range []float64{0.08, 0.09, 0.12, 0.04, 0.01} {
+		what := fmt.Sprintf(`TriggerThreshold("error_rate", %v, 0.05)`, v)
+		if err := report(what)(svc.TriggerThreshold(ctx, "error_rate", v, 0.05, "production")); err != nil {
 			return err
 		}
 	}

@@ -33,13 +33,13 @@ func newTriggerStatements(schema string) triggerStatements {
 		// commits, inserts nothing: a conflict, not a unique violation.
 		insertState: q(`INSERT INTO {{schema}}.trigger_states
 				(webhook_id, key, tenant_id, environment, version, alert, detector, schedule, updated_at)
-			VALUES ($1::uuid, $2, $3, $4, 1, $5, $6, $7, $8)
+			VALUES ($1::uuid, $2, $3, $4, 1, $5::jsonb, $6::jsonb, $7::jsonb, $8)
 			ON CONFLICT (webhook_id, key) DO NOTHING`),
 		// $9 is the version the writer read; the row gets $9 + 1. A
 		// concurrent writer of the same version waits for the row lock,
 		// then finds the version changed and updates nothing.
 		updateState: q(`UPDATE {{schema}}.trigger_states
-			SET tenant_id = $3, environment = $4, version = $9 + 1, alert = $5, detector = $6, schedule = $7, updated_at = $8
+			SET tenant_id = $3, environment = $4, version = $9 + 1, alert = $5::jsonb, detector = $6::jsonb, schedule = $7::jsonb, updated_at = $8
 			WHERE webhook_id = $1::uuid AND key = $2 AND version = $9`),
 	}
 }
@@ -100,10 +100,11 @@ func scanTriggerState(r pgx.CollectableRow) (*webhook.TriggerState, error) {
 }
 
 // SaveTriggerState implements webhook.TriggerStateStore: the
-// compare-and-set and the enqueue run in one transaction, the enqueue
-// with Enqueue's rules (an idempotency key used before enqueues nothing
-// and is no error) and its NOTIFY, sent when the transaction commits. A
-// connection lost while it commits fails with webhook.ErrCommitUnknown.
+// compare-and-set is one statement, and with an enqueue the two run in
+// one transaction, the enqueue with Enqueue's rules (an idempotency key
+// used before enqueues nothing and is no error) and its NOTIFY, sent
+// when the transaction commits. A connection lost while it commits fails
+// with webhook.ErrCommitUnknown.
 //
 // Webhook IDs must be UUIDs, and keys, tenants and environments UTF-8
 // without NUL: others fail with webhook.ErrInvalid.
@@ -131,33 +132,57 @@ func (s *Store) SaveTriggerState(ctx context.Context, p webhook.SaveTriggerState
 		return webhook.EnqueueResult{}, err // nothing was sent
 	}
 
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return webhook.EnqueueResult{}, translate(err, "save trigger state")
-	}
-	defer tx.Rollback(ctx)
-	args := []any{st.WebhookID, st.Key, st.TenantID, st.Environment, alert, detector, schedule, p.Now}
+	// JSON as text, not []byte, which the simple protocol would send as
+	// bytea.
+	args := []any{st.WebhookID, st.Key, st.TenantID, st.Environment, string(alert), jsonText(detector), jsonText(schedule), p.Now}
 	sql := s.triggers.insertState
 	if st.Version > 0 {
 		sql, args = s.triggers.updateState, append(args, st.Version)
 	}
+	what := fmt.Sprintf("save trigger state %s", st.Key)
+	conflict := func() error {
+		return fmt.Errorf("trigger state %s: version %d is not current: %w", st.Key, st.Version, webhook.ErrConflict)
+	}
+	if p.Enqueue == nil {
+		// One statement, which commits on its own.
+		tag, err := s.pool.Exec(ctx, sql, args...)
+		if err != nil {
+			return webhook.EnqueueResult{}, commitError(err, what)
+		}
+		if tag.RowsAffected() == 0 {
+			return webhook.EnqueueResult{}, conflict()
+		}
+		return webhook.EnqueueResult{}, nil
+	}
+
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return webhook.EnqueueResult{}, translate(err, "%s", what)
+	}
+	defer tx.Rollback(ctx)
 	tag, err := tx.Exec(ctx, sql, args...)
 	if err != nil {
-		return webhook.EnqueueResult{}, translate(err, "save trigger state %s", st.Key)
+		return webhook.EnqueueResult{}, translate(err, "%s", what)
 	}
 	if tag.RowsAffected() == 0 {
-		return webhook.EnqueueResult{}, fmt.Errorf("trigger state %s: version %d is not current: %w", st.Key, st.Version, webhook.ErrConflict)
+		return webhook.EnqueueResult{}, conflict()
 	}
-	var res webhook.EnqueueResult
-	if p.Enqueue != nil {
-		if res, err = s.enqueueIn(ctx, tx, *p.Enqueue); err != nil {
-			return webhook.EnqueueResult{}, err
-		}
+	res, err := s.enqueueIn(ctx, tx, *p.Enqueue)
+	if err != nil {
+		return webhook.EnqueueResult{}, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return webhook.EnqueueResult{}, commitError(err, fmt.Sprintf("save trigger state %s", st.Key))
+		return webhook.EnqueueResult{}, commitError(err, what)
 	}
 	return res, nil
+}
+
+// jsonText returns b as a string, or nil (NULL) for nil.
+func jsonText(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
 }
 
 // encodeTriggerState returns the JSON columns of st, its times in UTC

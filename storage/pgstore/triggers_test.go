@@ -18,7 +18,7 @@ import (
 
 // stateEnqueue returns a state at version 0 and an enqueue of one
 // delivery to webhookID with the idempotency key key.
-func stateEnqueue(t *testing.T, webhookID, key string) (*webhook.TriggerState, *webhook.EnqueueParams) {
+func stateEnqueue(t testing.TB, webhookID, key string) (*webhook.TriggerState, *webhook.EnqueueParams) {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	pid, did := uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String()
@@ -63,6 +63,29 @@ func TestSaveTriggerStateReportsUnknownCommit(t *testing.T) {
 	res, err := direct.SaveTriggerState(ctx, webhook.SaveTriggerStateParams{State: got[0], Enqueue: again, Now: enq.Now})
 	require.NoError(t, err)
 	assert.Equal(t, webhook.EnqueueResult{DeliveryIDs: []string{enq.Deliveries[0].ID}, Duplicate: true}, res)
+}
+
+// Without an enqueue the change is one statement that commits on its
+// own: a connection lost after the server ran it is an unknown outcome.
+func TestSaveTriggerStateAloneReportsUnknownCommit(t *testing.T) {
+	direct := newStore(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	proxied, cutter := proxiedStore(t, ctx, direct, true)
+	cutter.match = []byte(`insert into "` + direct.Schema() + `".trigger_states`)
+	hook := uuid.Must(uuid.NewV7()).String()
+	st, _ := stateEnqueue(t, hook, "")
+	cutter.armed.Store(true)
+	_, err := proxied.SaveTriggerState(ctx, webhook.SaveTriggerStateParams{State: st, Now: time.Now()})
+	select {
+	case <-cutter.cut:
+	default:
+		t.Fatalf("the proxy never saw the INSERT; SaveTriggerState returned %v", err)
+	}
+	require.ErrorIs(t, err, webhook.ErrCommitUnknown)
+	got, err := direct.TriggerStates(ctx, []string{hook})
+	require.NoError(t, err)
+	require.Len(t, got, 1, "it did commit")
 }
 
 func TestSaveTriggerStateRefusesWhatItCannotStore(t *testing.T) {

@@ -40,6 +40,8 @@ CREATE TABLE {{schema}}.metric_buckets (
     -- (listing a metric's environments reads one entry per environment);
     -- the upsert finds its bucket here.
     PRIMARY KEY (tenant_id, metric, environment, start)
-);
+-- A bucket is merged into once per flush while it is recent: room left
+-- in each page lets those updates be HOT (no new index entries).
+) WITH (fillfactor = 70);
 -- Pruning: the oldest buckets first.
 CREATE INDEX metric_buckets_start_idx ON {{schema}}.metric_buckets (start);
