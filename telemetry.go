@@ -1,0 +1,442 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// instrumentationName names the library's meter and tracer, as the
+// OpenTelemetry conventions ask: the import path of the instrumented
+// package.
+const instrumentationName = "github.com/analytics-webhooks/webhook"
+
+// The attributes of the library's own metrics and spans. Metrics carry
+// only the low-cardinality ones unless Config.TelemetryPerWebhook is set.
+const (
+	attrTriggerKind    = attribute.Key("webhook.trigger.kind")
+	attrOutcome        = attribute.Key("webhook.attempt.outcome")
+	attrStatus         = attribute.Key("webhook.delivery.status")
+	attrDisabledReason = attribute.Key("webhook.disabled.reason")
+	attrTransition     = attribute.Key("webhook.alert.transition")
+	attrResult         = attribute.Key("webhook.evaluation.result")
+	attrWebhookID      = attribute.Key("webhook.id")
+	attrDeliveryID     = attribute.Key("webhook.delivery.id")
+	attrAttempt        = attribute.Key("webhook.delivery.attempt")
+	attrEventType      = attribute.Key("webhook.event_type")
+	attrTenantID       = attribute.Key("webhook.tenant_id")
+	attrDeliveries     = attribute.Key("webhook.deliveries")
+	attrReleased       = attribute.Key("webhook.delivery.released")
+)
+
+// kindRedelivery is the webhook.trigger.kind of deliveries queued again
+// by Redeliver and ReplayFailed.
+const kindRedelivery = "redelivery"
+
+// attemptKind is the webhook.attempt.outcome of one attempt.
+type attemptKind string
+
+// The attempt outcomes, as webhook.delivery.attempts reports them.
+const (
+	attemptSuccess      attemptKind = "success"       // a 2xx response
+	attemptHTTPError    attemptKind = "http_error"    // any other response
+	attemptNetworkError attemptKind = "network_error" // no response: the connection failed
+	attemptTimeout      attemptKind = "timeout"       // no response within the timeout
+	attemptBlocked      attemptKind = "blocked"       // the network policy refused the address
+	attemptAborted      attemptKind = "aborted"       // not sent, or cut off by the worker
+)
+
+// Reason classes of webhook.endpoint.disabled.
+const (
+	disabledGone     = "gone"     // the endpoint answered 410 Gone
+	disabledFailures = "failures" // the health policy (Config.DisableAfterFailures)
+)
+
+// httpDurationBuckets are the bucket boundaries the HTTP semantic
+// conventions give http.client.request.duration, in seconds.
+var httpDurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+// deliveryDurationBuckets are the boundaries of webhook.delivery.duration,
+// in seconds: from an immediate success to retries over days.
+var deliveryDurationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 3 * 24 * 3600}
+
+// queueStatsTimeout bounds the Storage call behind one collection of the
+// queue gauges.
+const queueStatsTimeout = 5 * time.Second
+
+// telemetry holds a Service's tracer and metric instruments, created
+// once by NewService from Config.MeterProvider and Config.TracerProvider.
+// With the default (global, no-op until an SDK is installed) providers
+// every call is cheap: attributes are built only for an instrument or
+// span that records.
+type telemetry struct {
+	tracer     trace.Tracer
+	perWebhook bool // Config.TelemetryPerWebhook
+
+	enqueued         metric.Int64Counter
+	attempts         metric.Int64Counter
+	httpDuration     metric.Float64Histogram
+	deliveryDuration metric.Float64Histogram
+	exhausted        metric.Int64Counter
+	disabled         metric.Int64Counter
+	evaluations      metric.Int64Counter
+	transitions      metric.Int64Counter
+	queueDepth       metric.Int64ObservableGauge
+	oldestDue        metric.Float64ObservableGauge
+	meter            metric.Meter
+}
+
+// newTelemetry creates the instruments. An instrument the provider
+// refuses is reported to OpenTelemetry's error handler (otel.Handle) and
+// replaced by a no-op one: telemetry never stops the Service.
+func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider, perWebhook bool) *telemetry {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	m := mp.Meter(instrumentationName, metric.WithInstrumentationVersion(Version))
+	noop := metricnoop.Meter{}
+	t := &telemetry{tracer: tp.Tracer(instrumentationName, trace.WithInstrumentationVersion(Version)), perWebhook: perWebhook, meter: m}
+	counter := func(name, unit, desc string) metric.Int64Counter {
+		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		if err != nil || c == nil {
+			otel.Handle(err)
+			c, _ = noop.Int64Counter(name)
+		}
+		return c
+	}
+	histogram := func(name, desc string, buckets []float64) metric.Float64Histogram {
+		h, err := m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc), metric.WithExplicitBucketBoundaries(buckets...))
+		if err != nil || h == nil {
+			otel.Handle(err)
+			h, _ = noop.Float64Histogram(name)
+		}
+		return h
+	}
+	t.enqueued = counter("webhook.deliveries.enqueued", "{delivery}", "Deliveries enqueued, by trigger kind.")
+	t.attempts = counter("webhook.delivery.attempts", "{attempt}", "Delivery attempts made by workers, by outcome.")
+	t.httpDuration = histogram("http.client.request.duration", "Duration of HTTP client requests.", httpDurationBuckets)
+	t.deliveryDuration = histogram("webhook.delivery.duration", "Time from a delivery's enqueue to its final outcome.", deliveryDurationBuckets)
+	t.exhausted = counter("webhook.deliveries.exhausted", "{delivery}", "Deliveries that failed for good after using all their attempts.")
+	t.disabled = counter("webhook.endpoint.disabled", "{webhook}", "Webhooks the library disabled, by reason.")
+	t.evaluations = counter("webhook.triggers.evaluations", "{evaluation}", "Evaluations of stateful triggers, by trigger kind and result.")
+	t.transitions = counter("webhook.alerts.transitions", "{transition}", "Alert state changes, by trigger kind and transition.")
+	var err error
+	if t.queueDepth, err = m.Int64ObservableGauge("webhook.queue.depth", metric.WithUnit("{delivery}"),
+		metric.WithDescription("Unfinished deliveries in Storage, by status.")); err != nil || t.queueDepth == nil {
+		otel.Handle(err)
+		t.queueDepth, _ = noop.Int64ObservableGauge("webhook.queue.depth")
+	}
+	if t.oldestDue, err = m.Float64ObservableGauge("webhook.queue.oldest_due.age", metric.WithUnit("s"),
+		metric.WithDescription("How long the longest-waiting due delivery has been due.")); err != nil || t.oldestDue == nil {
+		otel.Handle(err)
+		t.oldestDue, _ = noop.Float64ObservableGauge("webhook.queue.oldest_due.age")
+	}
+	return t
+}
+
+// attrs returns the measurement option for the attributes kv, plus
+// webhook.id when the host opted in to per-webhook metrics.
+func (t *telemetry) attrs(webhookID string, kv ...attribute.KeyValue) metric.MeasurementOption {
+	if t.perWebhook && webhookID != "" {
+		kv = append(kv, attrWebhookID.String(webhookID))
+	}
+	return metric.WithAttributes(kv...)
+}
+
+// traceContext is the only propagator the library uses: the W3C trace
+// context, for the stored traceparent and the one sent to endpoints. The
+// global propagator may carry baggage, which must not reach endpoints.
+var traceContext propagation.TraceContext
+
+// traceParent returns the W3C traceparent of ctx's span, or "" if ctx
+// has no valid span context.
+func traceParent(ctx context.Context) string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ""
+	}
+	c := propagation.MapCarrier{}
+	traceContext.Inject(ctx, c)
+	return c["traceparent"]
+}
+
+// spanContextOf parses a stored traceparent; the result is invalid if tp
+// is empty or malformed.
+func spanContextOf(tp string) trace.SpanContext {
+	if tp == "" {
+		return trace.SpanContext{}
+	}
+	ctx := traceContext.Extract(context.Background(), propagation.MapCarrier{"traceparent": tp})
+	return trace.SpanContextFromContext(ctx)
+}
+
+// setTraceParent sets the traceparent header of an outgoing request to
+// ctx's span (the request's client span), for webhooks with
+// PropagateTrace. Nothing else of the trace context (no tracestate, no
+// baggage) is sent.
+func setTraceParent(ctx context.Context, h http.Header) {
+	if tp := traceParent(ctx); tp != "" {
+		h.Set("traceparent", tp)
+	}
+}
+
+// startTrigger starts the producer span of one trigger call. end
+// records the call's result on it and ends it.
+func (t *telemetry) startTrigger(ctx context.Context, kind TriggerType, eventType string) (context.Context, func(ids []string, err error)) {
+	ctx, span := t.tracer.Start(ctx, "webhook.trigger", trace.WithSpanKind(trace.SpanKindProducer))
+	if !span.IsRecording() {
+		return ctx, func([]string, error) { span.End() }
+	}
+	span.SetAttributes(attrTriggerKind.String(string(kind)), attrEventType.String(eventType), semconv.MessagingOperationTypeCreate)
+	return ctx, func(ids []string, err error) {
+		span.SetAttributes(attrDeliveries.Int(len(ids)))
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
+}
+
+// triggerTenant notes the tenant of a trigger call on its span.
+func (t *telemetry) triggerTenant(ctx context.Context, tenant string) {
+	if span := trace.SpanFromContext(ctx); tenant != "" && span.IsRecording() {
+		span.SetAttributes(attrTenantID.String(tenant))
+	}
+}
+
+// enqueuedDeliveries counts n deliveries enqueued by a trigger of kind
+// (a TriggerType, or kindRedelivery).
+func (t *telemetry) enqueuedDeliveries(ctx context.Context, kind string, n int) {
+	if n > 0 && t.enqueued.Enabled(ctx) {
+		t.enqueued.Add(ctx, int64(n), metric.WithAttributes(attrTriggerKind.String(kind)))
+	}
+}
+
+// startDelivery starts the consumer span of one claimed delivery's
+// processing, linked to the producer span of the trigger call that
+// enqueued its payload, and returns sendCtx and storeCtx carrying it.
+// end ends the span.
+func (t *telemetry) startDelivery(sendCtx, storeCtx context.Context, c *Claim) (context.Context, context.Context, func()) {
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithNewRoot()}
+	if c.Payload != nil {
+		if sc := spanContextOf(c.Payload.TraceParent); sc.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+		}
+	}
+	storeCtx, span := t.tracer.Start(storeCtx, "webhook.deliver", opts...)
+	if span.IsRecording() {
+		d := c.Delivery
+		span.SetAttributes(attrWebhookID.String(d.WebhookID), attrDeliveryID.String(d.ID), attrAttempt.Int(d.Attempt),
+			attrEventType.String(d.EventType), semconv.MessagingOperationTypeProcess, semconv.MessagingMessageID(d.PayloadID))
+	}
+	return trace.ContextWithSpan(sendCtx, span), storeCtx, func() { span.End() }
+}
+
+// released notes on the delivery's span that it was handed back
+// without an outcome.
+func (t *telemetry) released(ctx context.Context) {
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attrReleased.Bool(true))
+	}
+}
+
+// classify returns the webhook.attempt.outcome of a send's result.
+func (res *sendResult) classify() attemptKind {
+	switch {
+	case res.kind != "":
+		return res.kind
+	case res.outcome == OutcomeSuccess:
+		return attemptSuccess
+	case res.attempt.StatusCode > 0:
+		return attemptHTTPError
+	}
+	return attemptAborted
+}
+
+// transportKind classifies a Doer's error for the attempt metrics, and
+// returns the error.type of http.client.request.duration: "timeout",
+// "blocked", or the Go type of the cause (such as "*net.OpError"),
+// which has few values.
+func transportKind(ctx context.Context, err error) (attemptKind, string) {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return attemptTimeout, "timeout"
+	case errors.Is(err, ErrBlockedAddress):
+		return attemptBlocked, "blocked"
+	case ctx.Err() != nil:
+		return attemptAborted, "canceled"
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return attemptTimeout, "timeout"
+	}
+	return attemptNetworkError, fmt.Sprintf("%T", err)
+}
+
+// recordAttempt records a worker's attempt of d whose result is stored
+// with status at now: the attempt counter, and for a final status the
+// delivery's duration and, when its attempts ran out, the exhausted
+// counter. It notes the outcome on the delivery's span.
+func (t *telemetry) recordAttempt(ctx context.Context, d *Delivery, res sendResult, status DeliveryStatus, now time.Time) {
+	kind := res.classify()
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attrOutcome.String(string(kind)), attrStatus.String(string(status)))
+		if kind != attemptSuccess {
+			span.SetStatus(codes.Error, res.attempt.Error)
+		}
+	}
+	if t.attempts.Enabled(ctx) {
+		t.attempts.Add(ctx, 1, t.attrs(d.WebhookID, attrOutcome.String(string(kind))))
+	}
+	if !status.Final() {
+		return
+	}
+	if t.deliveryDuration.Enabled(ctx) && !d.CreatedAt.IsZero() {
+		t.deliveryDuration.Record(ctx, max(now.Sub(d.CreatedAt), 0).Seconds(), t.attrs(d.WebhookID, attrStatus.String(string(status))))
+	}
+	if status == StatusFailed && res.outcome == OutcomeRetry && t.exhausted.Enabled(ctx) {
+		t.exhausted.Add(ctx, 1, t.attrs(d.WebhookID))
+	}
+}
+
+// abortedAttempt counts an attempt the worker cut off at shutdown, which
+// is handed back rather than recorded.
+func (t *telemetry) abortedAttempt(ctx context.Context, webhookID string) {
+	if t.attempts.Enabled(ctx) {
+		t.attempts.Add(ctx, 1, t.attrs(webhookID, attrOutcome.String(string(attemptAborted))))
+	}
+}
+
+// endpointDisabled counts a webhook the library disabled, by reason
+// class (disabledGone, disabledFailures).
+func (t *telemetry) endpointDisabled(ctx context.Context, webhookID, reason string) {
+	if t.disabled.Enabled(ctx) {
+		t.disabled.Add(ctx, 1, t.attrs(webhookID, attrDisabledReason.String(reason)))
+	}
+}
+
+// startRequest starts the client span of one HTTP attempt to w, the
+// attempt-th of its delivery (0 when not known, as for Test), and
+// returns the function that records the result: the span's attributes
+// and http.client.request.duration, unless nothing was sent.
+func (t *telemetry) startRequest(ctx context.Context, w *Webhook, attempt int) (context.Context, func(res *sendResult)) {
+	host, port, scheme := endpointOf(w.URL)
+	ctx, span := t.tracer.Start(ctx, http.MethodPost, trace.WithSpanKind(trace.SpanKindClient))
+	recording := span.IsRecording()
+	if recording {
+		span.SetAttributes(semconv.HTTPRequestMethodPost, semconv.ServerAddress(host), semconv.ServerPort(port), semconv.URLScheme(scheme),
+			attrWebhookID.String(w.ID))
+		if attempt > 1 {
+			span.SetAttributes(semconv.HTTPRequestResendCount(attempt - 1))
+		}
+	}
+	return ctx, func(res *sendResult) {
+		defer span.End()
+		if res.kind == "" && res.attempt.StatusCode == 0 {
+			return // not sent (bad secret or URL): no request to measure
+		}
+		errType := res.errType
+		if errType == "" && res.attempt.StatusCode >= 300 {
+			errType = strconv.Itoa(res.attempt.StatusCode) // a failure here: redirects are not followed
+		}
+		if recording {
+			if res.attempt.StatusCode > 0 {
+				span.SetAttributes(semconv.HTTPResponseStatusCode(res.attempt.StatusCode))
+			}
+			if errType != "" {
+				span.SetAttributes(semconv.ErrorTypeKey.String(errType))
+				span.SetStatus(codes.Error, res.attempt.Error)
+			}
+		}
+		if !t.httpDuration.Enabled(ctx) {
+			return
+		}
+		kv := []attribute.KeyValue{semconv.HTTPRequestMethodPost}
+		if res.attempt.StatusCode > 0 {
+			kv = append(kv, semconv.HTTPResponseStatusCode(res.attempt.StatusCode))
+		}
+		if errType != "" {
+			kv = append(kv, semconv.ErrorTypeKey.String(errType))
+		}
+		if t.perWebhook {
+			kv = append(kv, semconv.ServerAddress(host), semconv.ServerPort(port))
+		}
+		t.httpDuration.Record(ctx, res.attempt.Duration.Seconds(), t.attrs(w.ID, kv...))
+	}
+}
+
+// endpointOf returns the host, port and scheme of a webhook URL: what the
+// telemetry may say of it. The path and query often hold credentials
+// (chat services put the token in the path), so url.full is never
+// recorded.
+func endpointOf(raw string) (host string, port int, scheme string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", 0, ""
+	}
+	scheme, host = u.Scheme, u.Hostname()
+	if p, err := strconv.Atoi(u.Port()); err == nil {
+		port = p
+	} else if scheme == "https" {
+		port = 443
+	} else {
+		port = 80
+	}
+	return host, port, scheme
+}
+
+// noteEvaluation counts one evaluation of a stateful trigger of kind
+// (threshold, anomaly, scheduled…); err is its failure, if any. It is
+// the hook for Service.Evaluate.
+func (t *telemetry) noteEvaluation(ctx context.Context, kind TriggerType, err error) {
+	if !t.evaluations.Enabled(ctx) {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	t.evaluations.Add(ctx, 1, metric.WithAttributes(attrTriggerKind.String(string(kind)), attrResult.String(result)))
+}
+
+// noteAlertTransition counts one alert state change of a trigger of
+// kind, such as "firing" or "resolved". It is the hook for the alert
+// state machine.
+func (t *telemetry) noteAlertTransition(ctx context.Context, kind TriggerType, transition string) {
+	if t.transitions.Enabled(ctx) {
+		t.transitions.Add(ctx, 1, metric.WithAttributes(attrTriggerKind.String(string(kind)), attrTransition.String(transition)))
+	}
+}
+
+// deliveryLog returns log with the attributes that every log line about
+// a delivery carries, under the names used throughout: delivery_id,
+// webhook_id, attempt, event_type, and tenant_id when hook (which may be
+// nil) is known.
+func deliveryLog(log *slog.Logger, d *Delivery, hook *Webhook) *slog.Logger {
+	args := []any{"delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt, "event_type", d.EventType}
+	if hook != nil {
+		args = append(args, "tenant_id", hook.TenantID)
+	}
+	return log.With(args...)
+}
