@@ -87,6 +87,7 @@ var cases = []struct {
 	{"AttemptBudget", testAttemptBudget},
 	{"ReplayMarks", testReplayMarks},
 	{"NonUTCTimes", testNonUTCTimes},
+	{"QueueStats", testQueueStats},
 }
 
 // newID returns a new time-ordered ID like the Service's.
