@@ -53,9 +53,9 @@ type sendResult struct {
 // send makes one attempt to deliver the payload to w, the attempt-th of
 // its delivery, bounded by timeout, in a client span of its own.
 func (s *Service) send(ctx context.Context, w *Webhook, pl *Payload, deliveryID string, attempt int, timeout time.Duration) sendResult {
-	ctx, done := s.tel.startRequest(ctx, w, attempt)
+	ctx = s.tel.startRequest(ctx, w, attempt)
 	res := s.sendRequest(ctx, w, pl, deliveryID, timeout)
-	done(&res)
+	s.tel.endRequest(ctx, w, &res)
 	return res
 }
 

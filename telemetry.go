@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -99,6 +101,10 @@ type telemetry struct {
 	queueDepth       metric.Int64ObservableGauge
 	oldestDue        metric.Float64ObservableGauge
 	meter            metric.Meter
+
+	gaugeMu    sync.Mutex
+	gaugeUsers int                 // Worker.Run calls under way
+	gaugeReg   metric.Registration // the queue gauges' callback, while gaugeUsers > 0
 }
 
 // newTelemetry creates the instruments. An instrument the provider
@@ -197,21 +203,35 @@ func setTraceParent(ctx context.Context, h http.Header) {
 	}
 }
 
-// startTrigger starts the producer span of one trigger call. end
-// records the call's result on it and ends it.
-func (t *telemetry) startTrigger(ctx context.Context, kind TriggerType, eventType string) (context.Context, func(ids []string, err error)) {
-	ctx, span := t.tracer.Start(ctx, "webhook.trigger", trace.WithSpanKind(trace.SpanKindProducer))
-	if !span.IsRecording() {
-		return ctx, func([]string, error) { span.End() }
+// Span start options, made once: an option is an interface value, which
+// would cost an allocation per span.
+var (
+	producerSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+	consumerSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithNewRoot()}
+	clientSpan   = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+)
+
+// startTrigger starts the producer span of one trigger call; call
+// endTrigger with the call's result.
+func (t *telemetry) startTrigger(ctx context.Context, kind TriggerType, eventType string) context.Context {
+	ctx, span := t.tracer.Start(ctx, "webhook.trigger", producerSpan...)
+	if span.IsRecording() {
+		span.SetAttributes(attrTriggerKind.String(string(kind)), attrEventType.String(eventType), semconv.MessagingOperationTypeCreate)
 	}
-	span.SetAttributes(attrTriggerKind.String(string(kind)), attrEventType.String(eventType), semconv.MessagingOperationTypeCreate)
-	return ctx, func(ids []string, err error) {
+	return ctx
+}
+
+// endTrigger records a trigger call's result on its span, ctx's, and
+// ends it.
+func (t *telemetry) endTrigger(ctx context.Context, ids []string, err error) {
+	span := trace.SpanFromContext(ctx)
+	if span.IsRecording() {
 		span.SetAttributes(attrDeliveries.Int(len(ids)))
 		if err != nil {
 			span.SetStatus(codes.Error, err.Error())
 		}
-		span.End()
 	}
+	span.End()
 }
 
 // triggerTenant notes the tenant of a trigger call on its span.
@@ -232,12 +252,12 @@ func (t *telemetry) enqueuedDeliveries(ctx context.Context, kind string, n int) 
 // startDelivery starts the consumer span of one claimed delivery's
 // processing, linked to the producer span of the trigger call that
 // enqueued its payload, and returns sendCtx and storeCtx carrying it.
-// end ends the span.
-func (t *telemetry) startDelivery(sendCtx, storeCtx context.Context, c *Claim) (context.Context, context.Context, func()) {
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithNewRoot()}
-	if c.Payload != nil {
+// The caller ends the span.
+func (t *telemetry) startDelivery(sendCtx, storeCtx context.Context, c *Claim) (context.Context, context.Context, trace.Span) {
+	opts := consumerSpan
+	if c.Payload != nil && c.Payload.TraceParent != "" {
 		if sc := spanContextOf(c.Payload.TraceParent); sc.IsValid() {
-			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+			opts = append(slices.Clip(opts), trace.WithLinks(trace.Link{SpanContext: sc}))
 		}
 	}
 	storeCtx, span := t.tracer.Start(storeCtx, "webhook.deliver", opts...)
@@ -246,7 +266,7 @@ func (t *telemetry) startDelivery(sendCtx, storeCtx context.Context, c *Claim) (
 		span.SetAttributes(attrWebhookID.String(d.WebhookID), attrDeliveryID.String(d.ID), attrAttempt.Int(d.Attempt),
 			attrEventType.String(d.EventType), semconv.MessagingOperationTypeProcess, semconv.MessagingMessageID(d.PayloadID))
 	}
-	return trace.ContextWithSpan(sendCtx, span), storeCtx, func() { span.End() }
+	return trace.ContextWithSpan(sendCtx, span), storeCtx, span
 }
 
 // released notes on the delivery's span that it was handed back
@@ -337,53 +357,58 @@ func (t *telemetry) endpointDisabled(ctx context.Context, webhookID, reason stri
 }
 
 // startRequest starts the client span of one HTTP attempt to w, the
-// attempt-th of its delivery (0 when not known, as for Test), and
-// returns the function that records the result: the span's attributes
-// and http.client.request.duration, unless nothing was sent.
-func (t *telemetry) startRequest(ctx context.Context, w *Webhook, attempt int) (context.Context, func(res *sendResult)) {
-	host, port, scheme := endpointOf(w.URL)
-	ctx, span := t.tracer.Start(ctx, http.MethodPost, trace.WithSpanKind(trace.SpanKindClient))
-	recording := span.IsRecording()
-	if recording {
+// attempt-th of its delivery (0 when not known, as for Test); call
+// endRequest with its result.
+func (t *telemetry) startRequest(ctx context.Context, w *Webhook, attempt int) context.Context {
+	ctx, span := t.tracer.Start(ctx, http.MethodPost, clientSpan...)
+	if span.IsRecording() {
+		host, port, scheme := endpointOf(w.URL)
 		span.SetAttributes(semconv.HTTPRequestMethodPost, semconv.ServerAddress(host), semconv.ServerPort(port), semconv.URLScheme(scheme),
 			attrWebhookID.String(w.ID))
 		if attempt > 1 {
 			span.SetAttributes(semconv.HTTPRequestResendCount(attempt - 1))
 		}
 	}
-	return ctx, func(res *sendResult) {
-		defer span.End()
-		if res.kind == "" && res.attempt.StatusCode == 0 {
-			return // not sent (bad secret or URL): no request to measure
-		}
-		errType := res.errType
-		if errType == "" && res.attempt.StatusCode >= 300 {
-			errType = strconv.Itoa(res.attempt.StatusCode) // a failure here: redirects are not followed
-		}
-		if recording {
-			if res.attempt.StatusCode > 0 {
-				span.SetAttributes(semconv.HTTPResponseStatusCode(res.attempt.StatusCode))
-			}
-			if errType != "" {
-				span.SetAttributes(semconv.ErrorTypeKey.String(errType))
-				span.SetStatus(codes.Error, res.attempt.Error)
-			}
-		}
-		if !t.httpDuration.Enabled(ctx) {
-			return
-		}
-		kv := []attribute.KeyValue{semconv.HTTPRequestMethodPost}
+	return ctx
+}
+
+// endRequest records the result of the HTTP attempt whose span is ctx's
+// (the span's attributes, and http.client.request.duration unless
+// nothing was sent) and ends the span.
+func (t *telemetry) endRequest(ctx context.Context, w *Webhook, res *sendResult) {
+	span := trace.SpanFromContext(ctx)
+	defer span.End()
+	if res.kind == "" && res.attempt.StatusCode == 0 {
+		return // not sent (bad secret or URL): no request to measure
+	}
+	errType := res.errType
+	if errType == "" && res.attempt.StatusCode >= 300 {
+		errType = strconv.Itoa(res.attempt.StatusCode) // a failure here: redirects are not followed
+	}
+	if span.IsRecording() {
 		if res.attempt.StatusCode > 0 {
-			kv = append(kv, semconv.HTTPResponseStatusCode(res.attempt.StatusCode))
+			span.SetAttributes(semconv.HTTPResponseStatusCode(res.attempt.StatusCode))
 		}
 		if errType != "" {
-			kv = append(kv, semconv.ErrorTypeKey.String(errType))
+			span.SetAttributes(semconv.ErrorTypeKey.String(errType))
+			span.SetStatus(codes.Error, res.attempt.Error)
 		}
-		if t.perWebhook {
-			kv = append(kv, semconv.ServerAddress(host), semconv.ServerPort(port))
-		}
-		t.httpDuration.Record(ctx, res.attempt.Duration.Seconds(), t.attrs(w.ID, kv...))
 	}
+	if !t.httpDuration.Enabled(ctx) {
+		return
+	}
+	kv := []attribute.KeyValue{semconv.HTTPRequestMethodPost}
+	if res.attempt.StatusCode > 0 {
+		kv = append(kv, semconv.HTTPResponseStatusCode(res.attempt.StatusCode))
+	}
+	if errType != "" {
+		kv = append(kv, semconv.ErrorTypeKey.String(errType))
+	}
+	if t.perWebhook {
+		host, port, _ := endpointOf(w.URL)
+		kv = append(kv, semconv.ServerAddress(host), semconv.ServerPort(port))
+	}
+	t.httpDuration.Record(ctx, res.attempt.Duration.Seconds(), t.attrs(w.ID, kv...))
 }
 
 // endpointOf returns the host, port and scheme of a webhook URL: what the
@@ -396,14 +421,70 @@ func endpointOf(raw string) (host string, port int, scheme string) {
 		return "", 0, ""
 	}
 	scheme, host = u.Scheme, u.Hostname()
-	if p, err := strconv.Atoi(u.Port()); err == nil {
+	switch p, err := strconv.Atoi(u.Port()); {
+	case u.Port() != "" && err == nil:
 		port = p
-	} else if scheme == "https" {
+	case scheme == "https":
 		port = 443
-	} else {
+	default:
 		port = 80
 	}
 	return host, port, scheme
+}
+
+// observeQueue registers the callback of the queue gauges
+// (webhook.queue.depth, webhook.queue.oldest_due.age) if the Storage is
+// a QueueStatsReader and no Worker.Run of the Service has registered it
+// yet, and returns the function that unregisters it once the last such
+// Run ends. So a Service reports the gauges while one of its workers
+// runs, and a Service dropped by its host leaves no callback behind.
+func (s *Service) observeQueue() (stop func()) {
+	r, ok := s.store.(QueueStatsReader)
+	if !ok {
+		return func() {}
+	}
+	t := s.tel
+	t.gaugeMu.Lock()
+	defer t.gaugeMu.Unlock()
+	if t.gaugeUsers == 0 {
+		reg, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+			return t.observeQueue(ctx, o, r, s.clock())
+		}, t.queueDepth, t.oldestDue)
+		if err != nil {
+			otel.Handle(err)
+			return func() {}
+		}
+		t.gaugeReg = reg
+	}
+	t.gaugeUsers++
+	return sync.OnceFunc(func() {
+		t.gaugeMu.Lock()
+		defer t.gaugeMu.Unlock()
+		if t.gaugeUsers--; t.gaugeUsers == 0 {
+			otel.Handle(t.gaugeReg.Unregister())
+			t.gaugeReg = nil
+		}
+	})
+}
+
+// observeQueue observes both queue gauges from one QueueStats call,
+// bounded by queueStatsTimeout: one Storage read per collection.
+func (t *telemetry) observeQueue(ctx context.Context, o metric.Observer, r QueueStatsReader, now time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, queueStatsTimeout)
+	defer cancel()
+	q, err := r.QueueStats(ctx, QueueStatsParams{Now: now})
+	if err != nil {
+		return fmt.Errorf("webhook: queue gauges: %w", err)
+	}
+	for status, n := range q.Depth {
+		o.ObserveInt64(t.queueDepth, n, metric.WithAttributes(attrStatus.String(string(status))))
+	}
+	var age time.Duration
+	if !q.OldestDue.IsZero() && q.OldestDue.Before(now) {
+		age = now.Sub(q.OldestDue)
+	}
+	o.ObserveFloat64(t.oldestDue, age.Seconds())
+	return nil
 }
 
 // noteEvaluation counts one evaluation of a stateful trigger of kind

@@ -144,8 +144,8 @@ func checkName(ps *problems, field, v string) {
 // data already holds only JSON-decoded types (so matching may use it
 // directly); otherwise matching sees the data as it will be sent.
 func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string, data map[string]any, canonical bool, env string, opts []TriggerOption) (ids []string, err error) {
-	ctx, end := s.tel.startTrigger(ctx, typ, eventType)
-	defer func() { end(ids, err) }()
+	ctx = s.tel.startTrigger(ctx, typ, eventType)
+	defer func() { s.tel.endTrigger(ctx, ids, err) }()
 	var o triggerOptions
 	for _, opt := range opts {
 		if opt != nil {

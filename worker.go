@@ -239,6 +239,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer stopListening()
 	}
 	defer w.svc.watchDuring(ctx)() // learn of webhook changes in other processes
+	defer w.svc.observeQueue()()   // report the queue gauges while running
 	// Evaluate the stateful triggers; the last flush of recorded metrics
 	// at shutdown may use the drain's time.
 	defer w.svc.evaluateDuring(ctx, storeCtx)()
@@ -427,8 +428,8 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 		for _, c := range claims {
 			w.wg.Go(func() {
 				defer w.done(c.Delivery.WebhookID)
-				sctx, wctx, end := w.svc.tel.startDelivery(sendCtx, storeCtx, c)
-				defer end()
+				sctx, wctx, span := w.svc.tel.startDelivery(sendCtx, storeCtx, c)
+				defer span.End()
 				w.process(ctx, sctx, wctx, c)
 			})
 		}
