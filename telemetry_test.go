@@ -442,3 +442,61 @@ func TestPropagateTraceOwnsTheTraceHeaders(t *testing.T) {
 	assert.NotContains(t, string(b), "propagate_trace", "off is the default, left out")
 	assert.Error(t, json.Unmarshal([]byte(`{"propagate_trace":"yes"}`), &back))
 }
+
+func TestHealthPolicyDisableIsCountedByReason(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
+	e := newEnv(t, &webhook.Config{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+		DisableAfterFailures: 2, DisableAfterFailingFor: time.Minute}, nil)
+	w := e.hook(t, rc.URL, func(w *webhook.Webhook) { w.Retry.MaxAttempts = 1 })
+	e.trigger(t)
+	e.runOnce(t)
+	e.clock.Advance(2 * time.Minute)
+	e.trigger(t)
+	e.runOnce(t)
+	got, err := e.svc.Get(t.Context(), w.ID)
+	require.NoError(t, err)
+	require.True(t, got.Disabled)
+	m := (&scriptRun{metrics: reader}).collect(t)
+	assert.Equal(t, int64(1), count(t, m["webhook.endpoint.disabled"], attribute.String("webhook.disabled.reason", "failures")))
+	assert.Equal(t, int64(1), count(t, m["webhook.endpoint.disabled"]))
+	assert.Equal(t, int64(2), count(t, m["webhook.deliveries.exhausted"]))
+}
+
+func TestAttemptCutOffAtShutdownIsAborted(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	spans := tracetest.NewSpanRecorder()
+	started := make(chan struct{}, 1)
+	rc := newReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		select { // until the worker aborts the request
+		case <-r.Context().Done():
+		case <-time.After(waitTimeout):
+		}
+	})
+	e := newEnv(t, &webhook.Config{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))}, &webhook.WorkerConfig{ShutdownTimeout: time.Second})
+	e.hook(t, rc.URL)
+	e.trigger(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	stopped := make(chan error, 1)
+	go func() { stopped <- e.worker.Run(ctx) }()
+	recv(t, started, "the attempt")
+	cancel()
+	require.NoError(t, recv(t, stopped, "Run to return"))
+
+	m := (&scriptRun{metrics: reader}).collect(t)
+	assert.Equal(t, int64(1), count(t, m["webhook.delivery.attempts"], attribute.String("webhook.attempt.outcome", "aborted")))
+	assert.Equal(t, int64(1), count(t, m["webhook.delivery.attempts"]))
+	assert.Equal(t, uint64(1), observations(t, m["http.client.request.duration"], nil, attribute.String("error.type", "canceled")))
+	_, finished := m["webhook.delivery.duration"]
+	assert.False(t, finished, "the delivery is handed back, not finished")
+	var consumer sdktrace.ReadOnlySpan
+	for _, s := range spans.Ended() {
+		if s.SpanKind() == trace.SpanKindConsumer {
+			consumer = s
+		}
+	}
+	require.NotNil(t, consumer)
+	assert.True(t, attrOf(consumer, "webhook.delivery.released").AsBool())
+}
