@@ -102,25 +102,39 @@ const (
 		FROM {{schema}}.deliveries x WHERE x.webhook_id = $1::uuid AND x.created_at >= $2::timestamptz
 		GROUP BY 1, 2`
 	statsAttemptsCTE = `WITH a AS (
-			SELECT x.delivery_id, x.number, x.started_at, x.duration_ns, x.status_code, x.error, ` + outcomeSQL + ` AS outcome
-			FROM {{schema}}.deliveries d JOIN {{schema}}.attempts x ON x.delivery_id = d.id
+			SELECT x.delivery_id, x.number, x.started_at, x.duration_ns, x.status_code, x.error, o.outcome,
+				x.status_code <> 0 OR o.outcome IN ('timeout', 'network_error') AS timed
+			FROM {{schema}}.deliveries d JOIN {{schema}}.attempts x ON x.delivery_id = d.id,
+				LATERAL (SELECT ` + outcomeSQL + ` AS outcome) o
 			WHERE d.webhook_id = $1::uuid AND d.created_at >= $2::timestamptz
-		) `
-	statsOutcomesSQL = statsAttemptsCTE + `SELECT outcome, count(*) FROM a GROUP BY outcome`
-	// The attempts that reached the endpoint (see webhook.WebhookStats).
-	statsLatencySQL = statsAttemptsCTE + `SELECT count(*),
-			coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ns), 0),
-			coalesce(percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ns), 0)
-		FROM a WHERE status_code <> 0 OR outcome IN ('timeout', 'network_error')`
-	statsLastSQL = statsAttemptsCTE + `(SELECT delivery_id::text, number, started_at, duration_ns, status_code, error, outcome
-			FROM a WHERE outcome = 'success' ORDER BY started_at DESC, delivery_id DESC, number DESC LIMIT 1)
-		UNION ALL
-		(SELECT delivery_id::text, number, started_at, duration_ns, status_code, error, outcome
-			FROM a WHERE outcome <> 'success' ORDER BY started_at DESC, delivery_id DESC, number DESC LIMIT 1)`
+		)`
+	// One pass over the window's attempts: counts by outcome, the
+	// latency of those that reached the endpoint (see
+	// webhook.WebhookStats), and the last success and failure.
+	statsAttemptsSQL = statsAttemptsCTE + `, agg AS (
+			SELECT count(*) FILTER (WHERE outcome = 'success') AS success,
+				count(*) FILTER (WHERE outcome = 'http_error') AS http_error,
+				count(*) FILTER (WHERE outcome = 'network_error') AS network_error,
+				count(*) FILTER (WHERE outcome = 'timeout') AS timeout,
+				count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
+				count(*) FILTER (WHERE outcome = 'aborted') AS aborted,
+				count(*) FILTER (WHERE timed) AS samples,
+				coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ns) FILTER (WHERE timed), 0) AS p50,
+				coalesce(percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ns) FILTER (WHERE timed), 0) AS p95
+			FROM a
+		), ls AS (
+			SELECT * FROM a WHERE outcome = 'success' ORDER BY started_at DESC, delivery_id DESC, number DESC LIMIT 1
+		), lf AS (
+			SELECT * FROM a WHERE outcome <> 'success' ORDER BY started_at DESC, delivery_id DESC, number DESC LIMIT 1
+		)
+		SELECT agg.success, agg.http_error, agg.network_error, agg.timeout, agg.blocked, agg.aborted, agg.samples, agg.p50, agg.p95,
+			ls.delivery_id::text, ls.number, ls.started_at, ls.duration_ns, ls.status_code, ls.error,
+			lf.delivery_id::text, lf.number, lf.started_at, lf.duration_ns, lf.status_code, lf.error, lf.outcome
+		FROM agg LEFT JOIN ls ON true LEFT JOIN lf ON true`
 )
 
 // WebhookStats implements webhook.StatsReader, in one snapshot and one
-// round trip for its four statements.
+// round trip for its two statements.
 func (s *Store) WebhookStats(ctx context.Context, p webhook.StatsParams) (*webhook.WebhookStats, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -145,39 +159,29 @@ func (s *Store) WebhookStats(ctx context.Context, p webhook.StatsParams) (*webho
 			})
 			return err
 		})
-		b.Queue(s.stmt(statsOutcomesSQL), p.WebhookID, p.Since).Query(func(rows pgx.Rows) error {
-			_, err := pgx.ForEachRow(rows, []any{&outcome, &n}, func() error {
-				st.Attempts[webhook.AttemptOutcome(outcome)] = n
-				return nil
-			})
-			return err
-		})
-		b.Queue(s.stmt(statsLatencySQL), p.WebhookID, p.Since).QueryRow(func(row pgx.Row) error {
-			var p50, p95 float64
-			if err := row.Scan(&st.LatencySamples, &p50, &p95); err != nil {
+		b.Queue(s.stmt(statsAttemptsSQL), p.WebhookID, p.Since).QueryRow(func(row pgx.Row) error {
+			var (
+				counts   [6]int64
+				p50, p95 float64
+				ls, lf   lastAttempt
+				lfOut    *string
+			)
+			dest := []any{&counts[0], &counts[1], &counts[2], &counts[3], &counts[4], &counts[5], &st.LatencySamples, &p50, &p95}
+			dest = append(dest, ls.dest()...)
+			dest = append(append(dest, lf.dest()...), &lfOut)
+			if err := row.Scan(dest...); err != nil {
 				return err
 			}
+			for i, o := range []webhook.AttemptOutcome{webhook.AttemptSuccess, webhook.AttemptHTTPError, webhook.AttemptNetworkError,
+				webhook.AttemptTimeout, webhook.AttemptBlocked, webhook.AttemptAborted} {
+				st.Attempts[o] = counts[i]
+			}
 			st.LatencyP50, st.LatencyP95 = time.Duration(math.Round(p50)), time.Duration(math.Round(p95))
+			st.LastSuccess, st.LastFailure = ls.attempt(), lf.attempt()
+			if lfOut != nil {
+				st.LastFailureOutcome = webhook.AttemptOutcome(*lfOut)
+			}
 			return nil
-		})
-		b.Queue(s.stmt(statsLastSQL), p.WebhookID, p.Since).Query(func(rows pgx.Rows) error {
-			var (
-				a      webhook.Attempt
-				number int32
-				code   int32
-				ns     int64
-			)
-			_, err := pgx.ForEachRow(rows, []any{&a.DeliveryID, &number, &a.StartedAt, &ns, &code, &a.Error, &outcome}, func() error {
-				c := a
-				c.Number, c.StatusCode, c.Duration, c.StartedAt = int(number), int(code), time.Duration(ns), a.StartedAt.UTC()
-				if outcome == string(webhook.AttemptSuccess) {
-					st.LastSuccess = &c
-				} else {
-					st.LastFailure, st.LastFailureOutcome = &c, webhook.AttemptOutcome(outcome)
-				}
-				return nil
-			})
-			return err
 		})
 		return tx.SendBatch(ctx, &b).Close()
 	})
@@ -186,4 +190,25 @@ func (s *Store) WebhookStats(ctx context.Context, p webhook.StatsParams) (*webho
 	}
 	st.SetRates()
 	return st, nil
+}
+
+// lastAttempt scans the nullable columns of a last success or failure.
+type lastAttempt struct {
+	deliveryID, msg *string
+	number, code    *int32
+	started         *time.Time
+	ns              *int64
+}
+
+func (l *lastAttempt) dest() []any {
+	return []any{&l.deliveryID, &l.number, &l.started, &l.ns, &l.code, &l.msg}
+}
+
+// attempt returns the attempt scanned, or nil for none.
+func (l *lastAttempt) attempt() *webhook.Attempt {
+	if l.deliveryID == nil {
+		return nil
+	}
+	return &webhook.Attempt{DeliveryID: *l.deliveryID, Number: int(*l.number), StartedAt: l.started.UTC(),
+		Duration: time.Duration(*l.ns), StatusCode: int(*l.code), Error: *l.msg}
 }
