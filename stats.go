@@ -87,6 +87,9 @@ func (s *Service) stats(ctx context.Context, sc scope, webhookID string, since t
 	} else {
 		st, err = s.statsByListing(ctx, p)
 	}
+	if err == nil && st == nil {
+		err = fmt.Errorf("the storage %T returned no stats and no error", s.store)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("webhook %s: stats: %w", w.ID, err)
 	}
@@ -108,6 +111,9 @@ func (s *Service) statsByListing(ctx context.Context, p StatsParams) (*WebhookSt
 			return nil, err
 		}
 		for _, d := range ds {
+			if d == nil {
+				continue // a faulty Storage's
+			}
 			if d.CreatedAt.Before(p.Since) {
 				return b.Stats(), nil
 			}
@@ -117,6 +123,9 @@ func (s *Service) statsByListing(ctx context.Context, p StatsParams) (*WebhookSt
 				return st, nil
 			}
 			atts, err := s.store.ListAttempts(ctx, d.ID)
+			if errors.Is(err, ErrNotFound) {
+				continue // pruned since it was listed
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -311,8 +320,11 @@ func NewStatsBuilder(webhookID string, since time.Time) *StatsBuilder {
 }
 
 // Add counts one delivery of the window with its attempts (oldest
-// first). The caller decides what is in the window.
+// first); a nil d is ignored. The caller decides what is in the window.
 func (b *StatsBuilder) Add(d *Delivery, attempts []Attempt) {
+	if d == nil {
+		return
+	}
 	st := b.st
 	st.Deliveries[d.Status]++
 	if d.Status.Final() {

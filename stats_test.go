@@ -1,10 +1,12 @@
 package webhook_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -295,4 +297,47 @@ func TestWebhookStatsJSON(t *testing.T) {
 	require.Contains(t, m, "success_rate")
 	require.NotContains(t, m, "LatencyP50")
 	require.NotContains(t, m, "last_success", "omitted when none")
+}
+
+// nilStatsStore is a faulty StatsReader that returns neither stats nor
+// an error.
+type nilStatsStore struct{ webhook.Storage }
+
+func (nilStatsStore) WebhookStats(context.Context, webhook.StatsParams) (*webhook.WebhookStats, error) {
+	return nil, nil
+}
+
+func TestStatsFromAFaultyStorage(t *testing.T) {
+	svc, store, _ := newService(t)
+	w := create(t, svc, "w", webhook.Trigger{Type: webhook.TriggerEvent})
+	faulty, err := webhook.NewService(nilStatsStore{store}, nil)
+	require.NoError(t, err)
+	_, err = faulty.Stats(t.Context(), w.ID, time.Time{})
+	require.ErrorContains(t, err, "returned no stats and no error")
+
+	b := webhook.NewStatsBuilder(w.ID, time.Time{})
+	b.Add(nil, []webhook.Attempt{{StatusCode: 200}})
+	require.Zero(t, b.Stats().Attempts[webhook.AttemptSuccess], "a nil delivery is ignored")
+}
+
+func FuzzClassifyAttempt(f *testing.F) {
+	f.Add(200, "")
+	f.Add(0, "request timed out after 1s")
+	f.Add(500, "HTTP 500 with webhook-delivery: abort-message; not retried")
+	f.Add(0, "not sent: the webhook is disabled")
+	f.Fuzz(func(t *testing.T, code int, msg string) {
+		o := webhook.ClassifyAttempt(webhook.Attempt{StatusCode: code, Error: msg})
+		if !slices.Contains(webhook.AttemptOutcomes, o) {
+			t.Fatalf("outcome %q is not one of AttemptOutcomes", o)
+		}
+		switch {
+		case code >= 200 && code <= 299:
+			require.Equal(t, webhook.AttemptSuccess, o)
+		case code != 0:
+			require.Contains(t, []webhook.AttemptOutcome{webhook.AttemptHTTPError, webhook.AttemptAborted}, o, "an answer is an HTTP error unless it aborts")
+		default:
+			require.NotEqual(t, webhook.AttemptSuccess, o)
+			require.NotEqual(t, webhook.AttemptHTTPError, o)
+		}
+	})
 }

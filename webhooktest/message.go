@@ -71,10 +71,11 @@ func (r *Request) EventType() string {
 // network error (a Receiver answers 0 as 200).
 type Responder func(r *Request) int
 
-// Statuses returns a Responder that answers the n-th request with the
-// n-th code, and every request after the last code with the last code;
-// with no codes, 200. Statuses(503, 503, 200) makes an endpoint that
-// fails twice and then succeeds.
+// Statuses returns a Responder that answers the n-th request it sees (in
+// the order requests arrive, whichever their delivery) with the n-th
+// code, and every request after the last code with the last code; with
+// no codes, 200. Statuses(503, 503, 200) makes an endpoint that fails
+// twice and then succeeds.
 func Statuses(codes ...int) Responder {
 	var n syncCounter
 	return func(*Request) int {
