@@ -88,3 +88,39 @@ type WebhookBacklog struct {
 func NewQueueStats() QueueStats {
 	return QueueStats{Depth: map[DeliveryStatus]int64{StatusPending: 0, StatusDelivering: 0, StatusRetrying: 0}}
 }
+
+// StatsReader is an optional interface for a Storage that can summarise
+// one webhook's recent deliveries and attempts itself, reading only that
+// webhook's rows in the window (pgstore reads an index on webhook and
+// creation time), never the whole history. Service.Stats uses it, and
+// otherwise computes a possibly partial summary from at most
+// StatsFallbackLimit deliveries read through ListDeliveries and
+// ListAttempts. memstore and pgstore implement it.
+type StatsReader interface {
+	// WebhookStats summarises the deliveries of p.WebhookID created at
+	// or after p.Since, and all their attempts, as a StatsBuilder given
+	// each of them would: the Delivery, Attempt, rate, latency and last
+	// attempt fields of WebhookStats. It leaves the fields that come
+	// from the Webhook (ConsecutiveFailures and after) zero, and reports
+	// no error for a webhook without deliveries, or one that does not
+	// exist.
+	WebhookStats(ctx context.Context, p StatsParams) (*WebhookStats, error)
+}
+
+// StatsParams selects what StatsReader.WebhookStats summarises.
+type StatsParams struct {
+	// WebhookID is the webhook. Required.
+	WebhookID string
+	// Since is the window's start: deliveries created at or after it
+	// count, with all their attempts.
+	Since time.Time
+}
+
+// Validate checks that p names a webhook. It returns an error wrapping
+// ErrInvalid.
+func (p StatsParams) Validate() error {
+	if p.WebhookID == "" {
+		return fmt.Errorf("%w: stats need a webhook ID", ErrInvalid)
+	}
+	return nil
+}

@@ -52,3 +52,28 @@ func (s *Store) QueueStats(ctx context.Context, p webhook.QueueStatsParams) (web
 	}
 	return q, nil
 }
+
+var _ webhook.StatsReader = (*Store)(nil)
+
+// WebhookStats implements webhook.StatsReader. It reads the webhook's
+// own deliveries only.
+func (s *Store) WebhookStats(ctx context.Context, p webhook.StatsParams) (*webhook.WebhookStats, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	b := webhook.NewStatsBuilder(p.WebhookID, p.Since)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range s.byWebhook[p.WebhookID] {
+		d := s.deliveries[id]
+		if d.d.CreatedAt.Before(p.Since) {
+			continue
+		}
+		c := d.d
+		b.Add(&c, d.attempts)
+	}
+	return b.Stats(), nil
+}

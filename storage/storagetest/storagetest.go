@@ -88,6 +88,8 @@ var cases = []struct {
 	{"ReplayMarks", testReplayMarks},
 	{"NonUTCTimes", testNonUTCTimes},
 	{"QueueStats", testQueueStats},
+	{"WebhookStats", testWebhookStats},
+	{"WebhookStatsClassify", testWebhookStatsClassify},
 }
 
 // newID returns a new time-ordered ID like the Service's.

@@ -7,3 +7,7 @@
 -- size follows the backlog, not the history.
 CREATE INDEX deliveries_unfinished_idx ON {{schema}}.deliveries (status, due_at, webhook_id)
     WHERE due_at IS NOT NULL;
+
+-- One webhook's stats (WebhookStats): its deliveries created since a
+-- time, and through them their attempts (by the attempts' primary key).
+CREATE INDEX deliveries_webhook_created_idx ON {{schema}}.deliveries (webhook_id, created_at);
