@@ -46,8 +46,8 @@ type sendResult struct {
 	attempt    Attempt
 	outcome    Outcome
 	retryAfter time.Duration
-	kind       attemptKind // set for a transport error (see telemetry.go)
-	errType    string      // the error.type of a transport error
+	kind       AttemptOutcome // set for a transport error (see telemetry.go)
+	errType    string         // the error.type of a transport error
 }
 
 // send makes one attempt to deliver the payload to w, the attempt-th of

@@ -50,19 +50,6 @@ const (
 // by Redeliver and ReplayFailed.
 const kindRedelivery = "redelivery"
 
-// attemptKind is the webhook.attempt.outcome of one attempt.
-type attemptKind string
-
-// The attempt outcomes, as webhook.delivery.attempts reports them.
-const (
-	attemptSuccess      attemptKind = "success"       // a 2xx response
-	attemptHTTPError    attemptKind = "http_error"    // any other response
-	attemptNetworkError attemptKind = "network_error" // no response: the connection failed
-	attemptTimeout      attemptKind = "timeout"       // no response within the timeout
-	attemptBlocked      attemptKind = "blocked"       // the network policy refused the address
-	attemptAborted      attemptKind = "aborted"       // not sent, or cut off by the worker
-)
-
 // Reason classes of webhook.endpoint.disabled.
 const (
 	disabledGone     = "gone"     // the endpoint answered 410 Gone
@@ -277,31 +264,35 @@ func (t *telemetry) released(ctx context.Context) {
 	}
 }
 
-// classify returns the webhook.attempt.outcome of a send's result.
-func (res *sendResult) classify() attemptKind {
+// classify returns the webhook.attempt.outcome of a send's result: the
+// outcome ClassifyAttempt gives the recorded attempt, known here without
+// reading its error message.
+func (res *sendResult) classify() AttemptOutcome {
 	switch {
 	case res.kind != "":
 		return res.kind
 	case res.outcome == OutcomeSuccess:
-		return attemptSuccess
+		return AttemptSuccess
+	case res.attempt.StatusCode > 0 && res.outcome == OutcomeAbort:
+		return AttemptAborted // the receiver's abort-message
 	case res.attempt.StatusCode > 0:
-		return attemptHTTPError
+		return AttemptHTTPError
 	}
-	return attemptAborted
+	return AttemptAborted
 }
 
 // transportKind classifies a Doer's error for the attempt metrics, and
 // returns the error.type of http.client.request.duration: "timeout",
 // "blocked", or the Go type of the cause (such as "*net.OpError"),
 // which has few values.
-func transportKind(ctx context.Context, err error) (attemptKind, string) {
+func transportKind(ctx context.Context, err error) (AttemptOutcome, string) {
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return attemptTimeout, "timeout"
+		return AttemptTimeout, "timeout"
 	case errors.Is(err, ErrBlockedAddress):
-		return attemptBlocked, "blocked"
+		return AttemptBlocked, "blocked"
 	case ctx.Err() != nil:
-		return attemptAborted, "canceled"
+		return AttemptAborted, "canceled"
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) && ue.Err != nil {
@@ -309,9 +300,9 @@ func transportKind(ctx context.Context, err error) (attemptKind, string) {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return attemptTimeout, "timeout"
+		return AttemptTimeout, "timeout"
 	}
-	return attemptNetworkError, fmt.Sprintf("%T", err)
+	return AttemptNetworkError, fmt.Sprintf("%T", err)
 }
 
 // recordAttempt records a worker's attempt of d whose result is stored
@@ -322,7 +313,7 @@ func (t *telemetry) recordAttempt(ctx context.Context, d *Delivery, res sendResu
 	kind := res.classify()
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		span.SetAttributes(attrOutcome.String(string(kind)), attrStatus.String(string(status)))
-		if kind != attemptSuccess {
+		if kind != AttemptSuccess {
 			span.SetStatus(codes.Error, res.attempt.Error)
 		}
 	}
@@ -344,7 +335,7 @@ func (t *telemetry) recordAttempt(ctx context.Context, d *Delivery, res sendResu
 // is handed back rather than recorded.
 func (t *telemetry) abortedAttempt(ctx context.Context, webhookID string) {
 	if t.attempts.Enabled(ctx) {
-		t.attempts.Add(ctx, 1, t.attrs(webhookID, attrOutcome.String(string(attemptAborted))))
+		t.attempts.Add(ctx, 1, t.attrs(webhookID, attrOutcome.String(string(AttemptAborted))))
 	}
 }
 

@@ -46,6 +46,7 @@ type scriptRun struct {
 	hooks     map[string]*webhook.Webhook // by name, as created
 	receivers map[string]*receiver        // by hook name
 	rotated   *webhook.Webhook            // "ok" after RotateSecret
+	ids       []string                    // the trigger call's deliveries
 }
 
 // runScript runs every path an attempt can take, with the OpenTelemetry
@@ -57,7 +58,8 @@ type scriptRun struct {
 //   - "down" answers 500 and has one attempt: it fails for good;
 //   - "blocked" is on localhost, which the client refuses;
 //   - "gone" answers 410: the webhook is disabled;
-//   - "paused" is disabled before its delivery is claimed: aborted.
+//   - "paused" is disabled before its delivery is claimed: aborted;
+//   - "refuses" answers 400 with "webhook-delivery: abort-message": aborted.
 //
 // One trigger call enqueues a delivery to each; then "ok"'s secret is
 // rotated and Test sends to it, signed with both secrets; last, "down"'s
@@ -88,14 +90,20 @@ func runScript(t *testing.T, log *slog.Logger) *scriptRun {
 			}
 			return http.StatusOK
 		},
-		"down":   func(int) int { return http.StatusInternalServerError },
-		"gone":   func(int) int { return http.StatusGone },
-		"paused": func(int) int { return http.StatusOK },
+		"down":    func(int) int { return http.StatusInternalServerError },
+		"gone":    func(int) int { return http.StatusGone },
+		"paused":  func(int) int { return http.StatusOK },
+		"refuses": func(int) int { return http.StatusBadRequest },
 	}
-	for _, name := range []string{"ok", "flaky", "down", "blocked", "gone", "paused"} {
+	for _, name := range []string{"ok", "flaky", "down", "blocked", "gone", "paused", "refuses"} {
 		u := "http://localhost:1/hook" // never reached
 		if answer, ok := answers[name]; ok {
-			rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(answer(n)) })
+			rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+				if name == "refuses" {
+					w.Header().Set(webhook.HeaderDeliveryControl, "abort-message")
+				}
+				w.WriteHeader(answer(n))
+			})
 			run.receivers[name] = rc
 			u = rc.URL + "/hooks/" + name + "?token=path-and-query-stay-private"
 		}
@@ -109,12 +117,13 @@ func runScript(t *testing.T, log *slog.Logger) *scriptRun {
 	}
 	ctx := t.Context()
 	ids := run.env.trigger(t)
-	require.Len(t, ids, 6)
+	require.Len(t, ids, 7)
+	run.ids = ids
 	paused := run.hooks["paused"].Clone()
 	paused.Disabled = true
 	_, err := run.env.svc.Update(ctx, paused)
 	require.NoError(t, err)
-	require.Equal(t, 6, run.env.runOnce(t))
+	require.Equal(t, 7, run.env.runOnce(t))
 	run.env.clock.Advance(time.Minute) // "flaky"'s retry comes due
 	require.Equal(t, 1, run.env.runOnce(t))
 
@@ -224,23 +233,35 @@ func TestMetricsOfAScriptedRun(t *testing.T) {
 	outcome := attribute.Key("webhook.attempt.outcome")
 	status := attribute.Key("webhook.delivery.status")
 
-	assert.Equal(t, int64(6), count(t, m["webhook.deliveries.enqueued"], attribute.String("webhook.trigger.kind", "event")))
+	assert.Equal(t, int64(7), count(t, m["webhook.deliveries.enqueued"], attribute.String("webhook.trigger.kind", "event")))
 	assert.Equal(t, int64(1), count(t, m["webhook.deliveries.enqueued"], attribute.String("webhook.trigger.kind", "redelivery")))
-	assert.Equal(t, int64(7), count(t, m["webhook.deliveries.enqueued"]), "Test enqueues no delivery that workers send")
+	assert.Equal(t, int64(8), count(t, m["webhook.deliveries.enqueued"]), "Test enqueues no delivery that workers send")
 
 	attempts := m["webhook.delivery.attempts"]
 	assert.Equal(t, int64(2), count(t, attempts, outcome.String("success")), "ok, and flaky's retry")
 	assert.Equal(t, int64(3), count(t, attempts, outcome.String("http_error")), "flaky's first, down, gone")
 	assert.Equal(t, int64(1), count(t, attempts, outcome.String("blocked")))
-	assert.Equal(t, int64(1), count(t, attempts, outcome.String("aborted")), "paused")
-	assert.Equal(t, int64(7), count(t, attempts), "Test's send is no worker attempt")
+	assert.Equal(t, int64(2), count(t, attempts, outcome.String("aborted")), "paused, refuses")
+	assert.Equal(t, int64(8), count(t, attempts), "Test's send is no worker attempt")
+	// The metric's outcomes are those Service.Stats reports: what
+	// ClassifyAttempt makes of the recorded attempts.
+	recorded := map[webhook.AttemptOutcome]int64{}
+	for _, id := range run.ids {
+		for _, a := range run.env.delivery(t, id).Attempts {
+			recorded[webhook.ClassifyAttempt(a)]++
+		}
+	}
+	for _, o := range webhook.AttemptOutcomes {
+		assert.Equal(t, recorded[o], count(t, attempts, outcome.String(string(o))), "outcome %s", o)
+	}
 
 	// The stable HTTP client metric: every request made, Test's too;
 	// not paused's, which sent nothing.
 	buckets := []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 	requests := m["http.client.request.duration"]
 	method := attribute.String("http.request.method", "POST")
-	assert.Equal(t, uint64(7), observations(t, requests, buckets, method))
+	assert.Equal(t, uint64(8), observations(t, requests, buckets, method))
+	assert.Equal(t, uint64(1), observations(t, requests, nil, attribute.String("error.type", "400")))
 	assert.Equal(t, uint64(3), observations(t, requests, nil, attribute.Int("http.response.status_code", 200)))
 	assert.Equal(t, uint64(2), observations(t, requests, nil, attribute.String("error.type", "500")))
 	assert.Equal(t, uint64(1), observations(t, requests, nil, attribute.String("error.type", "410")))
@@ -252,7 +273,7 @@ func TestMetricsOfAScriptedRun(t *testing.T) {
 
 	durations := m["webhook.delivery.duration"]
 	assert.Equal(t, uint64(2), observations(t, durations, nil, status.String("delivered")))
-	assert.Equal(t, uint64(4), observations(t, durations, nil, status.String("failed")))
+	assert.Equal(t, uint64(5), observations(t, durations, nil, status.String("failed")))
 	// flaky's delivery took the minute of its retry, by the service's clock.
 	h := durations.(metricdata.Histogram[float64])
 	var maxSeen float64
@@ -291,12 +312,12 @@ func TestSpansOfAScriptedRun(t *testing.T) {
 	require.Len(t, producers, 1, "one trigger call")
 	producer := producers[0]
 	assert.Equal(t, "webhook.trigger", producer.Name())
-	assert.Equal(t, int64(6), attrOf(producer, "webhook.deliveries").AsInt64(), "deliveries enqueued")
+	assert.Equal(t, int64(7), attrOf(producer, "webhook.deliveries").AsInt64(), "deliveries enqueued")
 	assert.Equal(t, "event", attrOf(producer, "webhook.trigger.kind").AsString())
 
 	// Every attempt's span links to the trigger call's, and holds the
 	// client span of its request.
-	require.Len(t, consumers, 7)
+	require.Len(t, consumers, 8)
 	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
 	for _, c := range consumers {
 		byID[c.SpanContext().SpanID()] = c
@@ -305,7 +326,7 @@ func TestSpansOfAScriptedRun(t *testing.T) {
 		assert.Equal(t, producer.SpanContext().SpanID(), c.Links()[0].SpanContext.SpanID())
 		assert.False(t, c.Parent().IsValid(), "an attempt's span starts a trace of its own")
 	}
-	require.Len(t, clients, 7, "six requests by workers, one by Test")
+	require.Len(t, clients, 8, "seven requests by workers, one by Test")
 	resent := 0
 	for _, c := range clients {
 		assert.Equal(t, "POST", c.Name())
@@ -327,7 +348,7 @@ func TestSpansOfAScriptedRun(t *testing.T) {
 			parented++
 		}
 	}
-	assert.Equal(t, 6, parented, "each worker request is a child of its attempt's span")
+	assert.Equal(t, 7, parented, "each worker request is a child of its attempt's span")
 
 	// Only "ok" propagates the trace: its receiver got the traceparent of
 	// its request's span; the others got none.
