@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // instrumentationName names the library's meter and tracer, as the
@@ -104,13 +105,20 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider, perWebhook b
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
-	m := mp.Meter(instrumentationName, metric.WithInstrumentationVersion(Version))
 	noop := metricnoop.Meter{}
-	t := &telemetry{tracer: tp.Tracer(instrumentationName, trace.WithInstrumentationVersion(Version)), perWebhook: perWebhook, meter: m}
+	m := mp.Meter(instrumentationName, metric.WithInstrumentationVersion(Version))
+	if m == nil {
+		m = noop
+	}
+	tracer := tp.Tracer(instrumentationName, trace.WithInstrumentationVersion(Version))
+	if tracer == nil {
+		tracer = tracenoop.Tracer{}
+	}
+	t := &telemetry{tracer: tracer, perWebhook: perWebhook, meter: m}
 	counter := func(name, unit, desc string) metric.Int64Counter {
 		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
 		if err != nil || c == nil {
-			otel.Handle(err)
+			handle(err)
 			c, _ = noop.Int64Counter(name)
 		}
 		return c
@@ -118,7 +126,7 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider, perWebhook b
 	histogram := func(name, desc string, buckets []float64) metric.Float64Histogram {
 		h, err := m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc), metric.WithExplicitBucketBoundaries(buckets...))
 		if err != nil || h == nil {
-			otel.Handle(err)
+			handle(err)
 			h, _ = noop.Float64Histogram(name)
 		}
 		return h
@@ -134,15 +142,23 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider, perWebhook b
 	var err error
 	if t.queueDepth, err = m.Int64ObservableGauge("webhook.queue.depth", metric.WithUnit("{delivery}"),
 		metric.WithDescription("Unfinished deliveries in Storage, by status.")); err != nil || t.queueDepth == nil {
-		otel.Handle(err)
+		handle(err)
 		t.queueDepth, _ = noop.Int64ObservableGauge("webhook.queue.depth")
 	}
 	if t.oldestDue, err = m.Float64ObservableGauge("webhook.queue.oldest_due.age", metric.WithUnit("s"),
 		metric.WithDescription("How long the longest-waiting due delivery has been due.")); err != nil || t.oldestDue == nil {
-		otel.Handle(err)
+		handle(err)
 		t.oldestDue, _ = noop.Float64ObservableGauge("webhook.queue.oldest_due.age")
 	}
 	return t
+}
+
+// handle reports an error of the telemetry itself to OpenTelemetry's
+// error handler (otel.Handle), which the host may set.
+func handle(err error) {
+	if err != nil {
+		otel.Handle(err)
+	}
 }
 
 // attrs returns the measurement option for the attributes kv, plus
@@ -441,8 +457,8 @@ func (s *Service) observeQueue() (stop func()) {
 		reg, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 			return t.observeQueue(ctx, o, r, s.clock())
 		}, t.queueDepth, t.oldestDue)
-		if err != nil {
-			otel.Handle(err)
+		if err != nil || reg == nil {
+			handle(err)
 			return func() {}
 		}
 		t.gaugeReg = reg
@@ -452,7 +468,7 @@ func (s *Service) observeQueue() (stop func()) {
 		t.gaugeMu.Lock()
 		defer t.gaugeMu.Unlock()
 		if t.gaugeUsers--; t.gaugeUsers == 0 {
-			otel.Handle(t.gaugeReg.Unregister())
+			handle(t.gaugeReg.Unregister())
 			t.gaugeReg = nil
 		}
 	})
