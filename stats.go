@@ -162,8 +162,11 @@ const (
 	AttemptAborted AttemptOutcome = "aborted"
 )
 
-// AttemptOutcomes lists every AttemptOutcome.
-var AttemptOutcomes = []AttemptOutcome{AttemptSuccess, AttemptHTTPError, AttemptNetworkError, AttemptTimeout, AttemptBlocked, AttemptAborted}
+// AttemptOutcomes returns every AttemptOutcome, in the order of their
+// declaration, in a new slice.
+func AttemptOutcomes() []AttemptOutcome {
+	return []AttemptOutcome{AttemptSuccess, AttemptHTTPError, AttemptNetworkError, AttemptTimeout, AttemptBlocked, AttemptAborted}
+}
 
 // ClassifyAttempt returns the outcome of a recorded attempt, from its
 // StatusCode and Error as the worker records them. Storages that
@@ -279,13 +282,13 @@ func NewWebhookStats(webhookID string, since time.Time) *WebhookStats {
 		WebhookID:        webhookID,
 		Since:            since,
 		Deliveries:       make(map[DeliveryStatus]int64, 5),
-		DeliveryOutcomes: make(map[AttemptOutcome]int64, len(AttemptOutcomes)),
-		Attempts:         make(map[AttemptOutcome]int64, len(AttemptOutcomes)),
+		DeliveryOutcomes: make(map[AttemptOutcome]int64, 6),
+		Attempts:         make(map[AttemptOutcome]int64, 6),
 	}
 	for _, s := range []DeliveryStatus{StatusPending, StatusDelivering, StatusRetrying, StatusDelivered, StatusFailed} {
 		st.Deliveries[s] = 0
 	}
-	for _, o := range AttemptOutcomes {
+	for _, o := range AttemptOutcomes() {
 		st.DeliveryOutcomes[o], st.Attempts[o] = 0, 0
 	}
 	return st

@@ -327,7 +327,7 @@ func FuzzClassifyAttempt(f *testing.F) {
 	f.Add(0, "not sent: the webhook is disabled")
 	f.Fuzz(func(t *testing.T, code int, msg string) {
 		o := webhook.ClassifyAttempt(webhook.Attempt{StatusCode: code, Error: msg})
-		if !slices.Contains(webhook.AttemptOutcomes, o) {
+		if !slices.Contains(webhook.AttemptOutcomes(), o) {
 			t.Fatalf("outcome %q is not one of AttemptOutcomes", o)
 		}
 		switch {

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// DefaultClockStart is where a Clock made with a zero start begins:
-// a fixed time, so that tests see the same times on every run.
-var DefaultClockStart = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+// DefaultClockStart returns where a Clock made with a zero start begins,
+// 2030-01-01 00:00:00 UTC: a fixed time, so that tests see the same times
+// on every run.
+func DefaultClockStart() time.Time { return time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) }
 
 // Clock is a settable clock for webhook.Config.Now (pass its Now method)
 // and for Receiver.SetNow. It stands still until Advance or Set moves it,
@@ -22,7 +23,7 @@ type Clock struct {
 // zero start.
 func NewClock(start time.Time) *Clock {
 	if start.IsZero() {
-		start = DefaultClockStart
+		start = DefaultClockStart()
 	}
 	return &Clock{now: start}
 }

@@ -25,7 +25,8 @@ type DrainConfig struct {
 	// defaults.
 	Worker *webhook.WorkerConfig
 	// MaxRounds bounds how many times Drain moves the Clock before it
-	// fails the test. Defaults to DefaultMaxRounds.
+	// fails the test; a negative value fails the test at once. Defaults
+	// to DefaultMaxRounds.
 	MaxRounds int
 }
 
@@ -42,7 +43,11 @@ func Drain(t testing.TB, svc *webhook.Service, cfg *DrainConfig) int {
 	if cfg != nil {
 		c = *cfg
 	}
-	if c.MaxRounds <= 0 {
+	switch {
+	case c.MaxRounds < 0:
+		t.Fatalf("webhooktest: Drain: MaxRounds must not be negative")
+		return 0
+	case c.MaxRounds == 0:
 		c.MaxRounds = DefaultMaxRounds
 	}
 	w, err := webhook.NewWorker(svc, c.Worker)

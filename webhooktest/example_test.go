@@ -140,7 +140,7 @@ func ExampleDrain() {
 
 	webhooktest.Drain(t, svc, &webhooktest.DrainConfig{Clock: clock})
 	m := webhooktest.RequireEnqueued(t, svc, "e", nil)
-	fmt.Println(m.Delivery.Status, "after", m.Delivery.Attempt, "attempts; the clock moved", clock.Now().Sub(webhooktest.DefaultClockStart))
+	fmt.Println(m.Delivery.Status, "after", m.Delivery.Attempt, "attempts; the clock moved", clock.Now().Sub(webhooktest.DefaultClockStart()))
 	webhooktest.RequireNotDelivered(t, svc, "e", nil)
 	// Output:
 	// failed after 3 attempts; the clock moved 3h0m0s

@@ -94,7 +94,7 @@ func TestDoerRecordsAndScripts(t *testing.T) {
 	if first.Message.EventType != "order.created" || first.Message.Data["order_id"] != "o_1" || first.Message.WebhookID != w.ID {
 		t.Fatalf("message %+v", first.Message)
 	}
-	signedAt := func() time.Time { return webhooktest.DefaultClockStart }
+	signedAt := func() time.Time { return webhooktest.DefaultClockStart() }
 	if err := (&webhook.Verifier{Secrets: []string{w.Secret}, Now: signedAt}).Verify(first.Header, first.Body); err != nil {
 		t.Fatalf("the recorded request is not the signed one: %v", err)
 	}
@@ -105,7 +105,7 @@ func TestDoerRecordsAndScripts(t *testing.T) {
 	if m.Delivery.Attempt != 3 {
 		t.Fatalf("delivered after %d attempts, want 3", m.Delivery.Attempt)
 	}
-	if clock.Now().Before(webhooktest.DefaultClockStart.Add(3 * time.Minute)) {
+	if clock.Now().Before(webhooktest.DefaultClockStart().Add(3 * time.Minute)) {
 		t.Fatalf("the clock moved to %v only; the retries were 1 and 2 minutes apart", clock.Now())
 	}
 	doer.Reset()
@@ -139,6 +139,11 @@ func TestDrainGivesUpAfterMaxRounds(t *testing.T) {
 	}
 	if n := len(doer.Requests()); n != 4 {
 		t.Fatalf("%d attempts, want 4 (one, then one per round)", n)
+	}
+
+	rt = &recordingT{TB: t}
+	if n := webhooktest.Drain(rt, svc, &webhooktest.DrainConfig{MaxRounds: -1}); n != 0 || len(rt.failed()) != 1 {
+		t.Fatalf("a negative MaxRounds: settled %d, failures %q", n, rt.failed())
 	}
 }
 
@@ -331,11 +336,11 @@ func mustRead(t *testing.T, r *http.Request) []byte {
 
 func TestClock(t *testing.T) {
 	c := webhooktest.NewClock(time.Time{})
-	if !c.Now().Equal(webhooktest.DefaultClockStart) {
+	if !c.Now().Equal(webhooktest.DefaultClockStart()) {
 		t.Fatalf("zero start: %v", c.Now())
 	}
 	c.Advance(time.Hour)
-	if !c.Now().Equal(webhooktest.DefaultClockStart.Add(time.Hour)) {
+	if !c.Now().Equal(webhooktest.DefaultClockStart().Add(time.Hour)) {
 		t.Fatalf("after Advance: %v", c.Now())
 	}
 	at := time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC)

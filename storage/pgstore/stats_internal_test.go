@@ -9,9 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The queue view reads the partial index of unfinished deliveries (never
-// the whole table, whose size follows the history).
-func TestQueueStatsReadsTheUnfinishedIndex(t *testing.T) {
+// The queue view reads the partial index of unfinished deliveries,
+// deliveries_due_idx (never the whole table, whose size follows the
+// history).
+func TestQueueStatsReadsTheDueIndex(t *testing.T) {
 	s, pool := unmigratedStore(t)
 	require.NoError(t, s.Migrate(t.Context()))
 	fillStatsHistory(t, s, pool)
@@ -23,7 +24,7 @@ func TestQueueStatsReadsTheUnfinishedIndex(t *testing.T) {
 		"top":   {queueTopSQL, []any{10}},
 	} {
 		text := explainGeneric(t, pool, s.stmt(q.sql), q.args...)
-		assert.Regexp(t, `(Index|Index Only|Bitmap Index) Scan (using|on) deliveries_unfinished_idx`, text, "%s:\n%s", name, text)
+		assert.Regexp(t, `(Index|Index Only|Bitmap Index) Scan (using|on) deliveries_due_idx`, text, "%s:\n%s", name, text)
 		assert.NotContains(t, text, "Seq Scan", "%s:\n%s", name, text)
 	}
 }
