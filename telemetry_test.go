@@ -251,7 +251,7 @@ func TestMetricsOfAScriptedRun(t *testing.T) {
 			recorded[webhook.ClassifyAttempt(a)]++
 		}
 	}
-	for _, o := range webhook.AttemptOutcomes {
+	for _, o := range webhook.AttemptOutcomes() {
 		assert.Equal(t, recorded[o], count(t, attempts, outcome.String(string(o))), "outcome %s", o)
 	}
 
