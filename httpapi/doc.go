@@ -22,6 +22,7 @@
 //	GET, PUT       /webhooks/{id}                  read, replace
 //	PATCH, DELETE  /webhooks/{id}                  merge-patch (RFC 7396), delete
 //	POST           /webhooks/{id}/test             send a "$test" delivery now and return it
+//	GET            /webhooks/{id}/stats            outcomes, success rate, latency, health; since (default 24 h ago)
 //	GET            /webhooks/{id}/deliveries       the history: cursor page; status, event_type, since, until
 //	GET            /webhooks/{id}/deliveries/{delivery_id}            one delivery, its attempts, the body sent
 //	POST           /webhooks/{id}/deliveries/{delivery_id}/redeliver  queue it again (202)
