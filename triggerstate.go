@@ -85,6 +85,7 @@ func (s *Service) updateState(ctx context.Context, st *TriggerState, decide func
 			if d.enqueue != nil && len(res.DeliveryIDs) > 0 && !res.Duplicate {
 				s.notify()
 			}
+			s.tel.noteStateChange(ctx, cur, next)
 			return res, nil
 		}
 		if !errors.Is(err, ErrConflict) || attempt == maxStateAttempts {
