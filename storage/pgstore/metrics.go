@@ -253,7 +253,7 @@ func (s *Store) PruneMetrics(ctx context.Context, before time.Time) (int, error)
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		tag, err := s.pool.Exec(ctx, s.metrics.prune, before, DefaultPruneBatch)
+		tag, err := s.pool.Exec(ctx, s.metrics.prune, ceilMicro(before), DefaultPruneBatch)
 		if err != nil {
 			return total, translate(err, "prune metrics")
 		}
