@@ -59,7 +59,7 @@ func (t *TenantService) Create(ctx context.Context, w *Webhook) (*Webhook, error
 	if t.err != nil {
 		return nil, t.err
 	}
-	return t.svc.create(ctx, t.sc, w)
+	return t.svc.create(ctx, t.sc, w, "")
 }
 
 // Get returns the tenant's webhook with the given ID, or an error
@@ -98,7 +98,34 @@ func (t *TenantService) RotateSecret(ctx context.Context, id string) (*Webhook, 
 	if t.err != nil {
 		return nil, t.err
 	}
-	return t.svc.rotateSecret(ctx, t.sc, id)
+	return t.svc.rotateSecretIn(ctx, t.sc, id, RotateSecretParams{})
+}
+
+// RotateSecretWith gives the tenant's webhook a new secret, as
+// Service.RotateSecretWith does. Another tenant's webhook is not found.
+func (t *TenantService) RotateSecretWith(ctx context.Context, id string, p RotateSecretParams) (*Webhook, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	return t.svc.rotateSecretIn(ctx, t.sc, id, p)
+}
+
+// Enable enables the tenant's webhook again, as Service.Enable does.
+// Another tenant's webhook is not found, and is not changed.
+func (t *TenantService) Enable(ctx context.Context, id string) (*Webhook, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	return t.svc.enable(ctx, t.sc, id)
+}
+
+// Disable disables the tenant's webhook, as Service.Disable does.
+// Another tenant's webhook is not found, and is not changed.
+func (t *TenantService) Disable(ctx context.Context, id, reason string) (*Webhook, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	return t.svc.disableIn(ctx, t.sc, id, reason)
 }
 
 // List returns one page of the tenant's webhooks in ID (creation) order,

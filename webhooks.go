@@ -16,11 +16,12 @@ import (
 // also satisfies errors.Is ErrTenantRequired when w has no TenantID under
 // Config.RequireTenant.
 func (s *Service) Create(ctx context.Context, w *Webhook) (*Webhook, error) {
-	return s.create(ctx, allTenants, w)
+	return s.create(ctx, allTenants, w, "")
 }
 
-// create is Create within a scope, whose tenant the webhook gets.
-func (s *Service) create(ctx context.Context, sc scope, w *Webhook) (*Webhook, error) {
+// create is Create within a scope, whose tenant the webhook gets, with
+// the given ID or, if empty, a new one.
+func (s *Service) create(ctx context.Context, sc scope, w *Webhook, id string) (*Webhook, error) {
 	if w == nil {
 		return nil, fmt.Errorf("%w: Create: nil webhook", ErrInvalid)
 	}
@@ -28,9 +29,11 @@ func (s *Service) create(ctx context.Context, sc scope, w *Webhook) (*Webhook, e
 	if sc.one {
 		c.TenantID = sc.tenant
 	}
-	id, err := newID()
-	if err != nil {
-		return nil, err
+	var err error
+	if id == "" {
+		if id, err = newID(); err != nil {
+			return nil, err
+		}
 	}
 	c.ID = id
 	if c.Secret == "" {
@@ -257,21 +260,31 @@ func (s *Service) delete(ctx context.Context, sc scope, id string) error {
 // uses the new secret at once. It returns an error wrapping ErrNotFound
 // for an unknown ID.
 func (s *Service) RotateSecret(ctx context.Context, id string) (*Webhook, error) {
-	return s.rotateSecret(ctx, allTenants, id)
+	return s.rotateSecretIn(ctx, allTenants, id, RotateSecretParams{})
 }
 
-// rotateSecret is RotateSecret within a scope.
-func (s *Service) rotateSecret(ctx context.Context, sc scope, id string) (*Webhook, error) {
+// rotateSecretIn is RotateSecretWith within a scope.
+func (s *Service) rotateSecretIn(ctx context.Context, sc scope, id string, p RotateSecretParams) (*Webhook, error) {
 	secret, err := NewSecret()
 	if err != nil {
 		return nil, err
 	}
+	grace := s.grace
+	switch {
+	case p.Grace > 0:
+		grace = p.Grace
+	case p.Grace < 0:
+		grace = 0
+	}
 	return s.modifyIn(ctx, sc, id, "rotate secret", func(w *Webhook) (*Webhook, error) {
 		now := s.clock()
-		kept := []RetiredSecret{{Secret: w.Secret, ExpiresAt: now.Add(s.grace)}}
-		for _, r := range w.PreviousSecrets {
-			if now.Before(r.ExpiresAt) && len(kept) < MaxPreviousSecrets {
-				kept = append(kept, r)
+		var kept []RetiredSecret
+		if grace > 0 {
+			kept = []RetiredSecret{{Secret: w.Secret, ExpiresAt: now.Add(grace)}}
+			for _, r := range w.PreviousSecrets {
+				if now.Before(r.ExpiresAt) && len(kept) < MaxPreviousSecrets {
+					kept = append(kept, r)
+				}
 			}
 		}
 		w.Secret, w.PreviousSecrets = secret, kept
@@ -296,4 +309,70 @@ func (s *Service) List(ctx context.Context, p ListWebhooksParams) ([]*Webhook, e
 		return nil, fmt.Errorf("webhook: list: %w", err)
 	}
 	return ws, nil
+}
+
+// MaxDisabledReasonLength bounds the reason given to Disable.
+const MaxDisabledReasonLength = 1024
+
+// Enable enables the webhook again and returns it: new deliveries reach
+// it from now on. Like an Update that enables it, it clears
+// DisabledReason and resets the health counters (ConsecutiveFailures,
+// FailingSince), so that the health policy starts afresh. Enabling an
+// enabled webhook changes nothing (its Version stays). It returns an
+// error wrapping ErrNotFound for an unknown ID.
+func (s *Service) Enable(ctx context.Context, id string) (*Webhook, error) {
+	return s.enable(ctx, allTenants, id)
+}
+
+// enable is Enable within a scope.
+func (s *Service) enable(ctx context.Context, sc scope, id string) (*Webhook, error) {
+	return s.modifyIn(ctx, sc, id, "enable", func(w *Webhook) (*Webhook, error) {
+		if !w.Disabled {
+			return nil, nil
+		}
+		w.Disabled, w.DisabledReason = false, ""
+		w.ConsecutiveFailures, w.FailingSince = 0, time.Time{}
+		return w, nil
+	})
+}
+
+// Disable stops new deliveries to the webhook and returns it, with
+// reason (printable UTF-8 of at most MaxDisabledReasonLength bytes; may
+// be empty) as its DisabledReason. Deliveries already queued fail
+// without being sent, as for a webhook the library disabled. Disabling a
+// disabled webhook changes nothing, its reason included, so that a
+// repeated call is harmless. OnWebhookDisabled is not called: the
+// caller made the change. It returns an error wrapping ErrNotFound for
+// an unknown ID and a *ValidationError for a bad reason.
+func (s *Service) Disable(ctx context.Context, id, reason string) (*Webhook, error) {
+	return s.disableIn(ctx, allTenants, id, reason)
+}
+
+// disableIn is Disable within a scope.
+func (s *Service) disableIn(ctx context.Context, sc scope, id, reason string) (*Webhook, error) {
+	if len(reason) > MaxDisabledReasonLength || !printable(reason) {
+		return nil, invalid("disable", "reason", fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxDisabledReasonLength))
+	}
+	return s.modifyIn(ctx, sc, id, "disable", func(w *Webhook) (*Webhook, error) {
+		if w.Disabled {
+			return nil, nil
+		}
+		w.Disabled, w.DisabledReason = true, reason
+		return w, nil
+	})
+}
+
+// RotateSecretParams are the options of RotateSecretWith.
+type RotateSecretParams struct {
+	// Grace is how long the old secret keeps signing beside the new
+	// one. Zero means Config.SecretRotationGrace; negative turns the
+	// grace off: the old secret, and any earlier one still in its
+	// grace, stop signing at once (for a secret that leaked).
+	Grace time.Duration
+}
+
+// RotateSecretWith is RotateSecret with options: p.Grace replaces the
+// service's grace period for this rotation.
+func (s *Service) RotateSecretWith(ctx context.Context, id string, p RotateSecretParams) (*Webhook, error) {
+	return s.rotateSecretIn(ctx, allTenants, id, p)
 }

@@ -1,0 +1,52 @@
+// Package httpapi serves the webhook library's REST API as an
+// http.Handler, for hosts that let their customers manage their own
+// webhooks: mount it in your server, behind your own authentication.
+//
+//	api, err := httpapi.New(svc, &httpapi.Config{
+//		Tenant: func(r *http.Request) (string, error) {
+//			tenant, ok := tenantOfToken(r.Header.Get("Authorization"))
+//			if !ok {
+//				return "", httpapi.ErrUnauthenticated
+//			}
+//			return tenant, nil
+//		},
+//	})
+//	...
+//	mux.Handle("/api/", api)
+//
+// The routes, under Config.Prefix (default "/api"), are those of the
+// specification and more; openapi.yaml, served at GET /api/openapi.yaml,
+// describes each with its parameters, bodies and errors:
+//
+//	GET, POST              /webhooks                 list (cursor page), create (201, the secret shown once)
+//	GET, PUT, PATCH, DELETE /webhooks/{id}           read, replace, merge-patch (RFC 7396), delete
+//	POST                   /webhooks/{id}/test       send a "$test" delivery now and return it
+//	GET                    /webhooks/{id}/deliveries the history: cursor page, filters status, event_type, since, until
+//	GET                    /webhooks/{id}/deliveries/{delivery_id}            one delivery, its attempts and request body
+//	POST                   /webhooks/{id}/deliveries/{delivery_id}/redeliver  queue it again (202)
+//	POST                   /webhooks/{id}/replay     queue failed deliveries again; dry_run counts
+//	POST                   /webhooks/{id}/enable, /disable                    resume, pause (with a reason)
+//	GET, POST              /webhooks/{id}/secret, /secret/rotate              the secret; rotation with a grace period
+//	GET                    /event-types              the events webhooks can hear, with JSON Schemas
+//
+// Bodies are JSON in the specification's field names (see
+// webhook.Webhook), decoded strictly: an unknown field, a field in the
+// wrong case or of the wrong type is a 400 that names it. Secrets appear
+// only in the responses of create, of the secret endpoint and of
+// rotation, never in other responses nor in logs. Errors are RFC 9457
+// application/problem+json, with "errors": [{"pointer", "detail"}] for
+// the fields at fault.
+//
+// With Config.Tenant, every request is scoped to the tenant it returns
+// (webhook.Service.Tenant): another tenant's webhook or delivery answers
+// 404, exactly as a missing one does.
+//
+// Updates: PUT replaces the configuration; omitted fields take their
+// defaults, except "enabled", which stays as it is unless given. PATCH
+// is a JSON Merge Patch of the webhook's JSON form. Both are
+// conditional when the request carries If-Match with the webhook's ETag
+// (412 when it changed) or the body a "version" (409). Create takes an
+// optional Idempotency-Key header: the same key with the same body
+// returns the webhook created first (201, Idempotent-Replayed: true);
+// with another body, 422.
+package httpapi
