@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -55,4 +56,35 @@ func pageLimit(v string) (int, error) {
 			errors: []fieldProblem{{Parameter: "limit", Detail: "must be an integer from 1 to " + strconv.Itoa(webhook.MaxPageSize)}}}
 	}
 	return n, nil
+}
+
+// marshalPage encodes a page of items that encode themselves, without
+// the second pass encoding/json makes over each item's JSON (a list of
+// 1,000 webhooks spends most of its time there).
+func marshalPage[T json.Marshaler](items []T, next *string, more bool) ([]byte, error) {
+	b := make([]byte, 0, 64+600*len(items))
+	b = append(b, `{"data":[`...)
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		j, err := it.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, j...)
+	}
+	b = append(b, `],"next_cursor":`...)
+	if next == nil {
+		b = append(b, "null"...)
+	} else {
+		c, err := json.Marshal(*next)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, c...)
+	}
+	b = append(b, `,"has_more":`...)
+	b = strconv.AppendBool(b, more)
+	return append(b, '}'), nil
 }

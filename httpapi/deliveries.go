@@ -89,7 +89,11 @@ func (h *Handler) listDeliveries(rq *request) error {
 	if more {
 		out.NextCursor = encodeCursor(cursorDeliveries, ds[len(ds)-1].ID)
 	}
-	return h.writeJSON(rq, http.StatusOK, out)
+	b, err := marshalPage(out.Data, out.NextCursor, out.HasMore)
+	if err != nil {
+		return err
+	}
+	return h.writeJSON(rq, http.StatusOK, json.RawMessage(b))
 }
 
 // historyFilters parses the filters of the history into p.

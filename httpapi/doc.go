@@ -18,16 +18,20 @@
 // specification and more; openapi.yaml, served at GET /api/openapi.yaml,
 // describes each with its parameters, bodies and errors:
 //
-//	GET, POST              /webhooks                 list (cursor page), create (201, the secret shown once)
-//	GET, PUT, PATCH, DELETE /webhooks/{id}           read, replace, merge-patch (RFC 7396), delete
-//	POST                   /webhooks/{id}/test       send a "$test" delivery now and return it
-//	GET                    /webhooks/{id}/deliveries the history: cursor page, filters status, event_type, since, until
-//	GET                    /webhooks/{id}/deliveries/{delivery_id}            one delivery, its attempts and request body
-//	POST                   /webhooks/{id}/deliveries/{delivery_id}/redeliver  queue it again (202)
-//	POST                   /webhooks/{id}/replay     queue failed deliveries again; dry_run counts
-//	POST                   /webhooks/{id}/enable, /disable                    resume, pause (with a reason)
-//	GET, POST              /webhooks/{id}/secret, /secret/rotate              the secret; rotation with a grace period
-//	GET                    /event-types              the events webhooks can hear, with JSON Schemas
+//	GET, POST      /webhooks                       list (cursor page), create (201, the secret shown once)
+//	GET, PUT       /webhooks/{id}                  read, replace
+//	PATCH, DELETE  /webhooks/{id}                  merge-patch (RFC 7396), delete
+//	POST           /webhooks/{id}/test             send a "$test" delivery now and return it
+//	GET            /webhooks/{id}/deliveries       the history: cursor page; status, event_type, since, until
+//	GET            /webhooks/{id}/deliveries/{delivery_id}            one delivery, its attempts, the body sent
+//	POST           /webhooks/{id}/deliveries/{delivery_id}/redeliver  queue it again (202)
+//	POST           /webhooks/{id}/replay           queue failed deliveries again; dry_run counts them
+//	POST           /webhooks/{id}/enable           resume
+//	POST           /webhooks/{id}/disable          pause, with a reason
+//	GET            /webhooks/{id}/secret           the secret
+//	POST           /webhooks/{id}/secret/rotate    a new secret; the old one signs for a grace period
+//	GET            /event-types                    the events webhooks can hear, with JSON Schemas
+//	GET            /openapi.yaml                   the OpenAPI 3.1 document (no tenant needed)
 //
 // Bodies are JSON in the specification's field names (see
 // webhook.Webhook), decoded strictly: an unknown field, a field in the

@@ -35,8 +35,10 @@ type Config struct {
 	Tenant func(r *http.Request) (string, error)
 	// RateLimit, if set, is called after Tenant with the request's
 	// tenant ("" for a single-tenant host) and may refuse the request:
-	// return a *RateLimitError for 429 with Retry-After (other errors
-	// map as Tenant's do), nil to serve it. Defaults to no limit.
+	// return nil to serve it, a *RateLimitError for 429 with
+	// Retry-After; ErrUnauthenticated, ErrForbidden and a *StatusError
+	// answer as from Tenant, and any other error 429 without
+	// Retry-After. Defaults to no limit.
 	RateLimit func(r *http.Request, tenant string) error
 	// MaxBodyBytes bounds request bodies; a larger one is answered
 	// with 413. Defaults to 1 MiB.
@@ -135,7 +137,7 @@ func cleanPrefix(p string) (string, error) {
 		}
 	}
 	if bad || !utf8.ValidString(p) {
-		return "", fmt.Errorf("Prefix %q: must be a path starting with \"/\", without {}, ?, #, %%, \"//\" or spaces", p)
+		return "", fmt.Errorf("prefix %q: must be a path starting with \"/\", without {}, ?, #, %%, \"//\" or spaces", p)
 	}
 	return p, nil
 }
@@ -274,11 +276,15 @@ var (
 	_ scoped = (*webhook.TenantService)(nil)
 )
 
-// writeJSON writes v as the JSON response with the given status.
+// writeJSON writes v as the JSON response with the given status; a
+// json.RawMessage is written as it is.
 func (h *Handler) writeJSON(rq *request, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("httpapi: encode response: %w", err)
+	b, ok := v.(json.RawMessage)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return fmt.Errorf("httpapi: encode response: %w", err)
+		}
 	}
 	hd := rq.w.Header()
 	hd.Set("Content-Type", "application/json")

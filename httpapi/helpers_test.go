@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,12 +78,17 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// tokenPattern is what bearerTenant takes for a token.
+var tokenPattern = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+
 // bearerTenant is the test hosts' authentication: "Bearer <tenant>";
 // "Bearer forbidden" is refused with 403, "Bearer limited" with 429.
 func bearerTenant(r *http.Request) (string, error) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	switch {
-	case !ok || tok == "":
+	case !ok || !tokenPattern.MatchString(tok):
+		// A real host looks tokens up; this one takes well-formed
+		// tokens as tenants and refuses others.
 		return "", httpapi.ErrUnauthenticated
 	case tok == "forbidden":
 		return "", httpapi.ErrForbidden
@@ -97,7 +103,7 @@ func bearerTenant(r *http.Request) (string, error) {
 func newEnv(t *testing.T, cfg *httpapi.Config) *env {
 	t.Helper()
 	logs := &syncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := newLogger(logs)
 	store := memstore.New(nil)
 	doer := &fakeDoer{}
 	svc, err := webhook.NewService(store, &webhook.Config{Doer: doer, Logger: logger})
@@ -289,4 +295,14 @@ func readAll(t *testing.T, r io.Reader) []byte {
 	b, err := io.ReadAll(r)
 	require.NoError(t, err)
 	return b
+}
+
+// newLogger logs everything, debug included, to w.
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func decodeJSON(res *http.Response, v any) error {
+	defer res.Body.Close()
+	return json.NewDecoder(res.Body).Decode(v)
 }

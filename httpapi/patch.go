@@ -10,17 +10,6 @@ import (
 	"github.com/analytics-webhooks/webhook"
 )
 
-// webhookFields are the top-level fields of a webhook's JSON form; a
-// merge patch naming another is refused even when its value is null
-// (which would otherwise remove nothing and pass unnoticed).
-var webhookFields = map[string]bool{
-	"id": true, "tenant_id": true, "name": true, "url": true, "secret": true, "previous_secrets": true,
-	"enabled": true, "disabled_reason": true, "triggers": true, "headers": true, "retry": true,
-	"environments": true, "signature_scheme": true, "timeout_seconds": true, "rate_limit": true,
-	"max_in_flight": true, "consecutive_failures": true, "failing_since": true, "created_at": true,
-	"updated_at": true, "version": true,
-}
-
 // patchWebhook serves PATCH: a JSON Merge Patch (RFC 7396) applied to
 // the webhook's JSON form (as GET returns it). Members set to null are
 // removed, which for a field means its default ("headers": null removes
@@ -48,9 +37,14 @@ func (h *Handler) patchWebhook(rq *request) error {
 	if !ok {
 		return badRequest("the merge patch must be a JSON object", fieldProblem{Pointer: ptr(""), Detail: "must be a JSON object"})
 	}
+	// A member set to null removes nothing when it names no field, and
+	// would pass unnoticed: decoding it alone tells (null counts as
+	// absent, but an unknown key is refused). Others are checked when
+	// the merged webhook is decoded.
 	var unknown []fieldProblem
 	for _, k := range slices.Sorted(maps.Keys(obj)) {
-		if !webhookFields[k] {
+		probe, err := json.Marshal(map[string]any{k: nil})
+		if obj[k] == nil && (err != nil || json.Unmarshal(probe, &webhook.Webhook{}) != nil) {
 			unknown = append(unknown, fieldProblem{Pointer: ptr(keyPointer(k)), Detail: "unknown field"})
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,7 +55,11 @@ func (h *Handler) listWebhooks(rq *request) error {
 	if more {
 		out.NextCursor = encodeCursor(cursorWebhooks, rows[len(rows)-1].id)
 	}
-	return h.writeJSON(rq, http.StatusOK, out)
+	b, err := marshalPage(out.Data, out.NextCursor, out.HasMore)
+	if err != nil {
+		return err
+	}
+	return h.writeJSON(rq, http.StatusOK, json.RawMessage(b))
 }
 
 // webhookRow is a listed webhook, nil when its stored row could not be
@@ -70,6 +75,7 @@ func (h *Handler) webhookRows(rq *request, after string, limit int) ([]webhookRo
 	var corrupt []*webhook.CorruptWebhookError
 	if errors.Is(err, webhook.ErrCorruptWebhook) {
 		corrupt = webhook.CorruptWebhooks(err)
+		slices.SortFunc(corrupt, func(a, b *webhook.CorruptWebhookError) int { return strings.Compare(a.ID, b.ID) })
 		h.log.WarnContext(rq.ctx, "httpapi: stored webhooks that cannot be read are left out of the list", "count", len(corrupt), "error", err)
 		err = nil
 	}
