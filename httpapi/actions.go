@@ -12,7 +12,7 @@ func (h *Handler) enable(rq *request) error {
 	if err := h.emptyBody(rq); err != nil {
 		return err
 	}
-	w, err := rq.svc.Enable(rq.ctx, rq.r.PathValue("id"))
+	w, err := rq.svc.Enable(rq.r.Context(), rq.r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -31,7 +31,7 @@ func (h *Handler) disable(rq *request) error {
 	if err := decodeFields(b, map[string]field{"reason": into(&reason, "a string")}); err != nil {
 		return err
 	}
-	w, err := rq.svc.Disable(rq.ctx, rq.r.PathValue("id"), reason)
+	w, err := rq.svc.Disable(rq.r.Context(), rq.r.PathValue("id"), reason)
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func (h *Handler) getSecret(rq *request) error {
 	if _, err := query(rq.r, nil); err != nil {
 		return err
 	}
-	w, err := rq.svc.Get(rq.ctx, rq.r.PathValue("id"))
+	w, err := rq.svc.Get(rq.r.Context(), rq.r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func (h *Handler) rotateSecret(rq *request) error {
 	default:
 		p.Grace = time.Duration(*grace) * time.Second
 	}
-	w, err := rq.svc.RotateSecretWith(rq.ctx, rq.r.PathValue("id"), p)
+	w, err := rq.svc.RotateSecretWith(rq.r.Context(), rq.r.PathValue("id"), p)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ func (h *Handler) testWebhook(rq *request) error {
 	if err := h.emptyBody(rq); err != nil {
 		return err
 	}
-	d, err := rq.svc.Test(rq.ctx, rq.r.PathValue("id"))
+	d, err := rq.svc.Test(rq.r.Context(), rq.r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -61,12 +61,12 @@ func (h *Handler) listDeliveries(rq *request) error {
 	if _, ok := rq.svc.(*webhook.Service); ok {
 		// The Service lists the history of any ID; the API answers 404
 		// for a webhook that does not exist, as a TenantService does.
-		if _, err := rq.svc.Get(rq.ctx, p.WebhookID); err != nil {
+		if _, err := rq.svc.Get(rq.r.Context(), p.WebhookID); err != nil {
 			return err
 		}
 	}
 	p.Limit = min(limit+1, webhook.MaxPageSize)
-	ds, err := rq.svc.ListDeliveries(rq.ctx, p)
+	ds, err := rq.svc.ListDeliveries(rq.r.Context(), p)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (h *Handler) listDeliveries(rq *request) error {
 	} else if len(ds) == limit && p.Limit == limit {
 		probe := p
 		probe.Before, probe.Limit = ds[len(ds)-1].ID, 1
-		next, err := rq.svc.ListDeliveries(rq.ctx, probe)
+		next, err := rq.svc.ListDeliveries(rq.r.Context(), probe)
 		if err != nil {
 			return err
 		}
@@ -157,7 +157,7 @@ func first(vs []string) string {
 // delivery reads a delivery of the webhook in the path, with its
 // attempts: 404 if it is another webhook's.
 func (h *Handler) delivery(rq *request, id string) (*webhook.Delivery, error) {
-	d, err := rq.svc.Delivery(rq.ctx, id)
+	d, err := rq.svc.Delivery(rq.r.Context(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +176,7 @@ func (h *Handler) getDelivery(rq *request) error {
 		return err
 	}
 	var body json.RawMessage
-	pl, err := h.svc.Storage().GetPayload(rq.ctx, d.PayloadID)
+	pl, err := h.svc.Storage().GetPayload(rq.r.Context(), d.PayloadID)
 	switch {
 	case errors.Is(err, webhook.ErrNotFound):
 	case err != nil:
@@ -204,11 +204,11 @@ func (h *Handler) redeliver(rq *request) error {
 	if err != nil {
 		return err
 	}
-	id, err := rq.svc.Redeliver(rq.ctx, d.ID)
+	id, err := rq.svc.Redeliver(rq.r.Context(), d.ID)
 	if err != nil {
 		return stateError(err)
 	}
-	nd, err := rq.svc.Delivery(rq.ctx, id)
+	nd, err := rq.svc.Delivery(rq.r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -232,7 +232,7 @@ func (h *Handler) replay(rq *request) error {
 			return decodeError(err)
 		}
 	}
-	res, err := rq.svc.ReplayFailed(rq.ctx, rq.r.PathValue("id"), p)
+	res, err := rq.svc.ReplayFailed(rq.r.Context(), rq.r.PathValue("id"), p)
 	if err != nil {
 		return stateError(err)
 	}

@@ -192,7 +192,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type request struct {
 	w      http.ResponseWriter
 	r      *http.Request
-	ctx    context.Context
 	tenant string
 	svc    scoped
 }
@@ -202,7 +201,7 @@ type request struct {
 // problem.
 func (h *Handler) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rq := &request{w: w, r: r, ctx: r.Context()}
+		rq := &request{w: w, r: r}
 		err := h.authorize(rq, rt.public)
 		if err == nil {
 			err = rt.serve(h, rq)

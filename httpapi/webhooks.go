@@ -71,12 +71,12 @@ type webhookRow struct {
 
 // webhookRows lists up to limit rows after the ID, in ID order.
 func (h *Handler) webhookRows(rq *request, after string, limit int) ([]webhookRow, error) {
-	ws, err := rq.svc.List(rq.ctx, webhook.ListWebhooksParams{After: after, Limit: limit})
+	ws, err := rq.svc.List(rq.r.Context(), webhook.ListWebhooksParams{After: after, Limit: limit})
 	var corrupt []*webhook.CorruptWebhookError
 	if errors.Is(err, webhook.ErrCorruptWebhook) {
 		corrupt = webhook.CorruptWebhooks(err)
 		slices.SortFunc(corrupt, func(a, b *webhook.CorruptWebhookError) int { return strings.Compare(a.ID, b.ID) })
-		h.log.WarnContext(rq.ctx, "httpapi: stored webhooks that cannot be read are left out of the list", "count", len(corrupt), "error", err)
+		h.log.WarnContext(rq.r.Context(), "httpapi: stored webhooks that cannot be read are left out of the list", "count", len(corrupt), "error", err)
 		err = nil
 	}
 	if err != nil {
@@ -113,7 +113,7 @@ func (h *Handler) createWebhook(rq *request) error {
 		return decodeError(err)
 	}
 	in.TenantID = "" // the request's tenant, or none
-	w, created, err := rq.svc.CreateWith(rq.ctx, &in, webhook.CreateParams{IdempotencyKey: key})
+	w, created, err := rq.svc.CreateWith(rq.r.Context(), &in, webhook.CreateParams{IdempotencyKey: key})
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func (h *Handler) getWebhook(rq *request) error {
 	if _, err := query(rq.r, nil); err != nil {
 		return err
 	}
-	w, err := rq.svc.Get(rq.ctx, rq.r.PathValue("id"))
+	w, err := rq.svc.Get(rq.r.Context(), rq.r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func (h *Handler) deleteWebhook(rq *request) error {
 	if _, err := query(rq.r, nil); err != nil {
 		return err
 	}
-	if err := rq.svc.Delete(rq.ctx, rq.r.PathValue("id")); err != nil {
+	if err := rq.svc.Delete(rq.r.Context(), rq.r.PathValue("id")); err != nil {
 		return err
 	}
 	rq.w.WriteHeader(http.StatusNoContent)
@@ -253,7 +253,7 @@ func bodyVersion(keys map[string]bool, v int64) int64 {
 // is never overwritten with an older value.
 func (h *Handler) update(rq *request, id string, match *ifMatch, version int64, build func(cur *webhook.Webhook) (*webhook.Webhook, error)) error {
 	for attempt := 0; ; attempt++ {
-		cur, err := rq.svc.Get(rq.ctx, id)
+		cur, err := rq.svc.Get(rq.r.Context(), id)
 		if err != nil {
 			return err
 		}
@@ -269,7 +269,7 @@ func (h *Handler) update(rq *request, id string, match *ifMatch, version int64, 
 			return err
 		}
 		w.ID, w.Version = id, cur.Version
-		got, err := rq.svc.Update(rq.ctx, w)
+		got, err := rq.svc.Update(rq.r.Context(), w)
 		switch {
 		case errors.Is(err, webhook.ErrConflict) && match == nil && version == 0 && attempt < maxUpdateRetries:
 			continue
