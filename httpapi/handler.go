@@ -208,7 +208,7 @@ func (h *Handler) wrap(rt route) http.Handler {
 			err = rt.serve(h, rq)
 		}
 		if err != nil {
-			h.fail(w, r, err)
+			h.fail(w, r, rq.tenant, err)
 		}
 	})
 }

@@ -50,6 +50,8 @@ func TestWebhookStats(t *testing.T) {
 	}
 	r = e.do(req{method: "GET", path: "/webhooks/01a23177-0000-7000-8000-000000000000/stats", tenant: "a"})
 	assert.Equal(t, http.StatusNotFound, r.status)
+	assert.Contains(t, e.logs.String(), "path=/api/webhooks/01a23177-0000-7000-8000-000000000000/stats tenant_id=a status=404",
+		"a refusal is logged with the tenant, as the library's lines are")
 	r = e.do(req{method: "POST", path: "/webhooks/" + hook + "/stats", tenant: "a", invalid: true})
 	assert.Equal(t, http.StatusMethodNotAllowed, r.status)
 	assert.Equal(t, "GET, HEAD", r.header.Get("Allow"))
