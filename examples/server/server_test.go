@@ -208,6 +208,16 @@ func runSession(t *testing.T, addr string) {
 			require.NotNil(t, tested, "the test send comes first")
 			assert.Equal(t, tested["id"], d["id"])
 			assert.Len(t, d["attempts"], 1, "the history carries the attempts")
+		case "GET /api/webhooks/{id}/stats":
+			require.Equal(t, http.StatusOK, a.status, "%s", a.body)
+			v := a.json(t)
+			assert.Equal(t, vars["ID"], v["webhook_id"])
+			assert.EqualValues(t, 1, v["deliveries"].(map[string]any)["delivered"], "the test send: %s", a.body)
+			assert.EqualValues(t, 1, v["attempts"].(map[string]any)["success"])
+			assert.EqualValues(t, 1, v["success_rate"])
+			assert.EqualValues(t, 1, v["latency_samples"])
+			require.NotNil(t, tested, "the test send comes first")
+			assert.Equal(t, tested["id"], v["last_success"].(map[string]any)["delivery_id"])
 		case "POST /api/webhooks/{id}/secret/rotate":
 			require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 			v := a.json(t)
@@ -232,8 +242,8 @@ func runSession(t *testing.T, addr string) {
 	}
 	assert.Equal(t, []string{
 		"POST /api/webhooks", "GET /api/webhooks", "POST /api/webhooks/{id}/test", "GET /api/webhooks/{id}/deliveries",
-		"POST /api/webhooks/{id}/secret/rotate", "GET /api/webhooks/{id} (other tenant)", "GET /receiver",
-	}, kinds, "the README's session: create, list, test, deliveries, rotate, another tenant, the receiver")
+		"GET /api/webhooks/{id}/stats", "POST /api/webhooks/{id}/secret/rotate", "GET /api/webhooks/{id} (other tenant)", "GET /receiver",
+	}, kinds, "the README's session: create, list, test, deliveries, stats, rotate, another tenant, the receiver")
 
 	// The exact lines, with curl and jq, where the machine has them.
 	t.Run("curl", func(t *testing.T) {
