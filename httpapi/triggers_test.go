@@ -114,6 +114,25 @@ func TestInvalidStatefulTriggers(t *testing.T) {
 	}
 	list := e.do(req{method: "GET", path: "/webhooks", tenant: "a"})
 	assert.Empty(t, list.json(t)["data"], "nothing was created")
+
+	// Updates answer the same: PUT and PATCH of a threshold trigger.
+	body := `{"name":"x","url":"https://example.com/x","triggers":[{"trigger_type":"threshold","conditions":[{"metric":"m","operator":"gt","value":1}]}]}`
+	r := e.do(req{method: "POST", path: "/webhooks", tenant: "a", body: body})
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+	id := r.json(t)["id"].(string)
+	bad := `{"name":"x","url":"https://example.com/x","triggers":[{"trigger_type":"threshold","conditions":[{"metric":"m","operator":"gt","value":1,"for_seconds":-1}]}]}`
+	for _, u := range []req{
+		{method: "PUT", path: "/webhooks/" + id, tenant: "a", body: bad, invalid: true},
+		{method: "PATCH", path: "/webhooks/" + id, tenant: "a", body: bad, contentType: "application/merge-patch+json", invalid: true},
+	} {
+		r := e.do(u)
+		require.Equal(t, http.StatusUnprocessableEntity, r.status, "%s: %s", u.method, r.body)
+		fe := r.json(t)["errors"].([]any)
+		require.Len(t, fe, 1, "%s", r.body)
+		assert.Equal(t, "/triggers/0/conditions/0/for_seconds", fe[0].(map[string]any)["pointer"], u.method)
+	}
+	r = e.do(req{method: "GET", path: "/webhooks/" + id, tenant: "a"})
+	assert.EqualValues(t, 1, r.json(t)["version"], "neither update applied")
 }
 
 // TestOpenAPISchemasNameEveryField compares the document's schemas of
