@@ -544,8 +544,14 @@ func (t *telemetry) noteStateChange(ctx context.Context, before, after *TriggerS
 			transition = "resolved"
 		}
 	}
-	kind, _, _ := strings.Cut(after.Key, ":")
-	t.noteAlertTransition(ctx, TriggerType(kind), transition)
+	t.noteAlertTransition(ctx, TriggerType(stateKind(after)), transition)
+}
+
+// stateKind returns the trigger kind of a trigger state, the first part
+// of its key (see stateKey): threshold, anomaly or scheduled.
+func stateKind(st *TriggerState) string {
+	kind, _, _ := strings.Cut(st.Key, ":")
+	return kind
 }
 
 // deliveryLog returns log with the attributes that every log line about

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/analytics-webhooks/webhook"
 	"github.com/analytics-webhooks/webhook/memstore"
@@ -16,7 +17,8 @@ import (
 // TestAlertAndEvaluationCounters runs threshold alerts through their
 // states and Evaluate rounds over every stateful kind, and reads
 // webhook.alerts.transitions and webhook.triggers.evaluations from the
-// SDK: each transition is counted once, by the Service that made it.
+// SDK: each transition is counted once, by the Service that made it,
+// and so is each notification in webhook.deliveries.enqueued.
 func TestAlertAndEvaluationCounters(t *testing.T) {
 	ctx := t.Context()
 	store := memstore.New(nil)
@@ -76,6 +78,12 @@ func TestAlertAndEvaluationCounters(t *testing.T) {
 	assert.Equal(t, int64(1), transition(1, "threshold", "resolved"), "b resolved the empty window, a found it resolved")
 
 	ma := (&scriptRun{metrics: readers[0]}).collect(t)
+	mb := (&scriptRun{metrics: readers[1]}).collect(t)
+	enqueued := func(m map[string]metricdata.Aggregation) int64 {
+		return count(t, m["webhook.deliveries.enqueued"], attribute.String("webhook.trigger.kind", "threshold"))
+	}
+	assert.Equal(t, int64(3), enqueued(ma), "a's alerts: fired, resolved, and the windowed one fired")
+	assert.Equal(t, int64(1), enqueued(mb), "b's: the windowed one resolved")
 	for _, kind := range []string{"threshold", "anomaly", "scheduled"} {
 		assert.Equal(t, int64(2), count(t, ma["webhook.triggers.evaluations"], attribute.String("webhook.trigger.kind", kind),
 			attribute.String("webhook.evaluation.result", "ok")), kind)
