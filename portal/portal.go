@@ -276,10 +276,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Referrer-Policy", "same-origin")
 	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
 	if _, pattern := h.mux.Handler(r); pattern == "" {
-		if r.URL.Path == h.prefix && h.prefix != "" && r.Method == http.MethodGet {
-			http.Redirect(w, r, h.prefix+"/", http.StatusMovedPermanently)
-			return
-		}
 		h.errorPage(w, r, http.StatusNotFound, "There is no such page.")
 		return
 	}
