@@ -111,7 +111,7 @@ func (s *Service) Test(ctx context.Context, webhookID string) (*Delivery, error)
 	if _, err := s.store.Enqueue(ctx, EnqueueParams{Payloads: []*Payload{pl}, Deliveries: []*Delivery{d}, Lease: lease, Now: now}); err != nil {
 		return nil, fmt.Errorf("webhook %s: test: %w", webhookID, err)
 	}
-	res := s.send(ctx, w, pl, d.ID, timeout)
+	res := s.send(ctx, w, pl, d.ID, 0, timeout)
 	status := StatusFailed
 	if res.outcome == OutcomeSuccess {
 		status = StatusDelivered
@@ -301,6 +301,7 @@ func (s *Service) redeliver(ctx context.Context, w *Webhook, ds []*Delivery, rep
 	if err != nil {
 		return nil, fmt.Errorf("webhook %s: %w", w.ID, err)
 	}
+	s.tel.enqueuedDeliveries(ctx, kindRedelivery, len(res.DeliveryIDs))
 	s.notify()
 	return res.DeliveryIDs, nil
 }

@@ -37,3 +37,31 @@ func TestNoPgxOutsidePgstore(t *testing.T) {
 		}
 	}
 }
+
+// TestNoOpenTelemetrySDKOutsideTests proves that the library depends on
+// the OpenTelemetry API only: no package of the module (examples
+// included) imports the SDK, which the host chooses and installs. Only
+// tests use it.
+func TestNoOpenTelemetrySDKOutsideTests(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the go command is needed to list dependencies: %v", err)
+		}
+		t.Skipf("the go command is not on PATH: %v", err)
+	}
+	out, err := exec.Command(gobin, "list", "-deps", "github.com/analytics-webhooks/webhook/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	api := false
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == "go.opentelemetry.io/otel/sdk" || strings.HasPrefix(dep, "go.opentelemetry.io/otel/sdk/") {
+			t.Errorf("a package of the module depends on %s; only tests may use the OpenTelemetry SDK", dep)
+		}
+		api = api || dep == "go.opentelemetry.io/otel/metric"
+	}
+	if !api {
+		t.Error("the listing does not show the OpenTelemetry API: the check looks at the wrong packages")
+	}
+}

@@ -26,17 +26,19 @@
 //
 // # Matching
 //
-// A webhook's triggers are OR-ed. A trigger matches an occurrence of its
-// type whose event name fits one of its patterns ("purchase", "*",
-// "checkout.*") and whose data satisfies all of its filters. Threshold
-// triggers do not match: each of their conditions is an alert with state
-// in Storage, fed by RecordMetric and TriggerThreshold and evaluated by
-// Service.Evaluate, that notifies once when it fires and once when it
-// resolves (see Condition). MatchEventName, MatchFilters, Filter.Match,
+// A webhook's triggers are OR-ed. Event, error, funnel_complete and
+// cohort_entry triggers match each trigger call of their type whose event
+// name fits one of their patterns ("purchase", "*", "checkout.*") and
+// whose data satisfies all of their filters. Threshold, anomaly and
+// scheduled triggers do not match calls: they are stateful
+// (TriggerType.Stateful). Each threshold condition and anomaly trigger is
+// an alert with state in Storage, fed by RecordMetric (and
+// TriggerThreshold, TriggerAnomaly) and evaluated by Service.Evaluate,
+// that notifies once when it fires and once when it resolves (see
+// Condition); a scheduled trigger sends one summary per period (see
+// Config.Summary). MatchEventName, MatchFilters, Filter.Match,
 // Condition.Match and Trigger.Match expose the rules so you can test them;
-// they see event data as the Service does, as the JSON it encodes to. Only
-// event, error and threshold triggers can fire yet
-// (TriggerType.Supported); the other types are refused on save.
+// they see event data as the Service does, as the JSON it encodes to.
 //
 // # Tenants
 //

@@ -63,7 +63,7 @@ func (s *Service) evaluateDuring(ctx, flushCtx context.Context) (stop func()) {
 			case <-timer.C:
 			}
 			if err := s.Evaluate(ctx); err != nil && ctx.Err() == nil {
-				s.log.ErrorContext(ctx, "webhook: evaluating triggers failed; will retry", "retry_in", s.evalEvery.String(), "error", err)
+				s.log.ErrorContext(ctx, "webhook: evaluating triggers failed; will retry", "retry_in", s.evalEvery, "error", err)
 			}
 			timer.Reset(s.evalEvery)
 		}

@@ -50,7 +50,8 @@ func (s *Service) noteHealth(ctx context.Context, hook *Webhook, delivered bool)
 	case err != nil:
 		s.log.WarnContext(ctx, "webhook: updating endpoint health failed", "webhook_id", hook.ID, "error", err)
 	case disabled:
-		s.log.WarnContext(ctx, "webhook: disabled by the health policy", "webhook_id", w.ID, "reason", w.DisabledReason)
+		s.log.WarnContext(ctx, "webhook: disabled by the health policy", "webhook_id", w.ID, "tenant_id", w.TenantID, "reason", w.DisabledReason)
+		s.tel.endpointDisabled(ctx, w.ID, disabledFailures)
 		if s.onDisabled != nil {
 			s.onDisabled(ctx, w.Clone())
 		}
@@ -61,7 +62,8 @@ func (s *Service) noteHealth(ctx context.Context, hook *Webhook, delivered bool)
 // already, and calls OnWebhookDisabled if it made the change: once per
 // disable, however many results (in this process or others) ask for it,
 // since only one change from one version of the webhook is stored.
-func (s *Service) disable(ctx context.Context, id, reason string) {
+// class is the reason's class in webhook.endpoint.disabled.
+func (s *Service) disable(ctx context.Context, id, class, reason string) {
 	disabled := false
 	w, err := s.modify(ctx, id, "disable", func(w *Webhook) (*Webhook, error) {
 		disabled = !w.Disabled
@@ -76,7 +78,8 @@ func (s *Service) disable(ctx context.Context, id, reason string) {
 	case err != nil:
 		s.log.WarnContext(ctx, "webhook: disabling the webhook failed; the next delivery tries again", "webhook_id", id, "reason", reason, "error", err)
 	case disabled:
-		s.log.WarnContext(ctx, "webhook: disabled", "webhook_id", id, "reason", reason)
+		s.log.WarnContext(ctx, "webhook: disabled", "webhook_id", id, "tenant_id", w.TenantID, "reason", reason)
+		s.tel.endpointDisabled(ctx, id, class)
 		if s.onDisabled != nil {
 			s.onDisabled(ctx, w.Clone())
 		}

@@ -19,6 +19,11 @@ type Payload struct {
 	Timestamp   time.Time `json:"timestamp"`
 	// Body is the request body, sent as stored.
 	Body json.RawMessage `json:"body"`
+	// TraceParent is the W3C traceparent of the trigger call's span, so
+	// that each attempt's span links to it; empty when the call was not
+	// traced. It is never sent, unless the webhook has PropagateTrace
+	// (which sends the attempt's own span instead).
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // newMessage builds one occurrence's payload for one webhook, with new

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -145,7 +146,7 @@ func (w *Worker) writeClaim(ctx context.Context, c *Claim, p RecordAttemptParams
 		if time.Until(until) < wait {
 			return err
 		}
-		w.svc.log.WarnContext(ctx, "webhook: recording the attempt failed; retrying", "delivery_id", c.Delivery.ID, "retry_in", wait.String(), "error", err)
+		deliveryLog(w.svc.log, c.Delivery, nil).WarnContext(ctx, "webhook: recording the attempt failed; retrying", slog.Duration("retry_in", wait), "error", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -191,9 +192,10 @@ func (w *Worker) release(ctx context.Context, c *Claim, wait time.Duration) {
 	s := w.svc
 	now := s.clock()
 	next := now.Add(wait).Truncate(time.Microsecond)
+	s.tel.released(ctx)
 	err := w.writeClaim(ctx, c, RecordAttemptParams{DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Released: true, NextAttemptAt: next, Now: now})
 	if err != nil {
-		s.log.WarnContext(ctx, "webhook: handing a delivery back failed; it is retried when its lease expires", "delivery_id", c.Delivery.ID, "error", err)
+		deliveryLog(s.log, c.Delivery, nil).WarnContext(ctx, "webhook: handing a delivery back failed; it is retried when its lease expires", "error", err)
 	}
 }
 
@@ -218,14 +220,14 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 			p.Status = StatusFailed
 		}
 	}
-	log := s.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt, "status", p.Status)
+	log := deliveryLog(s.log, d, hook).With("status", p.Status)
 	if res.outcome == OutcomeGone {
 		// Disable first: a worker that stops before the result is
 		// written leaves the webhook disabled (the delivery then fails
 		// without being sent), not a result that claims a disable that
 		// never happened.
 		dctx, cancel := context.WithTimeout(ctx, recordTimeout)
-		s.disable(dctx, d.WebhookID, "the endpoint answered 410 Gone")
+		s.disable(dctx, d.WebhookID, disabledGone, "the endpoint answered 410 Gone")
 		cancel()
 	}
 	err := w.writeClaim(ctx, c, p)
@@ -243,11 +245,12 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 		return
 	}
 	w.settled.Add(1)
+	s.tel.recordAttempt(ctx, d, res, p.Status, now)
 	hctx, cancel := context.WithTimeout(ctx, recordTimeout) // for the hooks and the health policy
 	defer cancel()
 	switch p.Status {
 	case StatusDelivered:
-		log.DebugContext(hctx, "webhook: delivered", "status_code", res.attempt.StatusCode, "duration", res.attempt.Duration.String())
+		log.DebugContext(hctx, "webhook: delivered", "status_code", res.attempt.StatusCode, slog.Duration("duration", res.attempt.Duration))
 	case StatusRetrying:
 		log.InfoContext(hctx, "webhook: attempt failed; will retry", "error", res.attempt.Error, "next_attempt_at", p.NextAttemptAt)
 	case StatusFailed:

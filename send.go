@@ -46,10 +46,21 @@ type sendResult struct {
 	attempt    Attempt
 	outcome    Outcome
 	retryAfter time.Duration
+	kind       AttemptOutcome // set for a transport error (see telemetry.go)
+	errType    string         // the error.type of a transport error
 }
 
-// send makes one attempt to deliver the payload to w, bounded by timeout.
-func (s *Service) send(ctx context.Context, w *Webhook, pl *Payload, deliveryID string, timeout time.Duration) sendResult {
+// send makes one attempt to deliver the payload to w, the attempt-th of
+// its delivery, bounded by timeout, in a client span of its own.
+func (s *Service) send(ctx context.Context, w *Webhook, pl *Payload, deliveryID string, attempt int, timeout time.Duration) sendResult {
+	ctx = s.tel.startRequest(ctx, w, attempt)
+	res := s.sendRequest(ctx, w, pl, deliveryID, timeout)
+	s.tel.endRequest(ctx, w, &res)
+	return res
+}
+
+// sendRequest makes the HTTP attempt of send.
+func (s *Service) sendRequest(ctx context.Context, w *Webhook, pl *Payload, deliveryID string, timeout time.Duration) sendResult {
 	now := s.clock()
 	res := sendResult{attempt: Attempt{StartedAt: now}}
 	fail := func(outcome Outcome, msg string) sendResult {
@@ -81,6 +92,9 @@ func (s *Service) send(ctx context.Context, w *Webhook, pl *Payload, deliveryID 
 	if w.SignatureScheme == SchemeHex {
 		req.Header.Set(HeaderXWebhookSignature, SignHex(w.Secret, pl.Body))
 	}
+	if w.PropagateTrace {
+		setTraceParent(ctx, req.Header)
+	}
 
 	start := time.Now()
 	resp, err := s.doer.Do(req)
@@ -89,6 +103,7 @@ func (s *Service) send(ctx context.Context, w *Webhook, pl *Payload, deliveryID 
 	}
 	if err != nil {
 		res.attempt.Duration = time.Since(start)
+		res.kind, res.errType = transportKind(ctx, err)
 		return fail(OutcomeRetry, describeSendError(ctx, err, timeout))
 	}
 	if resp.Body == nil {

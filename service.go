@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures a Service. The zero value is valid. The rule is the
@@ -114,6 +116,23 @@ type Config struct {
 	// process that made it, however many deliveries in flight were
 	// answered with 410. Keep it short.
 	OnWebhookDisabled func(ctx context.Context, w *Webhook)
+
+	// MeterProvider and TracerProvider receive the service's metrics and
+	// spans (the README's Observability section lists them). The
+	// library uses the OpenTelemetry API only: without an SDK installed
+	// they record nothing and cost next to nothing. Default to the
+	// global providers, otel.GetMeterProvider() and
+	// otel.GetTracerProvider().
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
+	// TelemetryPerWebhook adds the webhook's ID (webhook.id) to the
+	// library's metrics, and the endpoint's host and port
+	// (server.address, server.port) to http.client.request.duration:
+	// one time series per webhook, which a host with a few endpoints may
+	// want and one with thousands cannot afford. Spans always carry them.
+	// Defaults to false: metric attributes take a few values only
+	// (outcomes, statuses, trigger kinds).
+	TelemetryPerWebhook bool
 }
 
 // Defaults for Config.
@@ -147,6 +166,7 @@ type Service struct {
 	onDisabled  func(context.Context, *Webhook)
 	evalEvery   time.Duration // Config.EvaluationInterval; 0 when off
 	summary     SummaryFunc   // Config.Summary
+	tel         *telemetry
 
 	evaluating atomic.Bool   // an evaluator runs (see evaluateDuring)
 	metrics    *metricBuffer // samples recorded and not yet written
@@ -221,6 +241,7 @@ func NewService(store Storage, cfg *Config) (*Service, error) {
 		onDisabled:  c.OnWebhookDisabled,
 		evalEvery:   c.EvaluationInterval,
 		summary:     c.Summary,
+		tel:         newTelemetry(c.MeterProvider, c.TracerProvider, c.TelemetryPerWebhook),
 		reload:      make(chan struct{}, 1),
 		metrics:     newMetricBuffer(c.MaxBufferedMetricBuckets),
 	}, nil

@@ -208,7 +208,9 @@ func checkName(ps *problems, field, v string) {
 // trigger matches and enqueues one occurrence. canonical says whether
 // data already holds only JSON-decoded types (so matching may use it
 // directly); otherwise matching sees the data as it will be sent.
-func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string, data map[string]any, canonical bool, env string, opts []TriggerOption) ([]string, error) {
+func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string, data map[string]any, canonical bool, env string, opts []TriggerOption) (ids []string, err error) {
+	ctx = s.tel.startTrigger(ctx, typ, eventType)
+	defer func() { s.tel.endTrigger(ctx, ids, err) }()
 	var o triggerOptions
 	for _, opt := range opts {
 		if opt != nil {
@@ -222,6 +224,7 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 	if len(o.key) > MaxIdempotencyKeyLength || !printable(o.key) {
 		ps.add("idempotency_key", fmt.Sprintf("must be printable UTF-8 of at most %d bytes", MaxIdempotencyKeyLength))
 	}
+	s.tel.triggerTenant(ctx, o.tenant)
 	missing := s.checkTenant(&ps, o.tenant, "pass WithTenant")
 	if err := tenantErr(ps.err(string(typ)), missing); err != nil {
 		return nil, err
@@ -275,12 +278,13 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 		ts = o.timestamp.UTC().Truncate(time.Microsecond)
 	}
 	p := EnqueueParams{IdempotencyKey: scopedKey(o.tenant, o.key), Now: now}
+	tp := traceParent(ctx)
 	for _, cw := range hooks {
 		pl, d, err := newMessage(cw.w.ID, eventType, ts, now, raw, env)
 		if err != nil {
 			return nil, err
 		}
-		d.MaxAttempts = cw.w.Retry.MaxAttempts
+		d.MaxAttempts, pl.TraceParent = cw.w.Retry.MaxAttempts, tp
 		if len(pl.Body) > s.maxLen {
 			return nil, fmt.Errorf("%w: body is %d bytes, the limit is %d", ErrPayloadTooLarge, len(pl.Body), s.maxLen)
 		}
@@ -301,6 +305,7 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 	}
 	if len(res.DeliveryIDs) > 0 {
 		s.log.DebugContext(ctx, "webhook: enqueued", "event_type", eventType, "tenant_id", o.tenant, "deliveries", len(res.DeliveryIDs))
+		s.tel.enqueuedDeliveries(ctx, string(typ), len(res.DeliveryIDs))
 		s.notify()
 	}
 	return res.DeliveryIDs, nil

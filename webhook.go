@@ -64,6 +64,12 @@ type Webhook struct {
 	Environments []string
 	// SignatureScheme selects the signature. Defaults to SchemeStandard.
 	SignatureScheme SignatureScheme
+	// PropagateTrace sends the W3C traceparent header of each attempt's
+	// span (see Config.TracerProvider), so that a receiver that traces
+	// its requests joins the trace; no tracestate or baggage is sent.
+	// Headers may then not set traceparent or tracestate themselves.
+	// Defaults to false: the trace stays inside the host.
+	PropagateTrace bool
 	// Timeout bounds each request to this webhook, from 1 second to
 	// MaxRequestTimeout. Zero means the service's RequestTimeout.
 	Timeout time.Duration
@@ -261,6 +267,9 @@ func (w *Webhook) compile() (*compiledWebhook, error) {
 		ps.add("signature_scheme", fmt.Sprintf("unknown scheme %q (want standard or hex)", truncate(string(w.SignatureScheme))))
 	}
 	checkHeaders(&ps, w.Headers)
+	if w.PropagateTrace {
+		checkTraceHeaders(&ps, w.Headers)
+	}
 	w.Retry.validate(&ps, "retry")
 	if len(w.Environments) > MaxEnvironments {
 		ps.add("environments", fmt.Sprintf("at most %d environments", MaxEnvironments))
@@ -339,6 +348,17 @@ func isReservedHeader(name string) bool {
 		return true
 	}
 	return strings.HasPrefix(l, "webhook-") || strings.HasPrefix(l, "x-webhook-")
+}
+
+// checkTraceHeaders refuses the headers that PropagateTrace sets: a
+// custom value would contradict (or, for tracestate, be read with) the
+// traceparent the library sends.
+func checkTraceHeaders(ps *problems, h map[string]string) {
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		if l := strings.ToLower(name); l == "traceparent" || l == "tracestate" {
+			ps.add("headers["+strconv.Quote(truncate(name))+"]", "is set by the library when propagate_trace is true")
+		}
+	}
 }
 
 func checkHeaders(ps *problems, h map[string]string) {

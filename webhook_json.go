@@ -23,6 +23,7 @@ type webhookJSON struct {
 	Retry           RetryPolicy         `json:"retry"`
 	Environments    []string            `json:"environments,omitempty"`
 	SignatureScheme SignatureScheme     `json:"signature_scheme,omitempty"`
+	PropagateTrace  bool                `json:"propagate_trace,omitempty"`
 	TimeoutSeconds  float64             `json:"timeout_seconds,omitempty"`
 	RateLimit       float64             `json:"rate_limit,omitempty"`
 	MaxInFlight     int                 `json:"max_in_flight,omitempty"`
@@ -53,7 +54,7 @@ func (w Webhook) marshal(secrets bool) ([]byte, error) {
 		ID: w.ID, TenantID: w.TenantID, Name: w.Name, URL: w.URL,
 		Enabled: !w.Disabled, DisabledReason: w.DisabledReason,
 		Triggers: w.Triggers, Headers: w.Headers, Retry: w.Retry,
-		Environments: w.Environments, SignatureScheme: w.SignatureScheme,
+		Environments: w.Environments, SignatureScheme: w.SignatureScheme, PropagateTrace: w.PropagateTrace,
 		TimeoutSeconds: w.Timeout.Seconds(), RateLimit: w.RateLimit, MaxInFlight: w.MaxInFlight,
 		Failures: w.ConsecutiveFailures, FailingSince: w.FailingSince,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, Version: w.Version,
@@ -117,6 +118,7 @@ func decodeWebhookJSON(w *Webhook, raw json.RawMessage, path string, ps *problem
 		"retry":            object(&w.Retry, decodeRetryPolicy),
 		"environments":     stringList(&w.Environments),
 		"signature_scheme": into(&w.SignatureScheme, "a string"),
+		"propagate_trace":  into(&w.PropagateTrace, "true or false"),
 		"timeout_seconds": func(raw json.RawMessage, path string, ps *problems) {
 			var s float64
 			into(&s, "a number")(raw, path, ps)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -238,6 +239,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer stopListening()
 	}
 	defer w.svc.watchDuring(ctx)() // learn of webhook changes in other processes
+	defer w.svc.observeQueue()()   // report the queue gauges while running
 	// Evaluate the stateful triggers; the last flush of recorded metrics
 	// at shutdown may use the drain's time.
 	defer w.svc.evaluateDuring(ctx, storeCtx)()
@@ -255,7 +257,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			backoff = claimBackoff(backoff, w.cfg.PollInterval)
 			wait = backoff/2 + rand.N(backoff/2+1)
 			woken = nil // enqueues do not cut the backoff short
-			w.svc.log.ErrorContext(ctx, "webhook: claiming deliveries failed; will retry", "worker_id", w.cfg.WorkerID, "retry_in", wait.String(), "error", err)
+			w.svc.log.ErrorContext(ctx, "webhook: claiming deliveries failed; will retry", "worker_id", w.cfg.WorkerID, slog.Duration("retry_in", wait), "error", err)
 		default:
 			backoff = 0
 			if res.more {
@@ -426,7 +428,9 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 		for _, c := range claims {
 			w.wg.Go(func() {
 				defer w.done(c.Delivery.WebhookID)
-				w.process(ctx, sendCtx, storeCtx, c)
+				sctx, wctx, span := w.svc.tel.startDelivery(sendCtx, storeCtx, c)
+				defer span.End()
+				w.process(ctx, sctx, wctx, c)
 			})
 		}
 	}
@@ -461,7 +465,7 @@ func (w *Worker) handBack(ctx context.Context, claims []*Claim) {
 func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim) {
 	s := w.svc
 	d := c.Delivery
-	log := s.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "attempt", d.Attempt)
+	log := deliveryLog(s.log, d, nil)
 	hook, err := s.webhookForSend(ctx, d.WebhookID, c.WebhookVersion)
 	switch {
 	case c.Payload == nil:
@@ -514,13 +518,13 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim) {
 	// the delivery once the lease expires.
 	if left := c.Lease.ExpiresAt.Sub(s.clock()) - leaseMargin; left < timeout {
 		if left < minAttemptTime {
-			log.WarnContext(ctx, "webhook: lease too short to attempt; handing the delivery back", "lease_left", (left + leaseMargin).String())
+			log.WarnContext(ctx, "webhook: lease too short to attempt; handing the delivery back", slog.Duration("lease_left", left+leaseMargin))
 			w.release(wctx, c, minReleaseDelay)
 			return
 		}
 		timeout = left
 	}
-	res := s.send(ctx, hook, c.Payload, d.ID, timeout)
+	res := s.send(ctx, hook, c.Payload, d.ID, d.Attempt, timeout)
 	if timeout < configured && res.attempt.StatusCode == 0 && ctx.Err() == nil &&
 		strings.HasPrefix(res.attempt.Error, "request timed out") {
 		// Say why the request had less time than the webhook asks for.
@@ -530,6 +534,7 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim) {
 	if ctx.Err() != nil && res.attempt.StatusCode == 0 {
 		// The worker is shutting down and aborted the request before an
 		// answer came: hand the delivery back; the attempt does not count.
+		s.tel.abortedAttempt(wctx, d.WebhookID)
 		w.release(wctx, c, 0)
 		return
 	}

@@ -55,7 +55,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 			exp time.Time
 		)
 		if err := row.Scan(append(cr.dest(&d), &c.Lease.Token, &c.Lease.WorkerID, &exp,
-			&pl.WebhookID, &pl.EventType, &pl.Environment, &ts, &pl.Body, &c.WebhookVersion)...); err != nil {
+			&pl.WebhookID, &pl.EventType, &pl.Environment, &ts, &pl.Body, &c.WebhookVersion, &pl.TraceParent)...); err != nil {
 			return nil, err
 		}
 		cr.finish(&d)
@@ -96,5 +96,5 @@ func (s *Store) checkSkew(ctx context.Context, caller, db time.Time) {
 		return
 	}
 	s.log.WarnContext(ctx, "pgstore: the caller's clock is far from the database's; keep clocks in sync (NTP), since due times are the callers'",
-		"skew", skew.Round(time.Millisecond).String(), "caller_time", caller, "database_time", db)
+		"skew", skew.Round(time.Millisecond), "caller_time", caller, "database_time", db)
 }

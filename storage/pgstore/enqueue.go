@@ -88,11 +88,13 @@ func (s *Store) enqueueIn(ctx context.Context, tx pgx.Tx, p webhook.EnqueueParam
 			pids, hooks, types, envs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 			stamps                   = make([]time.Time, n)
 			bodies                   = make([][]byte, n)
+			traces                   = make([]string, n)
 		)
 		for i, pl := range p.Payloads {
 			pids[i], hooks[i], types[i], envs[i], stamps[i], bodies[i] = pl.ID, pl.WebhookID, text(pl.EventType), text(pl.Environment), pl.Timestamp, pl.Body
+			traces[i] = text(pl.TraceParent)
 		}
-		if _, err := tx.Exec(ctx, s.sql.insertPayloads, pids, hooks, types, envs, stamps, bodies); err != nil {
+		if _, err := tx.Exec(ctx, s.sql.insertPayloads, pids, hooks, types, envs, stamps, bodies, traces); err != nil {
 			return webhook.EnqueueResult{}, translate(err, "enqueue: payloads")
 		}
 	}

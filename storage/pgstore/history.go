@@ -167,7 +167,7 @@ func (s *Store) GetPayload(ctx context.Context, id string) (*webhook.Payload, er
 		return nil, fmt.Errorf("payload %s: %w", id, webhook.ErrNotFound)
 	}
 	var p webhook.Payload
-	err := s.pool.QueryRow(ctx, s.sql.getPayload, id).Scan(&p.ID, &p.WebhookID, &p.EventType, &p.Environment, &p.Timestamp, &p.Body)
+	err := s.pool.QueryRow(ctx, s.sql.getPayload, id).Scan(&p.ID, &p.WebhookID, &p.EventType, &p.Environment, &p.Timestamp, &p.Body, &p.TraceParent)
 	if err != nil {
 		return nil, translate(err, "payload %s", id)
 	}

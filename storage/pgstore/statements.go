@@ -51,10 +51,10 @@ func newStatements(schema string) statements {
 		insertKey: q(`INSERT INTO {{schema}}.idempotency_keys (key, delivery_ids, created_at)
 			VALUES ($1, $2::text[]::uuid[], $3) ON CONFLICT (key) DO NOTHING`),
 		getKey: q(`SELECT delivery_ids::text[] FROM {{schema}}.idempotency_keys WHERE key = $1`),
-		insertPayloads: q(`INSERT INTO {{schema}}.payloads (id, webhook_id, event_type, environment, "timestamp", body)
-			SELECT id::uuid, webhook_id::uuid, event_type, environment, ts, body
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[])
-				AS p(id, webhook_id, event_type, environment, ts, body)`),
+		insertPayloads: q(`INSERT INTO {{schema}}.payloads (id, webhook_id, event_type, environment, "timestamp", body, trace_parent)
+			SELECT id::uuid, webhook_id::uuid, event_type, environment, ts, body, trace_parent
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::text[])
+				AS p(id, webhook_id, event_type, environment, ts, body, trace_parent)`),
 		// $9..$11: the lease, for deliveries enqueued already leased.
 		// $12, $13: attempt budgets, and originals ('' for none).
 		insertDeliveries: q(`INSERT INTO {{schema}}.deliveries (id, webhook_id, payload_id, event_type, status, attempt,
@@ -149,7 +149,7 @@ func newStatements(schema string) statements {
 		getDelivery: q(`SELECT ` + deliveryColumns + ` FROM {{schema}}.deliveries d WHERE d.id = $1`),
 		listAttempts: q(`SELECT number, started_at, duration_ns, status_code, response_body, error
 			FROM {{schema}}.attempts WHERE delivery_id = $1 ORDER BY number`),
-		getPayload: q(`SELECT id::text, webhook_id::text, event_type, environment, "timestamp", body
+		getPayload: q(`SELECT id::text, webhook_id::text, event_type, environment, "timestamp", body, trace_parent
 			FROM {{schema}}.payloads WHERE id = $1`),
 
 		pruneDeliveries: q(`WITH victims AS (
@@ -198,7 +198,7 @@ func claimSQL(due string) string {
 		SELECT ` + deliveryColumns + `,
 			d.lease_token, d.lease_worker, d.lease_expires_at,
 			p.webhook_id::text, p.event_type, p.environment, p."timestamp", p.body,
-			coalesce(w.version, 0)
+			coalesce(w.version, 0), p.trace_parent
 		FROM claimed d JOIN {{schema}}.payloads p ON p.id = d.payload_id
 			LEFT JOIN {{schema}}.webhooks w ON w.id = d.webhook_id
 		ORDER BY d.was_due, d.id`

@@ -17,7 +17,10 @@ func newDelivery(t *testing.T, webhookID string, due time.Time) (*webhook.Payloa
 	pid := newID(t)
 	// Odd spacing and key order: a Storage must keep the bytes as given.
 	body := fmt.Sprintf(`{"id":%q, "webhook_id":%q,"event_type":"purchase","timestamp":"2026-03-04T05:06:07Z","data":{"z":1,  "a":[2,1]},"environment":"production"}`, pid, webhookID)
-	p := &webhook.Payload{ID: pid, WebhookID: webhookID, EventType: "purchase", Environment: "production", Timestamp: t0, Body: []byte(body)}
+	// Every payload carries a trace context, which GetPayload and claims
+	// must return as stored.
+	p := &webhook.Payload{ID: pid, WebhookID: webhookID, EventType: "purchase", Environment: "production", Timestamp: t0, Body: []byte(body),
+		TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
 	d := &webhook.Delivery{
 		ID: newID(t), WebhookID: webhookID, PayloadID: pid, EventType: "purchase",
 		Status: webhook.StatusPending, NextAttemptAt: due, CreatedAt: t0,

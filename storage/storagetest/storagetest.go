@@ -114,6 +114,9 @@ var cases = []struct {
 	{"AttemptBudget", testAttemptBudget},
 	{"ReplayMarks", testReplayMarks},
 	{"NonUTCTimes", testNonUTCTimes},
+	{"QueueStats", testQueueStats},
+	{"WebhookStats", testWebhookStats},
+	{"WebhookStatsClassify", testWebhookStatsClassify},
 }
 
 // newID returns a new time-ordered ID like the Service's.
