@@ -208,71 +208,37 @@ func (h *Handler) replay(rq *request) error {
 	return h.page(rq, "replay", &view{Title: "Replay failed deliveries", Endpoint: w, Data: v})
 }
 
-// healthWindow is the span the health view measures, and healthCap how
-// many of its deliveries it reads at most.
-const (
-	healthWindow = 24 * time.Hour
-	healthCap    = 1000
-)
+// healthWindow is the span the health view summarises.
+const healthWindow = 24 * time.Hour
 
-// health is an endpoint's record over the last day, counted from its
-// delivery history.
+// health is an endpoint's record over the last day, from Service.Stats.
 type health struct {
-	Delivered, Failed, InProgress int
+	Delivered, Failed, InProgress int64
 	// Rate is Delivered over the finished deliveries; Valid when any
 	// finished.
 	Rate  float64
 	Valid bool
-	// Median and P95 are the attempts' durations.
+	// Median and P95 are the durations of the attempts that reached
+	// the endpoint, Samples how many there were.
 	Median, P95 time.Duration
-	Attempts    int
-	// Capped says the history held more deliveries than were counted.
-	Capped bool
+	Samples     int64
+	// Partial says the history held more deliveries than were counted.
+	Partial bool
 }
 
-// health counts the endpoint's deliveries of the last day from its
-// history, newest first, up to healthCap deliveries.
+// health summarises the endpoint's deliveries of the last day.
 func (h *Handler) health(rq *request, id string) (health, error) {
-	var hl health
-	var durations []time.Duration
-	p := webhook.ListDeliveriesParams{WebhookID: id, Since: h.now().Add(-healthWindow), Limit: webhook.MaxPageSize}
-	seen := 0
-	for {
-		ds, err := rq.svc.ListDeliveries(rq.r.Context(), p)
-		if err != nil {
-			return hl, err
-		}
-		for _, d := range ds {
-			if seen == healthCap {
-				hl.Capped = true
-				break
-			}
-			seen++
-			switch d.Status {
-			case webhook.StatusDelivered:
-				hl.Delivered++
-			case webhook.StatusFailed:
-				hl.Failed++
-			default:
-				hl.InProgress++
-			}
-			for _, a := range d.Attempts {
-				durations = append(durations, a.Duration)
-			}
-		}
-		if hl.Capped || len(ds) < p.Limit {
-			break
-		}
-		p.Before = ds[len(ds)-1].ID
+	st, err := rq.svc.Stats(rq.r.Context(), id, h.now().Add(-healthWindow))
+	if err != nil {
+		return health{}, err
 	}
-	if done := hl.Delivered + hl.Failed; done > 0 {
-		hl.Rate, hl.Valid = float64(hl.Delivered)/float64(done), true
+	hl := health{
+		Delivered: st.Deliveries[webhook.StatusDelivered],
+		Failed:    st.Deliveries[webhook.StatusFailed],
+		Median:    st.LatencyP50, P95: st.LatencyP95, Samples: st.LatencySamples,
+		Partial: st.Partial, Rate: st.SuccessRate,
 	}
-	if len(durations) > 0 {
-		slices.Sort(durations)
-		hl.Attempts = len(durations)
-		hl.Median = durations[(len(durations)-1)/2]
-		hl.P95 = durations[(len(durations)*95+99)/100-1]
-	}
+	hl.InProgress = st.Deliveries[webhook.StatusPending] + st.Deliveries[webhook.StatusDelivering] + st.Deliveries[webhook.StatusRetrying]
+	hl.Valid = hl.Delivered+hl.Failed > 0
 	return hl, nil
 }

@@ -335,6 +335,7 @@ type scoped interface {
 	Disable(ctx context.Context, id, reason string) (*webhook.Webhook, error)
 	RotateSecretWith(ctx context.Context, id string, p webhook.RotateSecretParams) (*webhook.Webhook, error)
 	ListDeliveries(ctx context.Context, p webhook.ListDeliveriesParams) ([]*webhook.Delivery, error)
+	Stats(ctx context.Context, webhookID string, since time.Time) (*webhook.WebhookStats, error)
 }
 
 var (
