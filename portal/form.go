@@ -133,6 +133,9 @@ func (h *Handler) newForm(w *webhook.Webhook) *endpointForm {
 	f.Patterns = strings.Join(patterns, " ")
 	for i, et := range h.catalogue {
 		_, fixed := fixedTriggers[et.Name]
+		if fixed && !checked[et.Name] {
+			continue // set up through the API only
+		}
 		f.Events = append(f.Events, eventChoice{ID: fmt.Sprintf("event-%d", i), Name: et.Name, Description: et.Description, Checked: checked[et.Name], Fixed: fixed})
 	}
 	return f

@@ -2,8 +2,8 @@ package portal_test
 
 import (
 	"context"
-	"html"
 	"errors"
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,6 +29,8 @@ func TestCreateShowsTheEndpoint(t *testing.T) {
 		assert.Contains(t, form.body, want)
 	}
 	assert.NotContains(t, form.body, `value="$test"`, "test sends are not subscribed to")
+	assert.NotContains(t, form.body, `value="$threshold_alert"`, "thresholds are set up through the API")
+	assert.Less(t, strings.Index(form.body, `value="order.paid"`), strings.Index(form.body, `value="$error"`), "the host's events come first")
 
 	f := e.endpointForm()
 	f.Set("filters", "amount gt 10\nplan equals \"pro\"")

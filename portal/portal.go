@@ -185,15 +185,16 @@ func frameAncestors(srcs []string) (string, error) {
 	return strings.Join(srcs, " "), nil
 }
 
-// checkEventTypes returns the catalogue: the library's event types a
-// webhook can subscribe to, then the host's.
+// checkEventTypes returns the catalogue: the host's event types, then
+// the library's that a webhook can subscribe to ("$test" is sent by
+// Test alone).
 func checkEventTypes(host []webhook.EventType) ([]webhook.EventType, error) {
-	var all []webhook.EventType
+	var all, lib []webhook.EventType
 	seen := map[string]bool{}
 	for _, et := range webhook.EventTypes() {
 		seen[et.Name] = true
 		if et.Name != webhook.EventTypeTest {
-			all = append(all, et)
+			lib = append(lib, et)
 		}
 	}
 	for i, et := range host {
@@ -210,7 +211,7 @@ func checkEventTypes(host []webhook.EventType) ([]webhook.EventType, error) {
 		seen[et.Name] = true
 		all = append(all, et)
 	}
-	return all, nil
+	return append(all, lib...), nil
 }
 
 // printable reports whether s is UTF-8 without control characters.

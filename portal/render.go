@@ -47,10 +47,17 @@ func (h *Handler) parseTemplates() (map[string]*template.Template, error) {
 		"asset": h.assetURL,
 		"time":  formatTime,
 		"ms":    formatDuration,
+		"delay": formatDelay,
 		"since": func(t time.Time) string { return formatDuration(h.now().Sub(t).Truncate(time.Second)) },
 		"pct":   func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
 		"join":  strings.Join,
 		"dict":  dict,
+		"plural": func(n int, one, many string) string {
+			if n == 1 {
+				return one
+			}
+			return many
+		},
 	}
 	out := make(map[string]*template.Template, len(pageNames))
 	for _, name := range pageNames {
@@ -105,6 +112,8 @@ func formatTime(t time.Time) string {
 // rounded otherwise.
 func formatDuration(d time.Duration) string {
 	switch {
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
 	case d < 10*time.Second:
 		return fmt.Sprintf("%d ms", d.Milliseconds())
 	case d < time.Hour:
@@ -127,4 +136,17 @@ func dict(kv ...any) (map[string]any, error) {
 		m[k] = kv[i+1]
 	}
 	return m, nil
+}
+
+// formatDelay shows a retry delay without zero units: "5s", "1h",
+// "1h30m".
+func formatDelay(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
