@@ -21,24 +21,26 @@ import (
 // testdata/screenshots and the README's into ../docs/portal.png.
 var updateScreenshots = flag.Bool("update-screenshots", false, "write the browser test's screenshots into testdata/screenshots and docs/portal.png")
 
-// browserPath returns the headless browser the tests drive: $CHROMIUM,
-// or Debian's chromium. Under CI=true a missing browser fails the test;
-// elsewhere the test is skipped, saying so.
+// browserPath returns the headless browser the tests drive: $CHROMIUM
+// when set, else Debian's chromium (or another Chromium on PATH). Under
+// CI=true a missing browser fails the test; elsewhere the test is
+// skipped, saying so.
 func browserPath(t *testing.T) string {
 	t.Helper()
-	candidates := []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"}
+	candidates := []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"}
+	if c := os.Getenv("CHROMIUM"); c != "" {
+		candidates = []string{c}
+	}
 	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
 		if p, err := exec.LookPath(c); err == nil {
 			return p
 		}
 	}
+	const how = "install Debian's chromium (apt-get install -y chromium) or set CHROMIUM to a Chromium binary"
 	if os.Getenv("CI") == "true" {
-		t.Fatal("no headless browser found (install Debian's chromium: apt-get install -y chromium, or set CHROMIUM); the browser tests must run in CI")
+		t.Fatalf("no headless browser found (tried %v); the browser tests must run under CI=true: %s", candidates, how)
 	}
-	t.Skip("SKIPPED: no headless browser found; install Debian's chromium (apt-get install -y chromium) or set CHROMIUM to run the browser tests")
+	t.Skipf("SKIPPED: no headless browser found (tried %v); %s to run the browser tests", candidates, how)
 	return ""
 }
 
@@ -72,6 +74,9 @@ func browser(t *testing.T, width int, tenant string, timeout time.Duration) cont
 	return ctx
 }
 
+// readmeScreenshot is the screenshot the README shows.
+const readmeScreenshot = "endpoint"
+
 // shot saves a full-page PNG screenshot in the test's artifact
 // directory, and in testdata/screenshots with -update-screenshots.
 func shot(t *testing.T, ctx context.Context, name string) {
@@ -82,6 +87,9 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	if *updateScreenshots {
 		require.NoError(t, os.MkdirAll(filepath.Join("testdata", "screenshots"), 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join("testdata", "screenshots", name+".png"), png, 0o644))
+		if name == readmeScreenshot {
+			require.NoError(t, os.WriteFile(filepath.Join("..", "docs", "portal.png"), png, 0o644))
+		}
 	}
 }
 

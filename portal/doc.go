@@ -44,8 +44,8 @@
 // Sec-Fetch-Site (or Origin), and a POST from another origin is refused
 // with 403 before any page sees it; requests without either header do
 // not come from a browser page and so cannot be forged by one. No token
-// is needed, so pages stay cacheable-free of per-user state and work
-// in an iframe of the host. The secret is shown only in the response to
+// is needed, so forms carry no per-user state and keep working in an
+// iframe of the host. The secret is shown only in the response to
 // the reveal form (a POST: never in a URL or the browser history), and
 // never in a log line. Pages are sent with Cache-Control: no-store.
 //
