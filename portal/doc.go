@@ -49,6 +49,14 @@
 // the reveal form (a POST: never in a URL or the browser history), and
 // never in a log line. Pages are sent with Cache-Control: no-store.
 //
+// The form edits event, error, funnel and cohort triggers: the event
+// types checked become one trigger each (the host's names and patterns
+// one event trigger), all with the filters typed. An endpoint whose
+// triggers have filters of their own shows the first trigger's, and
+// saving the form gives them all those. Threshold, anomaly and
+// scheduled triggers need settings the form does not edit: they are
+// shown and kept as they are.
+//
 // With Config.Tenant, every page goes through webhook.Service.Tenant:
 // another tenant's endpoint or delivery answers 404, exactly as a
 // missing one does.

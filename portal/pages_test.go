@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -389,4 +390,22 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	h, err := portal.New(e.svc, nil)
 	require.NoError(t, err)
 	assert.NotNil(t, h)
+}
+
+func TestSingleTenantHost(t *testing.T) {
+	e := newEnv(t, nil)
+	h, err := portal.New(e.svc, nil) // no Tenant: every webhook of the Service
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	f := &env{t: t, svc: e.svc, worker: e.worker, rc: e.rc, srv: srv, logs: e.logs, client: e.client}
+	id := f.create("")
+	w, err := e.svc.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.Empty(t, w.TenantID)
+	assert.Contains(t, text(f.get("", "/").body), "Orders")
+	assert.NotContains(t, f.get("", "/").body, `class="tenant"`)
+	assert.Equal(t, http.StatusNotFound, f.get("", "/endpoints/nope").status)
+	assert.Equal(t, http.StatusNotFound, f.get("", "/endpoints/nope/deliveries").status)
+	assert.Equal(t, http.StatusNotFound, f.get("", "/endpoints/"+id+"/deliveries/nope").status)
 }
