@@ -102,6 +102,21 @@ func textOf(t *testing.T, ctx context.Context, sel string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
+// tabTo presses Tab until the focused element's text is label, at most
+// 40 times.
+func tabTo(t *testing.T, ctx context.Context, label string) {
+	t.Helper()
+	for range 40 {
+		require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(kb.Tab)))
+		focused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.textContent.trim() : ""`))
+		require.NoError(t, err)
+		if focused == label {
+			return
+		}
+	}
+	t.Fatalf("Tab never reached %q", label)
+}
+
 // TestBrowserManagesAnEndpoint drives the portal in headless Chromium,
 // by keyboard where a person would type: create an endpoint, send a
 // test, read its attempt, reveal and rotate the secret, replay a
@@ -135,9 +150,11 @@ func TestBrowserManagesAnEndpoint(t *testing.T) {
 	require.NoError(t, err)
 	endpointURL, _, _ = strings.Cut(endpointURL, "?")
 
-	// Send a test: the delivery's page shows the attempt at once.
+	// Send a test, with the keyboard alone: Tab to the button, press
+	// Enter. The delivery's page shows the attempt at once.
+	tabTo(t, ctx, "Send a test event")
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`form[action$="/test"] button`)),
+		chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS("#delivery-status")),
 	))
 	assert.Equal(t, "A test event was sent; its result is below.", textOf(t, ctx, ".notice"))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -233,7 +234,7 @@ func (f *endpointForm) number(field, s string, whole bool) float64 {
 		return 0
 	}
 	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n < 0 || (whole && n != float64(int(n))) {
+	if err != nil || n < 0 || math.IsNaN(n) || math.IsInf(n, 0) || (whole && (n > 1e9 || n != math.Trunc(n))) {
 		if whole {
 			f.add(field, "must be a whole number")
 		} else {
