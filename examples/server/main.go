@@ -1,16 +1,19 @@
 // Command server runs the library's REST API (package httpapi) as a
-// multi-tenant HTTP server: the API under /api, a Worker delivering in
-// the background, and a local receiver under /receiver that verifies
-// every signature, so that the whole round trip works offline.
+// multi-tenant HTTP server: the API under /api, the portal (package
+// portal) under /portal, a Worker delivering in the background, and a
+// local receiver under /receiver that verifies every signature, so that
+// the whole round trip works offline.
 //
 //	go run ./examples/server                  # in memory
 //	go run ./examples/server -db postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 //
 // Requests authenticate with a bearer token that names their tenant
 // (-tokens "token=tenant,…"; without it, two demo tokens printed at
-// start). SIGINT or SIGTERM stops it gracefully: the worker finishes the
-// attempts under way, then the HTTP server the requests under way. The
-// README's "Example server" section is a curl session against it.
+// start); browsers sign in to the portal with the same tokens through a
+// login form and get a session cookie (see portal.go). SIGINT or SIGTERM
+// stops it gracefully: the worker finishes the attempts under way, then
+// the HTTP server the requests under way. The README's "Example server"
+// section is a curl session against it.
 package main
 
 import (
@@ -121,6 +124,9 @@ func run(ctx context.Context, o options, out io.Writer, log *slog.Logger, starte
 	rc := newReceiver(svc, log)
 	mux := http.NewServeMux()
 	mux.Handle(httpapi.DefaultPrefix+"/", api)
+	if err := mountPortal(mux, svc, o.tokens, log); err != nil {
+		return err
+	}
 	mux.Handle("/receiver/", rc)
 	mux.Handle("GET /receiver", rc)
 
@@ -184,28 +190,37 @@ func openStore(ctx context.Context, o options) (webhook.Storage, func(), error) 
 	return store, pool.Close, nil
 }
 
-// bearerTenant returns the Tenant function of httpapi.Config: the tenant
-// of the request's bearer token, or httpapi.ErrUnauthenticated (401).
-func bearerTenant(tokens map[string]string) func(*http.Request) (string, error) {
+// tokenTenant returns the lookup of a token's tenant. It compares the
+// token with every known one in constant time, so that timing tells
+// nothing of how much of a guess was right.
+func tokenTenant(tokens map[string]string) func(token string) (string, bool) {
 	type entry struct{ token, tenant []byte }
 	var known []entry
 	for _, token := range slices.Sorted(maps.Keys(tokens)) {
 		known = append(known, entry{[]byte(token), []byte(tokens[token])})
 	}
-	return func(r *http.Request) (string, error) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || token == "" {
-			return "", fmt.Errorf("%w: send Authorization: Bearer <token>", httpapi.ErrUnauthenticated)
-		}
-		// Compare with every token in constant time, so that timing
-		// tells nothing of how much of a guess was right.
+	return func(token string) (string, bool) {
 		tenant := ""
 		for _, e := range known {
 			if subtle.ConstantTimeCompare(e.token, []byte(token)) == 1 {
 				tenant = string(e.tenant)
 			}
 		}
-		if tenant == "" {
+		return tenant, tenant != ""
+	}
+}
+
+// bearerTenant returns the Tenant function of httpapi.Config: the tenant
+// of the request's bearer token, or httpapi.ErrUnauthenticated (401).
+func bearerTenant(tokens map[string]string) func(*http.Request) (string, error) {
+	tenantOf := tokenTenant(tokens)
+	return func(r *http.Request) (string, error) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			return "", fmt.Errorf("%w: send Authorization: Bearer <token>", httpapi.ErrUnauthenticated)
+		}
+		tenant, ok := tenantOf(token)
+		if !ok {
 			return "", fmt.Errorf("%w: unknown token", httpapi.ErrUnauthenticated)
 		}
 		return tenant, nil
@@ -219,6 +234,7 @@ func banner(out io.Writer, base string, tokens map[string]string, pg bool) {
 		storage = "PostgreSQL"
 	}
 	fmt.Fprintf(out, "webhook API on %s%s, storage: %s\n", base, httpapi.DefaultPrefix, storage)
+	fmt.Fprintf(out, "portal: %s%s/ (sign in with a token)\n", base, portalPrefix)
 	fmt.Fprintf(out, "local receiver: %s/receiver/<name> (GET %s/receiver lists what arrived)\n", base, base)
 	fmt.Fprintln(out, "bearer tokens:")
 	for _, token := range slices.Sorted(maps.Keys(tokens)) {
