@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/analytics-webhooks/webhook"
@@ -20,15 +21,15 @@ func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-var padCache = map[int]string{}
+// padCache holds the filler strings by length, built once each.
+var padCache sync.Map
 
 func padding(n int) string {
-	if s, ok := padCache[n]; ok {
-		return s
+	if s, ok := padCache.Load(n); ok {
+		return s.(string)
 	}
-	s := strings.Repeat("x", n)
-	padCache[n] = s
-	return s
+	s, _ := padCache.LoadOrStore(n, strings.Repeat("x", n))
+	return s.(string)
 }
 
 // eventData is the data of the i-th benchmark event: pad bytes of
