@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -128,7 +129,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err := pool.Ping(ctx); err != nil {
 		return fmt.Errorf("PostgreSQL at %s: %w", o.DB, err)
 	}
-	e := &env{o: o, pool: pool, rc: &receiverClient{base: "http://" + recv.ready, hc: benchClient()}, recv: recv}
+	// The control client has no timeout of its own: its long polls wait
+	// as long as a run may take, bounded by ctx and the poll's timeout.
+	e := &env{o: o, pool: pool, rc: &receiverClient{base: "http://" + recv.ready, hc: &http.Client{}}, recv: recv}
 
 	var cs []contender
 	for _, c := range contenders(o) {
