@@ -3,6 +3,7 @@ package webhook
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -143,7 +144,9 @@ func (s *Service) buffer(ctx context.Context, k bufferKey, sample MetricBucket) 
 		}
 		// Full: write it now (back-pressure), and try again.
 		b.mu.Unlock()
-		if err := s.flush(ctx, evalWritten); err != nil {
+		err, evalErr := s.flush(ctx, evalWritten)
+		s.logEvalErr(ctx, evalErr)
+		if err != nil {
 			return fmt.Errorf("webhook: record metric %q: the buffer is full and writing it failed: %w", sample.Metric, err)
 		}
 		b.mu.Lock()
@@ -169,8 +172,18 @@ func (s *Service) armFlushLocked() {
 func (s *Service) backgroundFlush() {
 	ctx, cancel := context.WithTimeout(context.Background(), metricFlushTimeout)
 	defer cancel()
-	if err := s.flush(ctx, evalWritten); err != nil {
+	err, evalErr := s.flush(ctx, evalWritten)
+	if err != nil {
 		s.log.ErrorContext(ctx, "webhook: writing recorded metrics failed; keeping them and trying again", "retry_in", metricFlushInterval.String(), "error", err)
+	}
+	s.logEvalErr(ctx, evalErr)
+}
+
+// logEvalErr logs the error of the evaluation after a background write
+// of recorded metrics, which has no caller to return it to.
+func (s *Service) logEvalErr(ctx context.Context, err error) {
+	if err != nil {
+		s.log.ErrorContext(ctx, "webhook: evaluating threshold alerts on recorded metrics failed; the next evaluation retries", "error", err)
 	}
 }
 
@@ -178,17 +191,18 @@ func (s *Service) backgroundFlush() {
 // and evaluates the threshold conditions on the written series. Worker.Run
 // does it when it stops and Evaluate before it evaluates; call it when
 // your process stops without a Worker, so that the last second's samples
-// are not lost. It returns Storage's error (the samples not written stay
-// buffered).
+// are not lost. It returns Storage's errors, of the write (the samples
+// not written stay buffered) and of the evaluation (the next one
+// retries), joined.
 func (s *Service) Flush(ctx context.Context) error {
-	return s.flush(ctx, evalWritten)
+	return errors.Join(s.flush(ctx, evalWritten))
 }
 
 // flushMetrics writes the samples buffered by RecordMetric to Storage,
 // and evaluates the conditions without a window on the series written
 // (Evaluate evaluates the windowed ones next, over every series).
 func (s *Service) flushMetrics(ctx context.Context) error {
-	return s.flush(ctx, evalUnwindowed)
+	return errors.Join(s.flush(ctx, evalUnwindowed))
 }
 
 // flushEval says what a flush evaluates after writing.
@@ -202,8 +216,9 @@ const (
 )
 
 // flush writes the buffer, and evaluates the threshold conditions on the
-// series written as eval says.
-func (s *Service) flush(ctx context.Context, eval flushEval) error {
+// series written as eval says. It returns the error of the write and
+// that of the evaluation; the caller returns or logs them, once.
+func (s *Service) flush(ctx context.Context, eval flushEval) (writeErr, evalErr error) {
 	b := s.metrics
 	b.flushMu.Lock()
 	b.mu.Lock()
@@ -215,7 +230,7 @@ func (s *Service) flush(ctx context.Context, eval flushEval) error {
 	if len(snap) == 0 {
 		b.mu.Unlock()
 		b.flushMu.Unlock()
-		return nil
+		return nil, nil
 	}
 	b.buckets = make(map[bufferKey]*MetricBucket, len(snap))
 	b.inFlight = len(snap)
@@ -261,11 +276,9 @@ func (s *Service) flush(ctx context.Context, eval flushEval) error {
 	b.flushMu.Unlock()
 
 	if written > 0 {
-		if eerr := s.evaluateWritten(ctx, list[:written], eval == evalWritten); eerr != nil {
-			s.log.ErrorContext(ctx, "webhook: evaluating threshold alerts on recorded metrics failed; the next evaluation retries", "error", eerr)
-		}
+		evalErr = s.evaluateWritten(ctx, list[:written], eval == evalWritten)
 	}
-	return err
+	return err, evalErr
 }
 
 // evaluateWritten evaluates the threshold conditions on the series of the
