@@ -67,20 +67,22 @@ func newMetricBuffer(max int) *metricBuffer {
 }
 
 // RecordMetric records one sample of metric, taken at at (the current
-// time when zero), in environment, for the call's tenant (see WithTenant;
-// other options do not apply and are refused). Threshold conditions with a window aggregate
-// the samples of their metric, whichever Service recorded them, over
-// their window; conditions without one see the latest sample (see
-// Condition).
+// time when zero), in environment, for the call's tenant (see
+// WithTenant; other options do not apply and are refused). Threshold
+// conditions with a window aggregate the samples of their metric,
+// whichever Service recorded them, over their window; conditions without
+// one see the latest sample (see Condition); anomaly triggers on the
+// metric judge its closed buckets (see Trigger.Metric).
 //
 // Samples are aggregated in memory per (tenant, metric, environment,
 // bucket of MetricResolution) and written to Storage (which must
-// implement MetricStore) at least every second, by Evaluate, by Flush,
-// and when a Worker stops; the threshold conditions on the written
-// series are evaluated after each write. A crash loses the samples
-// recorded since the last write: at most about a second's, or more while
-// Storage refuses writes (a failed write is logged, and its samples are
-// kept and written again a second later). At most
+// implement MetricStore) by a background write at least every second,
+// by Evaluate, by Flush, and when a Worker stops; the threshold
+// conditions on the written series are evaluated after each write. A
+// crash loses the samples recorded since the last write: at most about a
+// second's, or more while Storage refuses writes (a failed write keeps
+// its samples for the next one, a second later; the background write
+// logs its error, Evaluate and Flush return theirs). At most
 // Config.MaxBufferedMetricBuckets buckets are held: a sample that needs
 // a new bucket past that writes the buffer first, in the call, and
 // RecordMetric returns Storage's error if that fails (the sample is not
