@@ -22,7 +22,9 @@ const DefaultEvaluationInterval = 10 * time.Second
 // It is safe to call from several goroutines and processes at once: every
 // transition is a compare-and-set in Storage, enqueued in the same atomic
 // step, so each notification is enqueued once. It returns the errors of
-// the evaluations that failed, joined (the others still happen).
+// the evaluations that failed, joined, each prefixed with its kind
+// ("threshold triggers: …"); the others still happen, and the failed
+// ones are tried again on the next call.
 func (s *Service) Evaluate(ctx context.Context) error {
 	errs := []error{s.flushMetrics(ctx)}
 	idx, err := s.index(ctx)
@@ -43,7 +45,10 @@ func (s *Service) Evaluate(ctx context.Context) error {
 		if kinds[e.kind] {
 			s.tel.noteEvaluation(ctx, e.kind, err)
 		}
-		errs = append(errs, err)
+		if err != nil {
+			// Say which evaluation failed: their Storage errors read alike.
+			errs = append(errs, fmt.Errorf("%s triggers: %w", e.kind, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -260,6 +260,7 @@ func TestAcceptanceStorageDown(t *testing.T) {
 		require.Error(t, err)
 		assert.ErrorIs(t, err, errDown)
 		assert.Contains(t, err.Error(), "write metrics")
+		assert.Contains(t, err.Error(), "threshold triggers: ", "the failed evaluation is named")
 		err = svc.Flush(ctx)
 		assert.ErrorIs(t, err, errDown)
 		_, err = svc.TriggerThreshold(ctx, "m", 50, 10, "prod")
