@@ -214,9 +214,10 @@ type Trigger struct {
 //
 // A condition's state is keyed by its index in the trigger and a
 // fingerprint of its Metric, Operator, Value, window, Aggregation and
-// RecoveryValue: editing one of these starts it afresh (an alert firing
-// under the old definition is not resolved), editing the other fields
-// keeps its state.
+// RecoveryValue: editing one of these starts it afresh, editing the
+// other fields keeps its state. An alert firing under the old definition
+// is resolved by the Update that edits it: one "$threshold_resolved"
+// with reason "edited" (see ReasonEdited) and the old definition's data.
 type Condition struct {
 	// Metric is the metric's name, compared exactly.
 	Metric string `json:"metric"`

@@ -296,6 +296,20 @@ func TestAcceptanceWebhookChangedWhileFiring(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, ids, 1, "resolved after the edit")
 
+		// The condition edited while firing: resolved once, "edited".
+		_, err = svc.TriggerThreshold(ctx, "m", 5, 1, "")
+		require.NoError(t, err)
+		before := len(noticesOf(t, store, w.ID))
+		w.Triggers[0].Conditions[0].Value = 2
+		w, err = svc.Update(ctx, w)
+		require.NoError(t, err)
+		ns := noticesOf(t, store, w.ID)
+		require.Len(t, ns, before+1)
+		assert.Equal(t, webhook.ReasonEdited, ns[before].data["reason"])
+		ids, err = svc.TriggerThreshold(ctx, "m", 0, 1, "")
+		require.NoError(t, err)
+		require.Empty(t, ids, "the new condition was never firing")
+
 		_, err = svc.TriggerThreshold(ctx, "m", 5, 1, "")
 		require.NoError(t, err)
 		w.Disabled = true
