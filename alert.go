@@ -111,6 +111,40 @@ func (st *AlertState) step(rule alertRule, obs alertObservation, now time.Time, 
 	}
 }
 
+// The alert transitions counted by the webhook.alerts.transitions metric
+// (its webhook.alert.transition attribute): the state changes of an
+// alert, not its renotifications.
+const (
+	transitionPending  = "pending"  // ok → pending
+	transitionFiring   = "firing"   // ok or pending → firing
+	transitionResolved = "resolved" // firing → ok
+	transitionCleared  = "cleared"  // pending → ok, before it fired
+)
+
+// transitionOf names the change of an alert from status before to
+// after, or returns "" when the status stayed.
+func transitionOf(before, after AlertStatus) string {
+	norm := func(s AlertStatus) AlertStatus {
+		if s == "" {
+			return AlertOK
+		}
+		return s
+	}
+	before, after = norm(before), norm(after)
+	switch {
+	case before == after:
+		return ""
+	case after == AlertPending:
+		return transitionPending
+	case after == AlertFiring:
+		return transitionFiring
+	case before == AlertFiring:
+		return transitionResolved
+	default:
+		return transitionCleared
+	}
+}
+
 // fire moves a pending alert to firing.
 func (st *AlertState) fire(value float64, now time.Time) {
 	st.Status = AlertFiring

@@ -343,6 +343,7 @@ func (s *Service) stepAnomaly(sr *anomalySeries, st *TriggerState) (stateDecisio
 			continue
 		}
 		at := b.Add(width)
+		before := st.Alert.Status
 		notice, _ := st.Alert.step(anomalyRule, alertObservation{breach: v.anomalous, recovered: !v.anomalous, value: x}, at,
 			func() string { return b.UTC().Format("20060102T150405Z") })
 		if notice == noticeNone {
@@ -355,7 +356,7 @@ func (s *Service) stepAnomaly(sr *anomalySeries, st *TriggerState) (stateDecisio
 		if err != nil {
 			return stateDecision{}, false, err
 		}
-		return stateDecision{enqueue: enq, changed: true}, at.Before(sr.end), nil
+		return stateDecision{enqueue: enq, changed: true, kind: TriggerAnomaly, transition: transitionOf(before, st.Alert.Status)}, at.Before(sr.end), nil
 	}
 	return stateDecision{changed: changed}, false, nil
 }

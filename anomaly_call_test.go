@@ -21,9 +21,6 @@ func TestAnomalyTriggerValidation(t *testing.T) {
 		w := validWebhook()
 		w.Triggers = []webhook.Trigger{tr}
 		require.NoError(t, w.Validate(), "%+v", tr)
-		matched, err := tr.Match(webhook.EventTypeAnomaly, map[string]any{"metric": "m"})
-		require.NoError(t, err)
-		assert.False(t, matched, "anomaly triggers fire from their state and TriggerAnomaly, not from Match")
 	}
 	bad := []struct {
 		field string
@@ -201,4 +198,46 @@ func TestTriggerAnomalyInvalid(t *testing.T) {
 	}
 	_, err := e.svc.TriggerAnomaly(t.Context(), webhook.Anomaly{Metric: "m", Properties: map[string]any{"f": func() {}}}, "")
 	require.ErrorIs(t, err, webhook.ErrInvalid)
+}
+
+// Trigger.Match on an anomaly trigger answers for TriggerAnomaly calls:
+// it matches exactly the calls the Service delivers to the trigger.
+func TestAnomalyTriggerMatchAgreesWithTriggerAnomaly(t *testing.T) {
+	triggers := []webhook.Trigger{
+		{Type: webhook.TriggerAnomaly, Metric: "m"},
+		{Type: webhook.TriggerAnomaly, Metric: "m", Direction: webhook.AnomalyBelow},
+		{Type: webhook.TriggerAnomaly, Metric: "m", Filters: []webhook.Filter{{Property: "properties.region", Operator: webhook.FilterEquals, Value: "eu"}}},
+	}
+	calls := []webhook.Anomaly{
+		{Metric: "m", Value: 9, Expected: 1},
+		{Metric: "m", Value: 0, Expected: 1, Properties: map[string]any{"region": "eu"}},
+		{Metric: "m", Value: 1, Expected: 1, Resolved: true},
+		{Metric: "other", Value: 9, Expected: 1, Properties: map[string]any{"region": "eu"}},
+	}
+	for i, tr := range triggers {
+		for j, a := range calls {
+			svc := matchService(t)
+			_, err := svc.Create(t.Context(), &webhook.Webhook{Name: "n", URL: "https://example.com/hook", Triggers: []webhook.Trigger{tr}})
+			require.NoError(t, err)
+			ids, err := svc.TriggerAnomaly(t.Context(), a, "")
+			require.NoError(t, err)
+
+			event := webhook.EventTypeAnomaly
+			data := map[string]any{"metric": a.Metric, "status": "firing", "properties": a.Properties}
+			switch {
+			case a.Resolved:
+				event, data["status"] = webhook.EventTypeAnomalyResolved, "resolved"
+			case a.Value > a.Expected:
+				data["direction"] = "above"
+			case a.Value < a.Expected:
+				data["direction"] = "below"
+			}
+			got, err := tr.Match(event, data)
+			require.NoError(t, err)
+			assert.Equal(t, len(ids) == 1, got, "trigger %d, call %d", i, j)
+		}
+	}
+	got, err := triggers[0].Match("purchase", map[string]any{"metric": "m"})
+	require.NoError(t, err)
+	assert.False(t, got, "an anomaly trigger hears only anomalies")
 }

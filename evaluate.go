@@ -22,7 +22,9 @@ const DefaultEvaluationInterval = 10 * time.Second
 // It is safe to call from several goroutines and processes at once: every
 // transition is a compare-and-set in Storage, enqueued in the same atomic
 // step, so each notification is enqueued once. It returns the errors of
-// the evaluations that failed, joined (the others still happen).
+// the evaluations that failed, joined, each prefixed with its kind
+// ("threshold triggers: …"); the others still happen, and the failed
+// ones are tried again on the next call.
 func (s *Service) Evaluate(ctx context.Context) error {
 	errs := []error{s.flushMetrics(ctx)}
 	idx, err := s.index(ctx)
@@ -43,18 +45,24 @@ func (s *Service) Evaluate(ctx context.Context) error {
 		if kinds[e.kind] {
 			s.tel.noteEvaluation(ctx, e.kind, err)
 		}
-		errs = append(errs, err)
+		if err != nil {
+			// Say which evaluation failed: their Storage errors read alike.
+			errs = append(errs, fmt.Errorf("%s triggers: %w", e.kind, err))
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// statefulKinds returns the stateful trigger types the index's webhooks
-// have.
+// statefulKinds returns the stateful trigger types the indexed webhooks
+// have, so that the webhook.triggers.evaluations metric counts only the
+// evaluations of kinds that exist.
 func statefulKinds(idx *index) map[TriggerType]bool {
 	kinds := make(map[TriggerType]bool, 3)
 	for _, cw := range idx.stateful {
 		for _, ct := range cw.triggers {
-			kinds[ct.typ] = true
+			if ct.typ.Stateful() {
+				kinds[ct.typ] = true
+			}
 		}
 	}
 	return kinds

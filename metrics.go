@@ -3,6 +3,7 @@ package webhook
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -66,20 +67,22 @@ func newMetricBuffer(max int) *metricBuffer {
 }
 
 // RecordMetric records one sample of metric, taken at at (the current
-// time when zero), in environment, for the call's tenant (see WithTenant;
-// other options do not apply and are refused). Threshold conditions with a window aggregate
-// the samples of their metric, whichever Service recorded them, over
-// their window; conditions without one see the latest sample (see
-// Condition).
+// time when zero), in environment, for the call's tenant (see
+// WithTenant; other options do not apply and are refused). Threshold
+// conditions with a window aggregate the samples of their metric,
+// whichever Service recorded them, over their window; conditions without
+// one see the latest sample (see Condition); anomaly triggers on the
+// metric judge its closed buckets (see Trigger.Metric).
 //
 // Samples are aggregated in memory per (tenant, metric, environment,
 // bucket of MetricResolution) and written to Storage (which must
-// implement MetricStore) at least every second, by Evaluate, by Flush,
-// and when a Worker stops; the threshold conditions on the written
-// series are evaluated after each write. A crash loses the samples
-// recorded since the last write: at most about a second's, or more while
-// Storage refuses writes (a failed write is logged, and its samples are
-// kept and written again a second later). At most
+// implement MetricStore) by a background write at least every second,
+// by Evaluate, by Flush, and when a Worker stops; the threshold
+// conditions on the written series are evaluated after each write. A
+// crash loses the samples recorded since the last write: at most about a
+// second's, or more while Storage refuses writes (a failed write keeps
+// its samples for the next one, a second later; the background write
+// logs its error, Evaluate and Flush return theirs). At most
 // Config.MaxBufferedMetricBuckets buckets are held: a sample that needs
 // a new bucket past that writes the buffer first, in the call, and
 // RecordMetric returns Storage's error if that fails (the sample is not
@@ -143,7 +146,9 @@ func (s *Service) buffer(ctx context.Context, k bufferKey, sample MetricBucket) 
 		}
 		// Full: write it now (back-pressure), and try again.
 		b.mu.Unlock()
-		if err := s.flush(ctx, evalWritten); err != nil {
+		err, evalErr := s.flush(ctx, evalWritten)
+		s.logEvalErr(ctx, evalErr)
+		if err != nil {
 			return fmt.Errorf("webhook: record metric %q: the buffer is full and writing it failed: %w", sample.Metric, err)
 		}
 		b.mu.Lock()
@@ -169,8 +174,18 @@ func (s *Service) armFlushLocked() {
 func (s *Service) backgroundFlush() {
 	ctx, cancel := context.WithTimeout(context.Background(), metricFlushTimeout)
 	defer cancel()
-	if err := s.flush(ctx, evalWritten); err != nil {
+	err, evalErr := s.flush(ctx, evalWritten)
+	if err != nil {
 		s.log.ErrorContext(ctx, "webhook: writing recorded metrics failed; keeping them and trying again", "retry_in", metricFlushInterval.String(), "error", err)
+	}
+	s.logEvalErr(ctx, evalErr)
+}
+
+// logEvalErr logs the error of the evaluation after a background write
+// of recorded metrics, which has no caller to return it to.
+func (s *Service) logEvalErr(ctx context.Context, err error) {
+	if err != nil {
+		s.log.ErrorContext(ctx, "webhook: evaluating threshold alerts on recorded metrics failed; the next evaluation retries", "error", err)
 	}
 }
 
@@ -178,17 +193,18 @@ func (s *Service) backgroundFlush() {
 // and evaluates the threshold conditions on the written series. Worker.Run
 // does it when it stops and Evaluate before it evaluates; call it when
 // your process stops without a Worker, so that the last second's samples
-// are not lost. It returns Storage's error (the samples not written stay
-// buffered).
+// are not lost. It returns Storage's errors, of the write (the samples
+// not written stay buffered) and of the evaluation (the next one
+// retries), joined.
 func (s *Service) Flush(ctx context.Context) error {
-	return s.flush(ctx, evalWritten)
+	return errors.Join(s.flush(ctx, evalWritten))
 }
 
 // flushMetrics writes the samples buffered by RecordMetric to Storage,
 // and evaluates the conditions without a window on the series written
 // (Evaluate evaluates the windowed ones next, over every series).
 func (s *Service) flushMetrics(ctx context.Context) error {
-	return s.flush(ctx, evalUnwindowed)
+	return errors.Join(s.flush(ctx, evalUnwindowed))
 }
 
 // flushEval says what a flush evaluates after writing.
@@ -202,8 +218,9 @@ const (
 )
 
 // flush writes the buffer, and evaluates the threshold conditions on the
-// series written as eval says.
-func (s *Service) flush(ctx context.Context, eval flushEval) error {
+// series written as eval says. It returns the error of the write and
+// that of the evaluation; the caller returns or logs them, once.
+func (s *Service) flush(ctx context.Context, eval flushEval) (writeErr, evalErr error) {
 	b := s.metrics
 	b.flushMu.Lock()
 	b.mu.Lock()
@@ -215,7 +232,7 @@ func (s *Service) flush(ctx context.Context, eval flushEval) error {
 	if len(snap) == 0 {
 		b.mu.Unlock()
 		b.flushMu.Unlock()
-		return nil
+		return nil, nil
 	}
 	b.buckets = make(map[bufferKey]*MetricBucket, len(snap))
 	b.inFlight = len(snap)
@@ -261,11 +278,9 @@ func (s *Service) flush(ctx context.Context, eval flushEval) error {
 	b.flushMu.Unlock()
 
 	if written > 0 {
-		if eerr := s.evaluateWritten(ctx, list[:written], eval == evalWritten); eerr != nil {
-			s.log.ErrorContext(ctx, "webhook: evaluating threshold alerts on recorded metrics failed; the next evaluation retries", "error", eerr)
-		}
+		evalErr = s.evaluateWritten(ctx, list[:written], eval == evalWritten)
 	}
-	return err
+	return err, evalErr
 }
 
 // evaluateWritten evaluates the threshold conditions on the series of the

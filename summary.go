@@ -25,9 +25,9 @@ type Period struct {
 // once per period and webhook in the common case, but possibly again
 // for the same period: after it returned an error, or by two Services
 // racing the same period (only one summary is sent). It must be safe for
-// concurrent use. An error is logged and the period is tried again on
-// the next Evaluate, until a newer period ends: only the latest period
-// is ever sent. The result must be encodable as JSON.
+// concurrent use. An error is returned by Evaluate (a running Worker
+// logs it, once) and the period is tried again on the next Evaluate,
+// until a newer period ends: only the latest period is ever sent. The result must be encodable as JSON.
 type SummaryFunc func(ctx context.Context, w *Webhook, p Period) (map[string]any, error)
 
 // evaluateSchedules enqueues the summaries of the periods ended by now:
@@ -108,8 +108,6 @@ func (s *Service) summarize(ctx context.Context, now time.Time, w *Webhook, i in
 	if s.summary != nil {
 		var err error
 		if summary, err = s.summary(ctx, w.Clone(), p); err != nil {
-			s.log.ErrorContext(ctx, "webhook: scheduled summary failed; will retry", "webhook_id", w.ID, "tenant_id", w.TenantID,
-				"trigger", i, "period_start", p.Start, "period_end", p.End, "error", err)
 			return fmt.Errorf("webhook %s: triggers[%d]: summary of the period ending %s: %w", w.ID, i, p.End.Format(time.RFC3339), err)
 		}
 	}
@@ -141,8 +139,6 @@ func (s *Service) summarize(ctx context.Context, now time.Time, w *Webhook, i in
 		return stateDecision{enqueue: msg, changed: true}, nil
 	})
 	if err != nil {
-		s.log.ErrorContext(ctx, "webhook: enqueuing a scheduled summary failed; will retry", "webhook_id", w.ID, "tenant_id", w.TenantID,
-			"trigger", i, "period_end", p.End, "error", err)
 		return fmt.Errorf("webhook %s: triggers[%d]: enqueue the summary of the period ending %s: %w", w.ID, i, p.End.Format(time.RFC3339), err)
 	}
 	if len(res.DeliveryIDs) > 0 && !res.Duplicate {

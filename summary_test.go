@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -185,8 +186,7 @@ func TestScheduledSummaryErrorIsLoggedAndRetried(t *testing.T) {
 	err = svc.Evaluate(t.Context())
 	require.ErrorIs(t, err, sums.fail)
 	assert.Contains(t, err.Error(), w.ID)
-	assert.Contains(t, logs.String(), "scheduled summary failed")
-	assert.Contains(t, logs.String(), w.ID)
+	assert.Empty(t, logs.String(), "Evaluate returns the error to its caller, which logs it if it wants")
 	assert.Empty(t, summariesOf(t, store, w.ID))
 
 	clock.Advance(10 * time.Second)
@@ -350,4 +350,39 @@ func TestScheduledSummaryTooLargeIsAnError(t *testing.T) {
 	clock.Advance(time.Hour)
 	require.ErrorIs(t, svc.Evaluate(t.Context()), webhook.ErrPayloadTooLarge)
 	assert.Empty(t, summariesOf(t, store, w.ID), "nothing sent, nothing marked sent")
+}
+
+// Under Worker.Run, a failing summary is logged once per failed
+// evaluation, naming the webhook and the period: not once by the
+// summary and again by the evaluator.
+func TestScheduledSummaryErrorIsLoggedOncePerEvaluation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := memstore.New(nil)
+		sums := &summaries{fail: errors.New("analytics unavailable")}
+		logs := newCaptureHandler()
+		svc, err := webhook.NewService(store, &webhook.Config{Summary: sums.summary, Doer: okDoer{}, Logger: slog.New(logs)})
+		require.NoError(t, err)
+		w := create(t, svc, "hourly", webhook.Trigger{Type: webhook.TriggerScheduled, IntervalSeconds: 3600})
+		worker, err := webhook.NewWorker(svc, nil)
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- worker.Run(ctx) }()
+		time.Sleep(time.Hour + 35*time.Second) // the hour ends: evaluations at :00 (maybe), :10, :20, :30 fail
+		synctest.Wait()
+		cancel()
+		require.NoError(t, <-done)
+
+		var lines int
+		for _, r := range logs.all() {
+			if r.level == slog.LevelError && strings.Contains(r.String(), "analytics unavailable") {
+				lines++
+				assert.Contains(t, r.String(), w.ID)
+				assert.Contains(t, r.String(), "period ending")
+			}
+		}
+		require.GreaterOrEqual(t, sums.count(), 3)
+		assert.Equal(t, sums.count(), lines, "one line per failed summary")
+		assert.Empty(t, summariesOf(t, store, w.ID))
+	})
 }

@@ -512,39 +512,11 @@ func (t *telemetry) noteEvaluation(ctx context.Context, kind TriggerType, err er
 
 // noteAlertTransition counts one alert state change of a trigger of
 // kind: "pending", "firing", "resolved" (firing to ok) or "cleared"
-// (pending to ok). noteStateChange calls it.
+// (pending to ok), once the change is saved (see updateState).
 func (t *telemetry) noteAlertTransition(ctx context.Context, kind TriggerType, transition string) {
 	if t.transitions.Enabled(ctx) {
 		t.transitions.Add(ctx, 1, metric.WithAttributes(attrTriggerKind.String(string(kind)), attrTransition.String(transition)))
 	}
-}
-
-// noteStateChange counts the alert transition, if any, from before to
-// after, the trigger state as read and as saved by one compare-and-set:
-// a transition is counted once by the process that made it, however
-// many evaluate.
-func (t *telemetry) noteStateChange(ctx context.Context, before, after *TriggerState) {
-	if before == nil || after == nil {
-		return
-	}
-	status := func(s AlertStatus) AlertStatus {
-		if s == "" {
-			return AlertOK
-		}
-		return s
-	}
-	from, to := status(before.Alert.Status), status(after.Alert.Status)
-	if from == to {
-		return
-	}
-	transition := string(to)
-	if to == AlertOK {
-		transition = "cleared"
-		if from == AlertFiring {
-			transition = "resolved"
-		}
-	}
-	t.noteAlertTransition(ctx, TriggerType(stateKind(after)), transition)
 }
 
 // stateKind returns the trigger kind of a trigger state, the first part

@@ -395,6 +395,7 @@ func (s *Service) stepCondition(ctx context.Context, r condRef, env string, st *
 	rule := r.c.rule()
 	res, err := s.updateState(ctx, st, func(st *TriggerState) (stateDecision, error) {
 		var idErr error
+		before := st.Alert.Status
 		notice, changed := st.Alert.step(rule, obs, now, func() string {
 			id, err := newID()
 			idErr = err
@@ -403,8 +404,9 @@ func (s *Service) stepCondition(ctx context.Context, r condRef, env string, st *
 		if idErr != nil {
 			return stateDecision{}, idErr
 		}
+		transition := transitionOf(before, st.Alert.Status)
 		if notice == noticeNone {
-			return stateDecision{changed: changed}, nil
+			return stateDecision{changed: changed, kind: TriggerThreshold, transition: transition}, nil
 		}
 		eventType, data, suffix := alertMessage(r.c, &st.Alert, notice, obs)
 		for k, v := range extra {
@@ -415,7 +417,7 @@ func (s *Service) stepCondition(ctx context.Context, r condRef, env string, st *
 		if err != nil {
 			return stateDecision{}, err
 		}
-		return stateDecision{enqueue: p, changed: true}, nil
+		return stateDecision{enqueue: p, changed: true, kind: TriggerThreshold, transition: transition}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook: threshold alert of webhook %s: %w", r.w.ID, err)

@@ -82,8 +82,10 @@ func (t TriggerType) Stateful() bool {
 // matched, call by call, against triggers of type t: TriggerEvent
 // calls raise any name not starting with "$", TriggerError "$error",
 // TriggerFunnelComplete "$funnel_complete", TriggerCohortEntry
-// "$cohort_entry". Stateful types fit nothing: their deliveries come from
-// their state machines, not from matching.
+// "$cohort_entry", TriggerAnomaly "$anomaly" and "$anomaly_resolved"
+// (the host's own anomalies). Threshold and scheduled triggers fit
+// nothing: their deliveries come from their state machines, not from
+// matching.
 func (t TriggerType) fits(eventType string) bool {
 	switch t {
 	case TriggerEvent:
@@ -94,6 +96,8 @@ func (t TriggerType) fits(eventType string) bool {
 		return eventType == EventTypeFunnelComplete
 	case TriggerCohortEntry:
 		return eventType == EventTypeCohortEntry
+	case TriggerAnomaly:
+		return eventType == EventTypeAnomaly || eventType == EventTypeAnomalyResolved
 	}
 	return false
 }
@@ -210,9 +214,10 @@ type Trigger struct {
 //
 // A condition's state is keyed by its index in the trigger and a
 // fingerprint of its Metric, Operator, Value, window, Aggregation and
-// RecoveryValue: editing one of these starts it afresh (an alert firing
-// under the old definition is not resolved), editing the other fields
-// keeps its state.
+// RecoveryValue: editing one of these starts it afresh, editing the
+// other fields keeps its state. An alert firing under the old definition
+// is resolved by the Update that edits it: one "$threshold_resolved"
+// with reason "edited" (see ReasonEdited) and the old definition's data.
 type Condition struct {
 	// Metric is the metric's name, compared exactly.
 	Metric string `json:"metric"`
@@ -271,10 +276,15 @@ func (c Condition) Match(metric string, value float64) bool {
 // restriction): the type must fit the event type (TriggerEvent calls
 // raise names not starting with "$", TriggerError "$error",
 // TriggerFunnelComplete "$funnel_complete", TriggerCohortEntry
-// "$cohort_entry"), and the data is seen as the Service sees it (see
-// Filter.Match). Threshold, anomaly and scheduled triggers never match
-// here: their deliveries come from their state (see
-// TriggerType.Stateful), so Match returns false for them.
+// "$cohort_entry", TriggerAnomaly "$anomaly" and "$anomaly_resolved"),
+// and the data is seen as the Service sees it (see Filter.Match). For an
+// anomaly trigger, Match answers for TriggerAnomaly calls: data with the
+// call's "metric", "direction" and "status" (see Service.TriggerAnomaly)
+// matches when the metric is the trigger's, the side is one its
+// Direction reports and its filters hold; the notifications of its own
+// detector come from its state, not from matching. Threshold and
+// scheduled triggers never match here: their deliveries come from their
+// state (see TriggerType.Stateful), so Match returns false for them.
 //
 // It returns an error wrapping ErrInvalid if the trigger is invalid,
 // with field paths relative to the trigger ("filters[0].value").

@@ -58,6 +58,11 @@ const maxStateAttempts = 8
 type stateDecision struct {
 	enqueue *EnqueueParams
 	changed bool
+	// kind and transition name the alert transition the change makes
+	// (see transitionOf), counted once it is saved; transition is "" for
+	// none.
+	kind       TriggerType
+	transition string
 }
 
 // updateState decides on st (as read; Version 0 for a state not stored
@@ -86,7 +91,9 @@ func (s *Service) updateState(ctx context.Context, st *TriggerState, decide func
 				s.notify()
 				s.tel.enqueuedDeliveries(ctx, stateKind(next), len(res.DeliveryIDs))
 			}
-			s.tel.noteStateChange(ctx, cur, next)
+			if d.transition != "" {
+				s.tel.noteAlertTransition(ctx, d.kind, d.transition)
+			}
 			return res, nil
 		}
 		if !errors.Is(err, ErrConflict) || attempt == maxStateAttempts {

@@ -105,7 +105,9 @@ func (s *Service) get(ctx context.Context, sc scope, id, op string) (*Webhook, e
 // Update replaces the configuration of the webhook w.ID with w's and
 // returns the result. It keeps the stored ID, TenantID, Secret,
 // PreviousSecrets and CreatedAt (rotate secrets with RotateSecret), and
-// sets UpdatedAt. Re-enabling a webhook clears its DisabledReason.
+// sets UpdatedAt. Re-enabling a webhook clears its DisabledReason. Alerts
+// firing under a threshold condition or anomaly trigger that the update
+// changes or removes are resolved (see ReasonEdited).
 //
 // If w.Version is set, the update applies only to that version: when the
 // webhook has changed since (another update, a secret rotation, the
@@ -121,11 +123,18 @@ func (s *Service) Update(ctx context.Context, w *Webhook) (*Webhook, error) {
 }
 
 // update is Update within a scope.
-func (s *Service) update(ctx context.Context, sc scope, w *Webhook) (*Webhook, error) {
+func (s *Service) update(ctx context.Context, sc scope, w *Webhook) (updated *Webhook, err error) {
 	if w == nil {
 		return nil, fmt.Errorf("%w: Update: nil webhook", ErrInvalid)
 	}
+	var before *Webhook
+	defer func() {
+		if before != nil && updated != nil {
+			s.resolveOrphans(ctx, before, updated)
+		}
+	}()
 	return s.modifyIn(ctx, sc, w.ID, "update", func(old *Webhook) (*Webhook, error) {
+		before = old
 		if w.Version != 0 && w.Version != old.Version {
 			return nil, fmt.Errorf("webhook %s: update of version %d, current is %d: %w", w.ID, w.Version, old.Version, ErrConflict)
 		}
