@@ -50,6 +50,7 @@ func BenchmarkClaimRecord(b *testing.B) {
 			svc, store := benchService(b, 10, "https://example.com/")
 			enqueueN(b, svc, b.N)
 			b.ResetTimer()
+			cpu := startCPU(b)
 			start := time.Now()
 			var wg sync.WaitGroup
 			for c := range claimers {
@@ -87,6 +88,7 @@ func BenchmarkClaimRecord(b *testing.B) {
 			}
 			wg.Wait()
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
+			cpu.report(b.N)
 		})
 	}
 }
@@ -103,16 +105,32 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 	// All 50 webhooks share the one receiver, so the per-host cap
 	// applies: by default a quarter of the pool (8 requests at once);
 	// host=32 lifts it to the whole pool.
-	for _, c := range []struct{ workers, maxPerHost int }{{1, 0}, {4, 0}, {1, 32}, {4, 32}} {
+	// only: the workers' Service is not the one that enqueued, as in a
+	// process that only runs workers (its matching index never loads).
+	for _, c := range []struct {
+		workers, maxPerHost int
+		only                bool
+	}{{1, 0, false}, {4, 0, false}, {1, 32, false}, {4, 32, false}, {1, 32, true}} {
 		workers := c.workers
 		host := "default"
 		if c.maxPerHost > 0 {
 			host = fmt.Sprint(c.maxPerHost)
 		}
-		b.Run(fmt.Sprintf("workers=%d/host=%s", workers, host), func(b *testing.B) {
-			svc, _ := benchService(b, 50, receiver.URL)
+		name := fmt.Sprintf("workers=%d/host=%s", workers, host)
+		if c.only {
+			name += "/worker-only"
+		}
+		b.Run(name, func(b *testing.B) {
+			svc, store := benchService(b, 50, receiver.URL)
 			enqueueN(b, svc, b.N)
+			if c.only {
+				var err error
+				if svc, err = webhook.NewService(store, &webhook.Config{Network: testNetwork()}); err != nil {
+					b.Fatal(err)
+				}
+			}
 			b.ResetTimer()
+			cpu := startCPU(b)
 			start := time.Now()
 			var wg sync.WaitGroup
 			for range workers {
@@ -128,6 +146,7 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 			}
 			wg.Wait()
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
+			cpu.report(b.N)
 		})
 	}
 }
