@@ -92,21 +92,22 @@ func newStatements(schema string) statements {
 		// is checked again on the row locked) for the next one.
 		claimCapped: q(claimSQL(`SELECT d.id, d.due_at AS was_due, d.status AS was_status, d.attempt AS was_attempt,
 					d.lease_worker AS was_worker, d.lease_expires_at AS was_expiry
-				FROM (
-					SELECT c.id, c.due_at, row_number() OVER (PARTITION BY c.webhook_id ORDER BY c.due_at, c.id) AS rn
-					FROM (
-						SELECT d.id, d.webhook_id, d.due_at
-						FROM {{schema}}.deliveries d
-						WHERE ` + dueCondition + ` AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
-						ORDER BY d.due_at, d.id
-						LIMIT $8
-					) c
-				) r JOIN {{schema}}.deliveries d ON d.id = r.id
-				WHERE r.rn <= $7 AND ` + dueCondition + `
-				ORDER BY r.due_at, r.id
+				FROM {{schema}}.deliveries d
+				WHERE d.id = ANY (ARRAY(
+					SELECT r.id FROM (
+						SELECT c.id, row_number() OVER (PARTITION BY c.webhook_id ORDER BY c.due_at, c.id) AS rn
+						FROM (
+							SELECT d.id, d.webhook_id, d.due_at
+							FROM {{schema}}.deliveries d
+							WHERE ` + dueCondition + ` AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
+							ORDER BY d.due_at, d.id
+							LIMIT $8
+						) c
+					) r WHERE r.rn <= $7
+				)) AND ` + dueCondition + `
+				ORDER BY d.due_at, d.id
 				LIMIT $3
-				FOR UPDATE OF d SKIP LOCKED`)),
-
+				FOR UPDATE SKIP LOCKED`)),
 		// When the candidates claimCapped ranked were all locked by
 		// other claimers (or taken meanwhile), it returns nothing: this
 		// variant then locks a window of free due deliveries ($8 rows),
