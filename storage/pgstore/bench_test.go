@@ -7,22 +7,26 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/analytics-webhooks/webhook"
 )
 
-// enqueueN stores n due deliveries spread over hooks webhooks, in batches.
-func enqueueN(b *testing.B, svc *webhook.Service, n int) {
+// enqueueN stores at least n due deliveries spread over hooks webhooks,
+// in batches, and returns how many.
+func enqueueN(b *testing.B, svc *webhook.Service, n int) int {
 	b.Helper()
-	for i := 0; i < n; {
+	i := 0
+	for i < n {
 		ids, err := svc.TriggerEvent(context.Background(), "bench", map[string]any{"i": i, "pad": "0123456789abcdef0123456789abcdef"}, "")
 		if err != nil {
 			b.Fatal(err)
 		}
 		i += len(ids)
 	}
+	return i
 }
 
 func benchService(b *testing.B, hooks int, url string) (*webhook.Service, webhook.Storage) {
@@ -122,7 +126,7 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			svc, store := benchService(b, 50, receiver.URL)
-			enqueueN(b, svc, b.N)
+			enqueued := enqueueN(b, svc, b.N)
 			if c.only {
 				var err error
 				if svc, err = webhook.NewService(store, &webhook.Config{Network: testNetwork()}); err != nil {
@@ -133,18 +137,24 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 			cpu := startCPU(b)
 			start := time.Now()
 			var wg sync.WaitGroup
+			var settled atomic.Int64
 			for range workers {
 				w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: 32, MaxPerWebhook: 4, MaxPerHost: c.maxPerHost})
 				if err != nil {
 					b.Fatal(err)
 				}
 				wg.Go(func() {
-					if _, err := w.RunOnce(context.Background()); err != nil {
+					n, err := w.RunOnce(context.Background())
+					if err != nil {
 						b.Error(err)
 					}
+					settled.Add(int64(n))
 				})
 			}
 			wg.Wait()
+			if got := settled.Load(); got != int64(enqueued) {
+				b.Errorf("%d deliveries settled, want %d", got, enqueued)
+			}
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
 			cpu.report(b.N)
 		})
