@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -138,7 +139,10 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 			delete(w.hooks, id) // nothing left to remember
 		}
 	}
-	return min(w.cfg.Concurrency-w.total, w.cfg.BatchSize), exclude, token, w.total == 0
+	// Results waiting for their write no longer hold a slot, but at
+	// most Concurrency of them are waited for beyond the slots.
+	limit = min(w.cfg.Concurrency-w.total, 2*w.cfg.Concurrency-w.total-w.writing, w.cfg.BatchSize)
+	return limit, exclude, token, w.total == 0 && w.writing == 0
 }
 
 // admit applies the webhook's own limits and its host's cap to a claimed
@@ -231,6 +235,59 @@ func (w *Worker) done(webhookID string) {
 	}
 	w.total--
 	w.mu.Unlock()
+	w.signalFreed()
+}
+
+// slot is a claimed delivery's place in the worker's pool, from its
+// claim until its result is queued for the batch write: the lease, not
+// the slot, protects the outcome while the write is under way, so the
+// slot goes to the next claim at once.
+type slot struct {
+	w         *Worker
+	webhookID string
+	admitted  bool // its request was admitted: its result's writing is counted (see tryAdmit)
+	once      sync.Once
+	early     bool // freed before its attempt ended: counted in Worker.writing
+}
+
+// newSlot returns the slot of a delivery of webhookID just tracked.
+func (w *Worker) newSlot(webhookID string) *slot { return &slot{w: w, webhookID: webhookID} }
+
+// queued frees the slot once the attempt's result is queued for the
+// batch write; its goroutine still runs until the write is answered
+// (Worker.writing counts those).
+func (s *slot) queued() {
+	s.once.Do(func() {
+		s.w.mu.Lock()
+		s.w.writing++
+		s.early = true
+		s.w.mu.Unlock()
+		s.release()
+	})
+}
+
+// end frees the slot, if queued did not, when the attempt's goroutine
+// ends.
+func (s *slot) end() {
+	s.once.Do(s.release)
+	if s.early {
+		s.w.mu.Lock()
+		s.w.writing--
+		s.w.mu.Unlock()
+		s.w.signalFreed()
+	}
+}
+
+// release gives the slot back.
+func (s *slot) release() {
+	if s.admitted {
+		s.w.resultWritten(s.webhookID)
+	}
+	s.w.done(s.webhookID)
+}
+
+// signalFreed wakes a worker waiting for a slot or for its results.
+func (w *Worker) signalFreed() {
 	select {
 	case w.freed <- struct{}{}:
 	default:

@@ -103,7 +103,7 @@ func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
 
 // write records one result once, through the recorder when one runs.
 // With a recorder it waits for the recorder's answer, or for ctx.
-func (w *Worker) write(ctx context.Context, p RecordAttemptParams) error {
+func (w *Worker) write(ctx context.Context, p RecordAttemptParams, queued func()) error {
 	if w.results == nil {
 		rctx, cancel := context.WithTimeout(ctx, recordTimeout)
 		defer cancel()
@@ -112,6 +112,9 @@ func (w *Worker) write(ctx context.Context, p RecordAttemptParams) error {
 	r := recordReq{p: p, done: make(chan error, 1)}
 	select {
 	case w.results <- r:
+		if queued != nil {
+			queued()
+		}
 	case <-ctx.Done():
 		return fmt.Errorf("record attempt: %w", ctx.Err())
 	}
@@ -130,7 +133,7 @@ func (w *Worker) write(ctx context.Context, p RecordAttemptParams) error {
 // recordTimeout in any case), so the worker is done with the delivery by
 // the time anyone can claim it again. It gives up at once on a refusal
 // (lost lease, unknown delivery, invalid result) and when ctx is done.
-func (w *Worker) writeClaim(ctx context.Context, c *Claim, p RecordAttemptParams) error {
+func (w *Worker) writeClaim(ctx context.Context, c *Claim, p RecordAttemptParams, queued func()) error {
 	until := time.Now().Add(c.Lease.ExpiresAt.Sub(w.svc.clock()) - writeSlack) // on the real clock
 	first, cancel := context.WithDeadline(ctx, later(until, time.Now().Add(recordTimeout)))
 	defer cancel()
@@ -138,7 +141,7 @@ func (w *Worker) writeClaim(ctx context.Context, c *Claim, p RecordAttemptParams
 	defer cancel()
 	delay := firstWriteRetry
 	for wctx := first; ; wctx = retries {
-		err := w.write(wctx, p)
+		err := w.write(wctx, p, queued)
 		if err == nil || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) || ctx.Err() != nil {
 			return err
 		}
@@ -193,7 +196,7 @@ func (w *Worker) release(ctx context.Context, c *Claim, wait time.Duration) {
 	now := s.clock()
 	next := now.Add(wait).Truncate(time.Microsecond)
 	s.tel.released(ctx)
-	err := w.writeClaim(ctx, c, RecordAttemptParams{DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Released: true, NextAttemptAt: next, Now: now})
+	err := w.writeClaim(ctx, c, RecordAttemptParams{DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Released: true, NextAttemptAt: next, Now: now}, nil)
 	if err != nil {
 		deliveryLog(s.log, c.Delivery, nil).WarnContext(ctx, "webhook: handing a delivery back failed; it is retried when its lease expires", "error", err)
 	}
@@ -201,8 +204,9 @@ func (w *Worker) release(ctx context.Context, c *Claim, wait time.Duration) {
 
 // record stores an attempt's outcome and runs the hooks. A 410 Gone
 // disables the webhook before the outcome is stored. Its writes run under
-// ctx.
-func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendResult) {
+// ctx. Its slot, sl, is freed once the result is queued for the batch
+// write.
+func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendResult, sl *slot) {
 	s := w.svc
 	d := c.Delivery
 	now := s.clock()
@@ -230,7 +234,7 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 		s.disable(dctx, d.WebhookID, disabledGone, "the endpoint answered 410 Gone")
 		cancel()
 	}
-	err := w.writeClaim(ctx, c, p)
+	err := w.writeClaim(ctx, c, p, sl.queued)
 	if errors.Is(err, ErrLeaseLost) && w.written(ctx, c, p.Attempt) {
 		// A write whose answer was lost (the connection dropped after
 		// the commit) was stored; the retry found the lease ended by it.

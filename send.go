@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -171,16 +172,89 @@ func cleanText(b []byte, limit int) string {
 
 // webhookForSend returns the webhook to send a claimed delivery to, as
 // of version, the webhook's version read with the claim: the matching
-// index's copy when it is that very version (whatever its age), else the
-// webhook read from Storage, which is at least as new. So an attempt
-// never uses settings older than its claim, made in whichever process.
-// A version of 0 (the webhook is gone, or the Storage does not say)
-// always reads Storage. It never reloads the index.
-func (s *Service) webhookForSend(ctx context.Context, id string, version int64) (*Webhook, error) {
-	if idx := s.idx.Load(); idx != nil && version > 0 {
-		if cw, ok := idx.byID[id]; ok && cw.w.Version == version {
-			return cw.w, nil
+// index's copy or the worker's cache's when it is that very version
+// (whatever its age), else the webhook read from Storage, which is at
+// least as new. So an attempt never uses settings older than its claim,
+// made in whichever process. A version of 0 (the webhook is gone, or the
+// Storage does not say) always reads Storage. It never reloads the index.
+func (s *Service) webhookForSend(ctx context.Context, id string, version int64, cache *sendCache) (*Webhook, error) {
+	if version > 0 {
+		if idx := s.idx.Load(); idx != nil {
+			if cw, ok := idx.byID[id]; ok && cw.w.Version == version {
+				return cw.w, nil
+			}
+		}
+		if cache != nil {
+			return cache.load(ctx, s.store, id, version)
 		}
 	}
 	return s.store.GetWebhook(ctx, id)
+}
+
+// maxSendCache bounds how many webhooks a sendCache holds; past it the
+// cache starts over.
+const maxSendCache = 10000
+
+// sendCache holds the webhooks a worker read from Storage to send, each
+// as of the version read. A process that only runs workers never loads
+// the matching index (only triggers do), and without this cache each of
+// its attempts would read its webhook; the version each claim carries
+// tells whether the copy is still current. The zero value is empty and
+// ready.
+type sendCache struct {
+	mu      sync.Mutex
+	hooks   map[string]*Webhook
+	reading map[string]*webhookRead // reads under way, shared by the attempts that need them
+}
+
+// webhookRead is one read of a webhook from Storage; done is closed
+// once w and err are set.
+type webhookRead struct {
+	done chan struct{}
+	w    *Webhook
+	err  error
+}
+
+// load returns webhook id as of version at least: the cached copy when
+// it is that version, else one read from Storage, shared by the attempts
+// asking for it meanwhile.
+func (c *sendCache) load(ctx context.Context, store Storage, id string, version int64) (*Webhook, error) {
+	c.mu.Lock()
+	if w := c.hooks[id]; w != nil && w.Version == version {
+		c.mu.Unlock()
+		return w, nil
+	}
+	r := c.reading[id]
+	if r == nil {
+		r = &webhookRead{done: make(chan struct{})}
+		if c.reading == nil {
+			c.reading = make(map[string]*webhookRead)
+		}
+		c.reading[id] = r
+		c.mu.Unlock()
+		r.w, r.err = store.GetWebhook(ctx, id)
+		c.mu.Lock()
+		delete(c.reading, id)
+		if r.err == nil && r.w != nil && r.w.Version > 0 {
+			if c.hooks == nil || len(c.hooks) >= maxSendCache {
+				c.hooks = make(map[string]*Webhook)
+			}
+			c.hooks[id] = r.w
+		}
+		c.mu.Unlock()
+		close(r.done)
+		return r.w, r.err
+	}
+	c.mu.Unlock()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if r.err == nil && r.w != nil && r.w.Version >= version {
+		return r.w, nil
+	}
+	// The read began before this claim, or failed under another
+	// attempt's context: read again.
+	return store.GetWebhook(ctx, id)
 }

@@ -149,11 +149,13 @@ type Worker struct {
 	// slotFreed is closed, and replaced, whenever an admitted attempt
 	// ends: deliveries waiting in admit for a slot look again.
 	slotFreed chan struct{}
-	total     int
+	total     int           // claimed deliveries holding a slot
+	writing   int           // attempts whose slot was freed once their result was queued, not yet answered
 	settled   atomic.Int64  // deliveries whose outcome was recorded, for RunOnce
 	freed     chan struct{} // signalled when an attempt finishes
 	wg        sync.WaitGroup
 	results   chan recordReq // to the recorder, while one runs
+	webhooks  sendCache      // webhooks read to send, by version
 }
 
 // NewWorker returns a worker that sends the deliveries of svc's Storage
@@ -371,7 +373,7 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 func (w *Worker) busy() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.total
+	return w.total + w.writing
 }
 
 // fillResult is what fill reports.
@@ -427,10 +429,11 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 		w.track(claims)
 		for _, c := range claims {
 			w.wg.Go(func() {
-				defer w.done(c.Delivery.WebhookID)
+				sl := w.newSlot(c.Delivery.WebhookID)
+				defer sl.end()
 				sctx, wctx, span := w.svc.tel.startDelivery(sendCtx, storeCtx, c)
 				defer span.End()
-				w.process(ctx, sctx, wctx, c)
+				w.process(ctx, sctx, wctx, c, sl)
 			})
 		}
 	}
@@ -462,11 +465,11 @@ func (w *Worker) handBack(ctx context.Context, claims []*Claim) {
 // delivery not yet admitted when stop ends is handed back, due at once.
 // The request runs under ctx; storage writes under wctx. c.Lease.ExpiresAt
 // is on this worker's clock (see fill).
-func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim) {
+func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim, sl *slot) {
 	s := w.svc
 	d := c.Delivery
 	log := deliveryLog(s.log, d, nil)
-	hook, err := s.webhookForSend(ctx, d.WebhookID, c.WebhookVersion)
+	hook, err := s.webhookForSend(ctx, d.WebhookID, c.WebhookVersion, &w.webhooks)
 	switch {
 	case c.Payload == nil:
 		log.ErrorContext(ctx, "webhook: the storage returned a claim without its payload; handing the delivery back")
@@ -475,21 +478,21 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim) {
 	case d.EventType == EventTypeTest:
 		// Only an interrupted Test leaves a test delivery to claim; a
 		// test send is never retried.
-		w.record(wctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: a test send is never retried"}})
+		w.record(wctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: a test send is never retried"}}, sl)
 		return
 	case errors.Is(err, ErrNotFound):
-		w.record(wctx, c, nil, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook was deleted"}})
+		w.record(wctx, c, nil, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook was deleted"}}, sl)
 		return
 	case err != nil:
 		log.ErrorContext(ctx, "webhook: loading the webhook failed; handing the delivery back", "error", err)
 		w.release(wctx, c, storageRetryDelay)
 		return
 	case hook.Disabled:
-		w.record(wctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook is disabled"}})
+		w.record(wctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook is disabled"}}, sl)
 		return
 	case d.Attempt > hook.Retry.MaxAttempts:
 		msg := fmt.Sprintf("not sent: all %d attempts are used (earlier attempts lost their lease)", hook.Retry.MaxAttempts)
-		w.record(wctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: msg}})
+		w.record(wctx, c, hook, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: msg}}, sl)
 		return
 	}
 	unadmit, wait, ok := w.admit(stop, hook)
@@ -506,7 +509,7 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim) {
 	// The admission is for the request: its result's write must not keep
 	// the webhook's or the host's slot, or a busy shared host would go
 	// at the pace of the storage.
-	defer w.resultWritten(d.WebhookID)
+	sl.admitted = true
 	unadmit = sync.OnceFunc(unadmit)
 	defer unadmit()
 	timeout := s.timeout
@@ -538,5 +541,5 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim) {
 		w.release(wctx, c, 0)
 		return
 	}
-	w.record(wctx, c, hook, res)
+	w.record(wctx, c, hook, res, sl)
 }

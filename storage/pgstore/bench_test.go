@@ -7,22 +7,26 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/analytics-webhooks/webhook"
 )
 
-// enqueueN stores n due deliveries spread over hooks webhooks, in batches.
-func enqueueN(b *testing.B, svc *webhook.Service, n int) {
+// enqueueN stores at least n due deliveries spread over hooks webhooks,
+// in batches, and returns how many.
+func enqueueN(b *testing.B, svc *webhook.Service, n int) int {
 	b.Helper()
-	for i := 0; i < n; {
+	i := 0
+	for i < n {
 		ids, err := svc.TriggerEvent(context.Background(), "bench", map[string]any{"i": i, "pad": "0123456789abcdef0123456789abcdef"}, "")
 		if err != nil {
 			b.Fatal(err)
 		}
 		i += len(ids)
 	}
+	return i
 }
 
 func benchService(b *testing.B, hooks int, url string) (*webhook.Service, webhook.Storage) {
@@ -50,6 +54,7 @@ func BenchmarkClaimRecord(b *testing.B) {
 			svc, store := benchService(b, 10, "https://example.com/")
 			enqueueN(b, svc, b.N)
 			b.ResetTimer()
+			cpu := startCPU(b)
 			start := time.Now()
 			var wg sync.WaitGroup
 			for c := range claimers {
@@ -87,6 +92,7 @@ func BenchmarkClaimRecord(b *testing.B) {
 			}
 			wg.Wait()
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
+			cpu.report(b.N)
 		})
 	}
 }
@@ -103,31 +109,54 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 	// All 50 webhooks share the one receiver, so the per-host cap
 	// applies: by default a quarter of the pool (8 requests at once);
 	// host=32 lifts it to the whole pool.
-	for _, c := range []struct{ workers, maxPerHost int }{{1, 0}, {4, 0}, {1, 32}, {4, 32}} {
+	// only: the workers' Service is not the one that enqueued, as in a
+	// process that only runs workers (its matching index never loads).
+	for _, c := range []struct {
+		workers, maxPerHost int
+		only                bool
+	}{{1, 0, false}, {4, 0, false}, {1, 32, false}, {4, 32, false}, {1, 32, true}} {
 		workers := c.workers
 		host := "default"
 		if c.maxPerHost > 0 {
 			host = fmt.Sprint(c.maxPerHost)
 		}
-		b.Run(fmt.Sprintf("workers=%d/host=%s", workers, host), func(b *testing.B) {
-			svc, _ := benchService(b, 50, receiver.URL)
-			enqueueN(b, svc, b.N)
+		name := fmt.Sprintf("workers=%d/host=%s", workers, host)
+		if c.only {
+			name += "/worker-only"
+		}
+		b.Run(name, func(b *testing.B) {
+			svc, store := benchService(b, 50, receiver.URL)
+			enqueued := enqueueN(b, svc, b.N)
+			if c.only {
+				var err error
+				if svc, err = webhook.NewService(store, &webhook.Config{Network: testNetwork()}); err != nil {
+					b.Fatal(err)
+				}
+			}
 			b.ResetTimer()
+			cpu := startCPU(b)
 			start := time.Now()
 			var wg sync.WaitGroup
+			var settled atomic.Int64
 			for range workers {
 				w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: 32, MaxPerWebhook: 4, MaxPerHost: c.maxPerHost})
 				if err != nil {
 					b.Fatal(err)
 				}
 				wg.Go(func() {
-					if _, err := w.RunOnce(context.Background()); err != nil {
+					n, err := w.RunOnce(context.Background())
+					if err != nil {
 						b.Error(err)
 					}
+					settled.Add(int64(n))
 				})
 			}
 			wg.Wait()
+			if got := settled.Load(); got != int64(enqueued) {
+				b.Errorf("%d deliveries settled, want %d", got, enqueued)
+			}
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
+			cpu.report(b.N)
 		})
 	}
 }

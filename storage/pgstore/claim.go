@@ -32,16 +32,38 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	if s.callerClock {
 		leaseNow = &p.Now
 	}
-	var rows pgx.Rows
-	var err error
-	if p.MaxPerWebhook <= 0 || p.MaxPerWebhook >= p.Limit {
-		rows, err = s.pool.Query(ctx, s.sql.claim, p.Now, exclude, p.Limit, lease, text(p.WorkerID), leaseNow)
-	} else {
+	if p.MaxPerWebhook > 0 && p.MaxPerWebhook < p.Limit {
 		// Rank a window of due deliveries to spread the claim across
-		// webhooks; excluded webhooks never enter the window.
+		// webhooks; excluded webhooks never enter the window. Only the
+		// rows returned are locked, but when every candidate was locked
+		// by another claimer nothing is returned though more may be due:
+		// then lock the window, skipping the locked rows, and rank that.
 		window := min(p.Limit*16, 10000)
-		rows, err = s.pool.Query(ctx, s.sql.claimCapped, p.Now, exclude, p.Limit, lease, text(p.WorkerID), leaseNow, p.MaxPerWebhook, window)
+		args := []any{p.Now, exclude, p.Limit, lease, text(p.WorkerID), leaseNow, p.MaxPerWebhook, window}
+		claims, err := s.collectClaims(s.pool.Query(ctx, s.sql.claimCapped, args...))
+		if err == nil && len(claims) == 0 {
+			claims, err = s.collectClaims(s.pool.Query(ctx, s.sql.claimCappedSkipping, args...))
+		}
+		return s.claimed(ctx, p, claims, err)
 	}
+	claims, err := s.collectClaims(s.pool.Query(ctx, s.sql.claim, p.Now, exclude, p.Limit, lease, text(p.WorkerID), leaseNow))
+	return s.claimed(ctx, p, claims, err)
+}
+
+// claimed finishes ClaimDeliveries with the claims collected.
+func (s *Store) claimed(ctx context.Context, p webhook.ClaimParams, claims []*webhook.Claim, err error) ([]*webhook.Claim, error) {
+	if err != nil {
+		return nil, err
+	}
+	if len(claims) > 0 && !s.callerClock {
+		// The lease ends LeaseDuration after the database's now().
+		s.checkSkew(ctx, p.Now, claims[0].Lease.ExpiresAt.Add(-p.LeaseDuration))
+	}
+	return claims, nil
+}
+
+// collectClaims reads the claims a claim statement returns.
+func (s *Store) collectClaims(rows pgx.Rows, err error) ([]*webhook.Claim, error) {
 	if err != nil {
 		return nil, translate(err, "claim")
 	}
@@ -66,10 +88,6 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	})
 	if err != nil {
 		return nil, translate(err, "claim")
-	}
-	if len(claims) > 0 && !s.callerClock {
-		// The lease ends LeaseDuration after the database's now().
-		s.checkSkew(ctx, p.Now, claims[0].Lease.ExpiresAt.Add(-p.LeaseDuration))
 	}
 	return claims, nil
 }

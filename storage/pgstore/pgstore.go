@@ -26,6 +26,19 @@
 //	_, err = svc.TriggerEvent(ctx, "order.created", data, "production", webhook.WithEnqueuer(store.Tx(tx)))
 //	err = tx.Commit(ctx)
 //
+// # Pool size
+//
+// A process that runs a webhook.Worker needs more connections than
+// pgxpool's default (4, or the number of CPUs if more): Listen holds one
+// for as long as the worker runs, and claims, the batched result writes,
+// webhook reads and trigger calls each take one while they run. With too
+// few, attempts queue for a connection and throughput falls well before
+// the worker's Concurrency is reached. Allow at least MinPoolConns,
+// e.g. with pool_max_conns=16 in the connection string, or set
+// pgxpool.Config.MaxConns; New logs a warning (to Config.Logger) when the
+// pool allows fewer. A process that only triggers needs fewer, which is
+// why New warns rather than fails.
+//
 // # Retention
 //
 // Prune deletes finished deliveries, their attempts and unreferenced
@@ -98,6 +111,12 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// MinPoolConns is the least pool size (pgxpool.Config.MaxConns) New
+// accepts without a warning: the connection Listen holds, one claim,
+// one batch write of results, and room for webhook reads and trigger
+// calls at the same time (see the package documentation).
+const MinPoolConns = 8
+
 // DefaultSchema is the schema used when Config.Schema is empty.
 const DefaultSchema = "webhook"
 
@@ -131,7 +150,9 @@ var (
 
 // New returns a Store over pool. It does not touch the database; call
 // Migrate before first use. It returns an error wrapping
-// webhook.ErrInvalid for a nil pool or a bad schema name.
+// webhook.ErrInvalid for a nil pool or a bad schema name, and logs a
+// warning to Config.Logger when the pool allows fewer than MinPoolConns
+// connections.
 func New(pool *pgxpool.Pool, cfg *Config) (*Store, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("%w: pgstore.New: nil pool", webhook.ErrInvalid)
@@ -148,6 +169,10 @@ func New(pool *pgxpool.Pool, cfg *Config) (*Store, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if n := pool.Config().MaxConns; n < MinPoolConns {
+		c.Logger.Warn("pgstore: the pool allows too few connections for a worker; allow at least pgstore.MinPoolConns (e.g. pool_max_conns=16 in the connection string) in processes that run one",
+			"max_conns", n, "min_conns_for_a_worker", MinPoolConns)
 	}
 	return &Store{
 		pool:    pool,

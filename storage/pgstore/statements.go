@@ -4,13 +4,13 @@ import "strings"
 
 // statements holds the store's SQL with the schema filled in.
 type statements struct {
-	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks                 string
-	listTenantWebhooks                                                                    string
-	webhookExists, releaseDelivery                                                        string
-	insertKey, getKey, insertPayloads, insertDeliveries                                   string
-	claim, claimCapped, recordAttempt, recordAttempts, deliveryExists, existingDeliveries string
-	getDelivery, listAttempts, getPayload                                                 string
-	pruneDeliveries, prunePayloads, pruneKeys                                             string
+	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks                                      string
+	listTenantWebhooks                                                                                         string
+	webhookExists, releaseDelivery                                                                             string
+	insertKey, getKey, insertPayloads, insertDeliveries                                                        string
+	claim, claimCapped, claimCappedSkipping, recordAttempt, recordAttempts, deliveryExists, existingDeliveries string
+	getDelivery, listAttempts, getPayload                                                                      string
+	pruneDeliveries, prunePayloads, pruneKeys                                                                  string
 }
 
 func newStatements(schema string) statements {
@@ -84,10 +84,37 @@ func newStatements(schema string) statements {
 				ORDER BY d.due_at, d.id
 				LIMIT $3
 				FOR UPDATE SKIP LOCKED`)),
-		// The same with a cap per webhook: lock a window of free due
-		// deliveries ($8 rows), keep at most $7 of each webhook and $3 in
-		// all; the rest of the window is unlocked when the statement ends.
-		claimCapped: q(claimSQL(`WITH window_rows AS (
+		// The same with a cap per webhook: rank a window of due
+		// deliveries ($8 rows) without locking it, keep at most $7 of
+		// each webhook, then lock only the rows returned ($3 at most):
+		// the lock is taken as each candidate passes, and a candidate
+		// another claimer holds or has just taken is skipped (its due_at
+		// is checked again on the row locked) for the next one.
+		claimCapped: q(claimSQL(`SELECT d.id, d.due_at AS was_due, d.status AS was_status, d.attempt AS was_attempt,
+					d.lease_worker AS was_worker, d.lease_expires_at AS was_expiry
+				FROM {{schema}}.deliveries d
+				WHERE d.id = ANY (ARRAY(
+					SELECT r.id FROM (
+						SELECT c.id, row_number() OVER (PARTITION BY c.webhook_id ORDER BY c.due_at, c.id) AS rn
+						FROM (
+							SELECT d.id, d.webhook_id, d.due_at
+							FROM {{schema}}.deliveries d
+							WHERE ` + dueCondition + ` AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
+							ORDER BY d.due_at, d.id
+							LIMIT $8
+						) c
+					) r WHERE r.rn <= $7
+				)) AND ` + dueCondition + `
+				ORDER BY d.due_at, d.id
+				LIMIT $3
+				FOR UPDATE SKIP LOCKED`)),
+		// When the candidates claimCapped ranked were all locked by
+		// other claimers (or taken meanwhile), it returns nothing: this
+		// variant then locks a window of free due deliveries ($8 rows),
+		// skipping the locked ones, and keeps at most $7 of each webhook
+		// and $3 in all; the rest of the window is unlocked when the
+		// statement ends.
+		claimCappedSkipping: q(claimSQL(`WITH window_rows AS (
 					SELECT d.id, d.webhook_id, d.due_at, d.status, d.attempt, d.lease_worker, d.lease_expires_at
 					FROM {{schema}}.deliveries d
 					WHERE ` + dueCondition + ` AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))

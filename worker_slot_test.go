@@ -1,0 +1,101 @@
+package webhook_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/memstore"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// heldBatchWrites holds every batch write until told to go on.
+type heldBatchWrites struct {
+	*memstore.Store
+	writing chan int      // the size of each batch write begun
+	proceed chan struct{} // one per batch write to let through
+}
+
+func (s *heldBatchWrites) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
+	s.writing <- len(ps)
+	select {
+	case <-s.proceed:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Store.RecordAttempts(ctx, ps)
+}
+
+// A result queued for the batch write frees its slot: with one slot, the
+// next delivery is sent while the first one's result is still being
+// written, and RunOnce still returns only once every result is written.
+func TestQueuedResultFreesItsSlot(t *testing.T) {
+	sent := make(chan struct{}, 10)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		sent <- struct{}{}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer receiver.Close()
+	ctx := t.Context()
+	store := &heldBatchWrites{Store: memstore.New(nil), writing: make(chan int, 10), proceed: make(chan struct{})}
+	svc, err := webhook.NewService(store, &webhook.Config{Network: webhook.NetworkPolicy{AllowPrivate: true}})
+	require.NoError(t, err)
+	_, err = svc.Create(ctx, &webhook.Webhook{Name: "h", URL: receiver.URL, Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	require.NoError(t, err)
+	for range 2 {
+		_, err := svc.TriggerEvent(ctx, "e", nil, "")
+		require.NoError(t, err)
+	}
+	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: 1})
+	require.NoError(t, err)
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := w.RunOnce(ctx)
+		done <- result{n, err}
+	}()
+	timeout := time.After(10 * time.Second)
+	wait := func(what string, ch <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+	wait("the first request", sent)
+	select {
+	case n := <-store.writing:
+		assert.Equal(t, 1, n)
+	case <-timeout:
+		t.Fatal("timed out waiting for the first write")
+	}
+	// The first write is held; the second delivery goes out meanwhile.
+	wait("the second request while the first result is being written", sent)
+	select {
+	case r := <-done:
+		t.Fatalf("RunOnce returned %v before the results were written", r)
+	default:
+	}
+	store.proceed <- struct{}{}
+	select {
+	case <-store.writing:
+	case <-timeout:
+		t.Fatal("timed out waiting for the second write")
+	}
+	store.proceed <- struct{}{}
+	select {
+	case r := <-done:
+		require.NoError(t, r.err)
+		assert.Equal(t, 2, r.n)
+	case <-timeout:
+		t.Fatal("timed out waiting for RunOnce")
+	}
+}
