@@ -171,7 +171,8 @@ type Service struct {
 	evaluating atomic.Bool   // an evaluator runs (see evaluateDuring)
 	metrics    *metricBuffer // samples recorded and not yet written
 
-	gen      atomic.Uint64         // bumped by every local webhook change
+	gen      atomic.Uint64         // bumped by every webhook change recorded in ix
+	ix       indexChanges          // changes not yet in idx (indexload.go)
 	idx      atomic.Pointer[index] // the matching index, possibly stale
 	reload   chan struct{}         // a semaphore of one: one index load at a time
 	notifyMu sync.Mutex
