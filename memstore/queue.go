@@ -163,16 +163,16 @@ func (s *Store) dueLocked(p webhook.ClaimParams) []*delivery {
 			heap.Fix(&s.top, 0)
 		}
 	}
+	// One change at a time, each repaired at once: a heap is repaired
+	// only when it has one element out of place.
 	for _, d := range out {
 		heap.Push(&d.q.h, d)
+		if d.q.pos >= 0 {
+			heap.Fix(&s.top, d.q.pos)
+		}
 	}
 	for _, q := range aside {
 		heap.Push(&s.top, q)
-	}
-	for q := range taken {
-		if q.pos >= 0 {
-			heap.Fix(&s.top, q.pos)
-		}
 	}
 	return out
 }
