@@ -28,7 +28,11 @@ type Config struct {
 	Now func() time.Time
 	// WebhookCacheTTL is how long the service matches events against its
 	// in-memory copy of the enabled webhooks before reading them again
-	// from Storage. Changes made through this Service apply at once;
+	// from Storage. From half the TTL on, one reload runs in the
+	// background while trigger calls go on matching with the current
+	// copy; a call that finds the copy past the whole TTL with no reload
+	// under way (after an idle spell) waits for one. Changes made
+	// through this Service apply at once, without a reload;
 	// changes made by other processes sharing the Storage apply within
 	// moments while the Service watches (Watch; Worker.Run does) a
 	// Storage that notifies of them, and otherwise within the TTL.

@@ -11,12 +11,13 @@ import (
 
 // Watch keeps the Service's matching index in step with webhook changes
 // made through other Services sharing the Storage (other processes,
-// mostly): a change that matters for matching drops the index, which the
-// next trigger call reloads, so matching sees the change within moments
-// instead of within Config.WebhookCacheTTL, which stays the fallback for
-// notifications that are lost. Changes to the health counters alone
-// (ConsecutiveFailures, FailingSince), which the workers of every process
-// write as deliveries fail, cost one read of that webhook, not a reload.
+// mostly): each changed webhook is read and, if the change matters for
+// matching, applied to the index without reading every webhook again, so
+// matching sees the change within moments instead of within
+// Config.WebhookCacheTTL, which stays the fallback for notifications that
+// are lost. Changes to the health counters alone (ConsecutiveFailures,
+// FailingSince), which the workers of every process write as deliveries
+// fail, cost one read of that webhook and change nothing.
 // Watch runs until ctx is done and then returns nil.
 //
 // Worker.Run watches on its own; run Watch in a goroutine of a process

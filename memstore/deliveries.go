@@ -69,11 +69,21 @@ func (s *Store) enqueueLocked(p webhook.EnqueueParams) (webhook.EnqueueResult, e
 	if err := s.checkRedeliveries(p); err != nil {
 		return webhook.EnqueueResult{}, err
 	}
-	for _, pl := range newPayloads(p.Payloads) {
+	added := newPayloads(p.Payloads)
+	for _, pl := range added {
 		s.payloads[pl.id] = pl
 	}
 	for _, d := range p.Deliveries {
-		sd := newDelivery(d, s.payloads[d.PayloadID], p.Lease)
+		pl := s.payloads[d.PayloadID]
+		sd := newDelivery(d, pl, p.Lease)
+		pl.own(sd)
+		if fresh[pl.id] != nil {
+			// The delivery's and its new payload's IDs in one string.
+			fresh[pl.id] = nil
+			both := sd.id + pl.id
+			sd.id, pl.id = both[:len(sd.id)], both[len(sd.id):]
+			s.payloads[pl.id] = pl
+		}
 		s.deliveries[sd.id] = sd
 		s.byWebhook[sd.webhookID] = append(s.byWebhook[sd.webhookID], sd)
 		s.queueLocked(sd)
@@ -132,7 +142,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	for i, d := range dues {
 		// A lease taken past the attempt budget sent nothing: no lost
 		// attempt to record, and no attempt to count.
-		delivering := d.status == webhook.StatusDelivering
+		delivering := d.status() == webhook.StatusDelivering
 		pastBudget := delivering && d.maxAttempts > 0 && d.attempt > d.maxAttempts
 		if delivering && !pastBudget {
 			r := d.result()
@@ -143,7 +153,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 				Error:      fmt.Sprintf("lease of worker %q expired before the attempt was recorded", d.lease.WorkerID),
 			})
 		}
-		d.status = webhook.StatusDelivering
+		d.setStatus(webhook.StatusDelivering)
 		if !pastBudget {
 			d.attempt++
 		}
@@ -184,17 +194,18 @@ func (s *Store) recordLocked(p webhook.RecordAttemptParams) error {
 	if !ok {
 		return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrNotFound)
 	}
-	if d.status != webhook.StatusDelivering || p.Token == "" || d.lease.Token != p.Token {
+	if d.status() != webhook.StatusDelivering || p.Token == "" || d.lease.Token != p.Token {
 		return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrLeaseLost)
 	}
 	if p.Released {
 		d.lease = nil
 		d.attempt--
-		d.status = webhook.StatusRetrying
+		d.setStatus(webhook.StatusRetrying)
 		if d.attempt <= 0 {
-			d.attempt, d.status = 0, webhook.StatusPending
+			d.attempt = 0
+			d.setStatus(webhook.StatusPending)
 		}
-		d.next = p.NextAttemptAt
+		d.next = micros(p.NextAttemptAt)
 		s.requeueLocked(d)
 		return nil
 	}
@@ -207,13 +218,13 @@ func (s *Store) recordLocked(p webhook.RecordAttemptParams) error {
 	if p.Status.Final() {
 		s.dequeueLocked(d) // before the status changes: the heap orders by it
 		d.lease = nil
-		d.status = p.Status
+		d.setStatus(p.Status)
 		r.completed = p.Now
-		d.next = time.Time{}
+		d.next = micros(time.Time{})
 	} else {
 		d.lease = nil
-		d.status = p.Status
-		d.next = p.NextAttemptAt
+		d.setStatus(p.Status)
+		d.next = micros(p.NextAttemptAt)
 		s.requeueLocked(d)
 	}
 	return nil
@@ -330,7 +341,7 @@ func (s *Store) Prune(ctx context.Context, p webhook.PruneParams) (int, error) {
 	defer s.mu.Unlock()
 	n := 0
 	for id, d := range s.deliveries {
-		if d.status.Final() && d.res != nil && d.res.completed.Before(p.Before) {
+		if d.status().Final() && d.res != nil && d.res.completed.Before(p.Before) {
 			delete(s.deliveries, id)
 			n++
 		}

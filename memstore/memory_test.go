@@ -19,11 +19,17 @@ func queue(tb testing.TB, s *memstore.Store, n, fanout int, data string) int {
 	ctx := context.Background()
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	bodies := 0
+	// A trigger call names each webhook by the index's copy of its ID,
+	// one string for all its deliveries.
+	wids := make([]string, fanout)
+	for j := range wids {
+		wids[j] = fmt.Sprintf("00000000-0000-0000-0000-%012d", j)
+	}
 	for i := 0; i < n; i += fanout {
 		var p webhook.EnqueueParams
 		p.Now = now
 		for j := range fanout {
-			pid, did, wid := uuid.NewString(), uuid.NewString(), fmt.Sprintf("00000000-0000-0000-0000-%012d", j)
+			pid, did, wid := uuid.NewString(), uuid.NewString(), wids[j]
 			body := []byte(`{"id":"` + pid + `","webhook_id":"` + wid + `","event_type":"e","timestamp":"2026-12-01T12:00:00Z","data":` + data + `,"environment":""}`)
 			bodies += len(body)
 			p.Payloads = append(p.Payloads, &webhook.Payload{ID: pid, WebhookID: wid, EventType: "e", Timestamp: now, Body: body})

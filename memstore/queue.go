@@ -3,7 +3,6 @@ package memstore
 import (
 	"container/heap"
 	"strings"
-	"time"
 
 	"github.com/analytics-webhooks/webhook"
 )
@@ -25,18 +24,18 @@ type queue struct {
 	pos       int // index in Store.top
 }
 
-// due is when d can be claimed.
-func (d *delivery) due() time.Time {
-	if d.status == webhook.StatusDelivering {
-		return d.lease.ExpiresAt
+// due is when d can be claimed, in microseconds.
+func (d *delivery) due() int64 {
+	if d.lease != nil && d.status() == webhook.StatusDelivering {
+		return micros(d.lease.ExpiresAt)
 	}
 	return d.next
 }
 
 // before orders deliveries by due time, then ID.
 func before(a, b *delivery) bool {
-	if c := a.due().Compare(b.due()); c != 0 {
-		return c < 0
+	if x, y := a.due(), b.due(); x != y {
+		return x < y
 	}
 	return strings.Compare(a.id, b.id) < 0
 }
@@ -147,7 +146,7 @@ func (s *Store) dueLocked(p webhook.ClaimParams) []*delivery {
 	for len(out) < p.Limit && len(s.top) > 0 {
 		q := s.top[0]
 		d := q.h[0]
-		if d.due().After(p.Now) {
+		if d.due() > micros(p.Now) {
 			break
 		}
 		if excluded[q.webhookID] {

@@ -29,15 +29,16 @@ func (s *Store) QueueStats(ctx context.Context, p webhook.QueueStatsParams) (web
 			perWebhook[qu.webhookID] += int64(len(qu.h))
 		}
 		for _, d := range qu.h {
-			q.Depth[d.status]++
-			if d.status == webhook.StatusDelivering {
+			q.Depth[d.status()]++
+			if d.status() == webhook.StatusDelivering {
 				continue
 			}
-			if !d.next.After(p.Now) {
+			next := fromMicros(d.next)
+			if !next.After(p.Now) {
 				q.Due++
 			}
-			if q.OldestDue.IsZero() || d.next.Before(q.OldestDue) {
-				q.OldestDue = d.next
+			if q.OldestDue.IsZero() || next.Before(q.OldestDue) {
+				q.OldestDue = next
 			}
 		}
 	}
@@ -70,7 +71,7 @@ func (s *Store) WebhookStats(ctx context.Context, p webhook.StatsParams) (*webho
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range s.byWebhook[p.WebhookID] {
-		if d.created.Before(p.Since) {
+		if fromMicros(d.created).Before(p.Since) {
 			continue
 		}
 		b.Add(d.view(false), d.attempts())
