@@ -21,6 +21,8 @@ type Store struct {
 	maxActiveBytes int64
 	mu             sync.Mutex
 	webhooks       map[string]*webhook.Webhook
+	ids            []string // the webhooks' IDs, in order unless idsDirty, for ListWebhooks' pages
+	idsDirty       bool     // ids may be out of order or name deleted webhooks
 	payloads       map[string]*payload
 	deliveries     map[string]*delivery
 	byWebhook      map[string][]*delivery                      // webhook ID → its deliveries in insertion order
@@ -128,6 +130,10 @@ func (s *Store) CreateWebhook(ctx context.Context, w *webhook.Webhook) error {
 		return fmt.Errorf("webhook %s: %w", w.ID, webhook.ErrDuplicate)
 	}
 	s.webhooks[w.ID] = w.Clone()
+	if n := len(s.ids); n > 0 && s.ids[n-1] > w.ID {
+		s.idsDirty = true
+	}
+	s.ids = append(s.ids, w.ID)
 	return nil
 }
 
@@ -179,6 +185,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 		return fmt.Errorf("webhook %s: %w", id, webhook.ErrNotFound)
 	}
 	delete(s.webhooks, id)
+	s.idsDirty = true
 	delete(s.states, id)
 	return nil
 }
@@ -191,17 +198,27 @@ func (s *Store) ListWebhooks(ctx context.Context, p webhook.ListWebhooksParams) 
 	limit := webhook.PageLimit(p.Limit)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ids := make([]string, 0, len(s.webhooks))
-	for id, w := range s.webhooks {
-		if id > p.After && (p.TenantID == "" || w.TenantID == p.TenantID) {
-			ids = append(ids, id)
+	if s.idsDirty { // sorted once per batch of changes, not per page
+		s.ids = slices.DeleteFunc(s.ids, func(id string) bool { _, ok := s.webhooks[id]; return !ok })
+		slices.Sort(s.ids)
+		s.ids = slices.Compact(s.ids) // a webhook deleted and created again
+		s.idsDirty = false
+	}
+	i, found := slices.BinarySearch(s.ids, p.After)
+	if found {
+		i++
+	}
+	var out []*webhook.Webhook
+	for _, id := range s.ids[i:] {
+		if len(out) == limit {
+			break
+		}
+		if w := s.webhooks[id]; p.TenantID == "" || w.TenantID == p.TenantID {
+			out = append(out, w.Clone())
 		}
 	}
-	slices.Sort(ids)
-	ids = ids[:min(limit, len(ids))]
-	out := make([]*webhook.Webhook, len(ids))
-	for i, id := range ids {
-		out[i] = s.webhooks[id].Clone()
+	if out == nil {
+		out = []*webhook.Webhook{}
 	}
 	return out, nil
 }

@@ -231,3 +231,42 @@ func TestFanOutBodiesReadBackExactly(t *testing.T) {
 		}
 	}
 }
+
+// Pages of webhooks stay in ID order, each once, whatever order they
+// were created in and after one is deleted and created again.
+func TestListWebhooksOrder(t *testing.T) {
+	ctx := t.Context()
+	s := memstore.New(nil)
+	for _, id := range []string{"c", "a", "d", "b"} {
+		if err := s.CreateWebhook(ctx, &webhook.Webhook{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteWebhook(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateWebhook(ctx, &webhook.Webhook{ID: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteWebhook(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	after := ""
+	for {
+		page, err := s.ListWebhooks(ctx, webhook.ListWebhooksParams{After: after, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range page {
+			got = append(got, w.ID)
+		}
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	if want := []string{"a", "b", "c"}; !slices.Equal(got, want) {
+		t.Fatalf("pages list %v, want %v", got, want)
+	}
+}
