@@ -128,13 +128,17 @@ func (s *Service) matters(ctx context.Context, id string) bool {
 // false if it could not be read.
 func (s *Service) examine(ctx context.Context, id string) (stored *Webhook, ok, matters bool) {
 	idx := s.idx.Load()
-	if idx == nil {
+	if idx == nil && len(s.reload) == 0 {
 		return nil, true, false // nothing cached: the first load reads the change
 	}
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	stored, err := s.store.GetWebhook(ctx, id)
-	cached, indexed := idx.byID[id]
+	var cached *compiledWebhook
+	indexed := false
+	if idx != nil {
+		cached, indexed = idx.byID[id]
+	}
 	// A reload under way may have read the webhook before the change,
 	// and a change recorded but not applied yet may be older than it.
 	s.ix.mu.Lock()
