@@ -8,8 +8,8 @@ import (
 )
 
 // TestNoPgxOutsidePgstore proves the promise that lets one module hold the
-// PostgreSQL backend: a program that imports the root package, memstore or
-// storagetest builds no pgx code. Only storage/pgstore may import it.
+// PostgreSQL backend: a program that imports the root package, memstore,
+// httpapi, webhooktest or storagetest builds no pgx code. Only storage/pgstore may import it.
 func TestNoPgxOutsidePgstore(t *testing.T) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -21,6 +21,8 @@ func TestNoPgxOutsidePgstore(t *testing.T) {
 	pkgs := []string{
 		"github.com/analytics-webhooks/webhook",
 		"github.com/analytics-webhooks/webhook/memstore",
+		"github.com/analytics-webhooks/webhook/httpapi",
+		"github.com/analytics-webhooks/webhook/webhooktest",
 		"github.com/analytics-webhooks/webhook/storage/storagetest",
 		"github.com/analytics-webhooks/webhook/internal/faultstore",
 		"github.com/analytics-webhooks/webhook/internal/netaddr",

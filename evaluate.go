@@ -30,12 +30,34 @@ func (s *Service) Evaluate(ctx context.Context) error {
 		return errors.Join(append(errs, err)...)
 	}
 	now := s.clock()
-	errs = append(errs,
-		s.evaluateThresholds(ctx, now, idx),
-		s.evaluateAnomalies(ctx, now, idx),
-		s.evaluateSchedules(ctx, now, idx),
-	)
+	kinds := statefulKinds(idx)
+	for _, e := range []struct {
+		kind TriggerType
+		eval func(context.Context, time.Time, *index) error
+	}{
+		{TriggerThreshold, s.evaluateThresholds},
+		{TriggerAnomaly, s.evaluateAnomalies},
+		{TriggerScheduled, s.evaluateSchedules},
+	} {
+		err := e.eval(ctx, now, idx)
+		if kinds[e.kind] {
+			s.tel.noteEvaluation(ctx, e.kind, err)
+		}
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// statefulKinds returns the stateful trigger types the index's webhooks
+// have.
+func statefulKinds(idx *index) map[TriggerType]bool {
+	kinds := make(map[TriggerType]bool, 3)
+	for _, cw := range idx.stateful {
+		for _, ct := range cw.triggers {
+			kinds[ct.typ] = true
+		}
+	}
+	return kinds
 }
 
 // evaluateDuring runs Evaluate every evaluation interval until ctx is

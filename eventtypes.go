@@ -38,9 +38,6 @@ func objectOf(d string) map[string]any { return typed("object", d) }
 func timeOf(d string) map[string]any {
 	return map[string]any{"type": "string", "format": "date-time", "description": d}
 }
-func maybeTime(d string) map[string]any {
-	return map[string]any{"type": []string{"string", "null"}, "format": "date-time", "description": d}
-}
 
 // dataSchema returns the JSON Schema of an object with the given
 // properties, the required ones named. Other properties are allowed:
@@ -64,17 +61,26 @@ func dataSchema(title string, required []string, props ...prop) json.RawMessage 
 	return b
 }
 
+func oneOf(d string, values ...string) map[string]any {
+	return map[string]any{"type": "string", "enum": values, "description": d}
+}
+
 // alertEpisode is the part of an alert's data that describes its
-// episode, from firing to resolution.
-func alertEpisode() []prop {
-	return []prop{
-		{"status", map[string]any{"type": "string", "enum": []string{"firing", "resolved"}, "description": "firing while the condition holds, resolved once it no longer does"}},
+// episode: on the alert (status firing), or on its resolution (status
+// resolved, with resolved_at and duration_seconds).
+func alertEpisode(resolved bool) []prop {
+	ps := []prop{
 		{"episode_id", str("identifies the alert episode: the same on the alert and on its resolution")},
-		{"started_at", maybeTime("when the condition first held in this episode")},
-		{"fired_at", maybeTime("when the alert fired")},
-		{"resolved_at", maybeTime("when the episode resolved; null while firing")},
-		{"duration_seconds", typed([]string{"number", "null"}, "how long the episode lasted, from started_at to resolved_at; null while firing")},
+		{"started_at", timeOf("when the condition first held in this episode")},
+		{"fired_at", timeOf("when the alert fired")},
 	}
+	if !resolved {
+		return append(ps, prop{"status", oneOf("the alert's status", "firing")})
+	}
+	return append(ps,
+		prop{"status", oneOf("the alert's status", "resolved")},
+		prop{"resolved_at", timeOf("when the episode resolved")},
+		prop{"duration_seconds", num("how long the episode lasted, from started_at to resolved_at")})
 }
 
 // EventTypes returns the event types the library sends, each with the
@@ -82,28 +88,46 @@ func alertEpisode() []prop {
 // "$threshold_alert", "$threshold_resolved", "$anomaly",
 // "$anomaly_resolved", "$scheduled_summary", "$funnel_complete" and
 // "$cohort_entry". Events of event triggers are the host's own and are
-// not listed.
+// not listed. Each schema names every property the library sends in
+// that event's data, and requires those it always sends.
 func EventTypes() []EventType {
-	threshold := append([]prop{
-		{"metric", str("the metric's name")},
-		{"value", num("the metric's value (aggregated over the window for windowed conditions)")},
-		{"threshold", num("the condition's value")},
-		{"exceeded", boolean("whether value is greater than threshold")},
-		{"reason", str("why the alert fired or resolved, for people")},
-		{"operator", map[string]any{"type": "string", "enum": []string{"gt", "gte", "lt", "lte", "eq"}, "description": "the condition's comparison"}},
-		{"aggregation", str("how values in the window were aggregated: sum, avg, min, max, count or last")},
-		{"window_seconds", integer("the condition's window; 0 for a value the host computed")},
-		{"notification_count", integer("how many notifications this episode has sent, this one included")},
-	}, alertEpisode()...)
-	anomaly := append([]prop{
-		{"metric", str("the metric's name")},
-		{"value", num("the observed value")},
-		{"expected", num("the value the detector expected")},
-		{"lower", num("the lower bound of the expected band")},
-		{"upper", num("the upper bound of the expected band")},
-		{"score", num("how far the value lies from the expectation, in standard deviations")},
-		{"direction", str("whether the value lies above or below the band")},
-	}, alertEpisode()...)
+	threshold := func(resolved bool) []prop {
+		reason := oneOf("why this was sent: fired, or renotify while it keeps firing past the condition's repeat interval", "fired", "renotify")
+		if resolved {
+			reason = oneOf("why this was sent: recovered, or no_data when the window emptied", "recovered", "no_data")
+		}
+		return append([]prop{{"reason", reason},
+			{"metric", str("the condition's metric")},
+			{"value", typed([]string{"number", "null"}, "the metric's value: aggregated over the window for a windowed condition, as reported otherwise; null when the window holds no samples")},
+			{"threshold", num("the condition's value")},
+			{"exceeded", boolean("whether value breaches the condition")},
+			{"operator", oneOf("the condition's comparison", "gt", "gte", "lt", "lte", "eq")},
+			{"aggregation", oneOf("how the window's samples were aggregated", "sum", "avg", "min", "max", "count", "last")},
+			{"window_seconds", integer("the condition's window; 0 for a value as reported")},
+			{"recovery_value", num("where the alert resolves, when the condition sets one")},
+			{"notification_count", integer("how many alerts this episode has sent, renotifications included")},
+			{"reported_threshold", num("the threshold given to TriggerThreshold, when that call sent this")},
+		}, alertEpisode(resolved)...)
+	}
+	thresholdRequired := []string{"metric", "value", "threshold", "exceeded", "reason", "operator", "aggregation",
+		"window_seconds", "notification_count", "status", "episode_id", "started_at", "fired_at"}
+	anomaly := func(resolved bool) []prop {
+		return append([]prop{
+			{"metric", str("the metric's name")},
+			{"value", num("the observed value: the bucket's aggregate, or the value reported to TriggerAnomaly")},
+			{"expected", num("the value the detector expected")},
+			{"lower", num("the lower bound of the expected band")},
+			{"upper", num("the upper bound of the expected band")},
+			{"score", num("how far the value lies from the expectation, in standard deviations")},
+			{"direction", oneOf("whether the anomaly lies above or below the band (on the resolution: where it lay); absent when unknown", "above", "below")},
+			{"sensitivity", num("the trigger's sensitivity, in standard deviations; absent for a reported anomaly")},
+			{"aggregation", oneOf("how the bucket's samples were aggregated; absent for a reported anomaly", "sum", "avg", "min", "max", "count", "last")},
+			{"bucket_seconds", integer("the width of the buckets the detector judges; absent for a reported anomaly")},
+			{"bucket_start", timeOf("the start of the bucket judged; absent for a reported anomaly")},
+			{"properties", objectOf("the host's properties of a reported anomaly")},
+		}, alertEpisode(resolved)...)
+	}
+	anomalyRequired := []string{"metric", "value", "expected", "lower", "upper", "score", "status"}
 	return []EventType{
 		{
 			Name:        EventTypeTest,
@@ -118,56 +142,69 @@ func EventTypes() []EventType {
 			Schema: dataSchema("$error", []string{"error_type", "error_message", "details"},
 				prop{"error_type", str("the kind of error, such as timeout")},
 				prop{"error_message", str("the error's message")},
-				prop{"details", objectOf("the host's details about the error")}),
+				prop{"details", objectOf("the host's details about the error; empty when it gave none")}),
 		},
 		{
-			Name:        EventTypeThresholdAlert,
-			Description: "A metric breached a threshold condition; sent to webhooks with a threshold trigger.",
-			Schema:      dataSchema("$threshold_alert", []string{"metric", "value", "threshold", "exceeded"}, threshold...),
+			Name: EventTypeThresholdAlert,
+			Description: "A metric breached a condition of a threshold trigger (reason fired), or still does after the condition's " +
+				"repeat interval (reason renotify); sent once per episode however many processes evaluate it.",
+			Schema: dataSchema("$threshold_alert", thresholdRequired, threshold(false)...),
 		},
 		{
-			Name:        "$threshold_resolved",
-			Description: "A threshold alert resolved: the metric no longer breaches the condition.",
-			Schema:      dataSchema("$threshold_resolved", []string{"metric", "value", "threshold", "exceeded", "status"}, threshold...),
+			Name: EventTypeThresholdResolved,
+			Description: "A threshold alert resolved: the metric no longer breaches the condition (reason recovered) or its " +
+				"window holds no samples (reason no_data). Not sent for conditions with notify_resolved false.",
+			Schema: dataSchema("$threshold_resolved", append(thresholdRequired, "resolved_at", "duration_seconds"), threshold(true)...),
 		},
 		{
-			Name:        "$anomaly",
-			Description: "A metric left the band its detector expected; sent to webhooks with an anomaly trigger.",
-			Schema:      dataSchema("$anomaly", []string{"metric", "value", "expected", "score"}, anomaly...),
+			Name: EventTypeAnomaly,
+			Description: "A metric left the band its detector expected, or the host reported an anomaly with TriggerAnomaly; " +
+				"sent to webhooks with an anomaly trigger on the metric.",
+			Schema: dataSchema("$anomaly", anomalyRequired, anomaly(false)...),
 		},
 		{
-			Name:        "$anomaly_resolved",
-			Description: "An anomaly resolved: the metric is back within its expected band.",
-			Schema:      dataSchema("$anomaly_resolved", []string{"metric", "value", "expected", "score", "status"}, anomaly...),
+			Name:        EventTypeAnomalyResolved,
+			Description: "An anomaly resolved: the metric is back within its expected band, or the host reported the incident over.",
+			Schema:      dataSchema("$anomaly_resolved", anomalyRequired, anomaly(true)...),
 		},
 		{
-			Name:        "$scheduled_summary",
-			Description: "A periodic summary, built by the host's summary function; sent to webhooks with a scheduled trigger, once per period.",
+			Name: EventTypeScheduledSummary,
+			Description: "A periodic summary, built by the host's Config.Summary; sent to webhooks with a scheduled trigger, " +
+				"once per period.",
 			Schema: dataSchema("$scheduled_summary", []string{"period_start", "period_end", "summary"},
 				prop{"period_start", timeOf("the start of the period summarised")},
 				prop{"period_end", timeOf("the end of the period summarised")},
-				prop{"summary", objectOf("the host's summary of the period")}),
+				prop{"summary", typed([]string{"object", "null"}, "the host's summary of the period; null without a Config.Summary")},
+				prop{"interval_seconds", integer("the trigger's interval, for an interval schedule")},
+				prop{"schedule", str("the trigger's cron expression, for a cron schedule")},
+				prop{"timezone", str("the time zone of the cron expression, for a cron schedule")}),
 		},
 		{
-			Name:        "$funnel_complete",
+			Name:        EventTypeFunnelComplete,
 			Description: "A user completed a funnel; sent to webhooks with a funnel_complete trigger.",
-			Schema: dataSchema("$funnel_complete", []string{"funnel_id", "distinct_id", "completed_at"},
+			Schema: dataSchema("$funnel_complete", []string{"funnel_id", "funnel_name", "distinct_id", "completed_at", "steps", "properties"},
 				prop{"funnel_id", str("the funnel's ID")},
-				prop{"funnel_name", str("the funnel's name")},
+				prop{"funnel_name", str("the funnel's name; empty when the host gave none")},
 				prop{"distinct_id", str("the user's distinct ID")},
 				prop{"completed_at", timeOf("when the user completed the funnel")},
-				prop{"steps", map[string]any{"type": "array", "description": "the funnel's steps as the user went through them"}},
-				prop{"properties", objectOf("the host's properties of the completion")}),
+				prop{"steps", map[string]any{
+					"type": "array", "description": "the funnel's steps as the user went through them",
+					"items": map[string]any{"type": "object", "required": []string{"name"}, "properties": map[string]any{
+						"name":         str("the step's name"),
+						"completed_at": timeOf("when the user completed the step, when the host said"),
+					}},
+				}},
+				prop{"properties", objectOf("the host's properties of the completion; empty when it gave none")}),
 		},
 		{
-			Name:        "$cohort_entry",
+			Name:        EventTypeCohortEntry,
 			Description: "A user entered a cohort; sent to webhooks with a cohort_entry trigger.",
-			Schema: dataSchema("$cohort_entry", []string{"cohort_id", "distinct_id", "entered_at"},
+			Schema: dataSchema("$cohort_entry", []string{"cohort_id", "cohort_name", "distinct_id", "entered_at", "properties"},
 				prop{"cohort_id", str("the cohort's ID")},
-				prop{"cohort_name", str("the cohort's name")},
+				prop{"cohort_name", str("the cohort's name; empty when the host gave none")},
 				prop{"distinct_id", str("the user's distinct ID")},
 				prop{"entered_at", timeOf("when the user entered the cohort")},
-				prop{"properties", objectOf("the host's properties of the entry")}),
+				prop{"properties", objectOf("the host's properties of the entry; empty when it gave none")}),
 		},
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -494,9 +495,10 @@ func (t *telemetry) observeQueue(ctx context.Context, o metric.Observer, r Queue
 	return nil
 }
 
-// noteEvaluation counts one evaluation of a stateful trigger of kind
-// (threshold, anomaly, scheduled…); err is its failure, if any. It is
-// the hook for Service.Evaluate.
+// noteEvaluation counts one evaluation round of the stateful triggers of
+// kind (threshold, anomaly, scheduled); err is its failure, if any.
+// Service.Evaluate calls it once per round for each kind that some
+// webhook has.
 func (t *telemetry) noteEvaluation(ctx context.Context, kind TriggerType, err error) {
 	if !t.evaluations.Enabled(ctx) {
 		return
@@ -509,12 +511,47 @@ func (t *telemetry) noteEvaluation(ctx context.Context, kind TriggerType, err er
 }
 
 // noteAlertTransition counts one alert state change of a trigger of
-// kind, such as "firing" or "resolved". It is the hook for the alert
-// state machine.
+// kind: "pending", "firing", "resolved" (firing to ok) or "cleared"
+// (pending to ok). noteStateChange calls it.
 func (t *telemetry) noteAlertTransition(ctx context.Context, kind TriggerType, transition string) {
 	if t.transitions.Enabled(ctx) {
 		t.transitions.Add(ctx, 1, metric.WithAttributes(attrTriggerKind.String(string(kind)), attrTransition.String(transition)))
 	}
+}
+
+// noteStateChange counts the alert transition, if any, from before to
+// after, the trigger state as read and as saved by one compare-and-set:
+// a transition is counted once by the process that made it, however
+// many evaluate.
+func (t *telemetry) noteStateChange(ctx context.Context, before, after *TriggerState) {
+	if before == nil || after == nil {
+		return
+	}
+	status := func(s AlertStatus) AlertStatus {
+		if s == "" {
+			return AlertOK
+		}
+		return s
+	}
+	from, to := status(before.Alert.Status), status(after.Alert.Status)
+	if from == to {
+		return
+	}
+	transition := string(to)
+	if to == AlertOK {
+		transition = "cleared"
+		if from == AlertFiring {
+			transition = "resolved"
+		}
+	}
+	t.noteAlertTransition(ctx, TriggerType(stateKind(after)), transition)
+}
+
+// stateKind returns the trigger kind of a trigger state, the first part
+// of its key (see stateKey): threshold, anomaly or scheduled.
+func stateKind(st *TriggerState) string {
+	kind, _, _ := strings.Cut(st.Key, ":")
+	return kind
 }
 
 // deliveryLog returns log with the attributes that every log line about

@@ -84,7 +84,9 @@ func (s *Service) updateState(ctx context.Context, st *TriggerState, decide func
 		if err == nil {
 			if d.enqueue != nil && len(res.DeliveryIDs) > 0 && !res.Duplicate {
 				s.notify()
+				s.tel.enqueuedDeliveries(ctx, stateKind(next), len(res.DeliveryIDs))
 			}
+			s.tel.noteStateChange(ctx, cur, next)
 			return res, nil
 		}
 		if !errors.Is(err, ErrConflict) || attempt == maxStateAttempts {

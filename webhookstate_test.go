@@ -200,11 +200,11 @@ func TestEventTypes(t *testing.T) {
 	want := map[string][]string{
 		"$test":               {"message", "webhook_name"},
 		"$error":              {"error_type", "error_message", "details"},
-		"$threshold_alert":    {"metric", "value", "threshold", "exceeded", "status", "reason", "operator", "aggregation", "window_seconds", "episode_id", "started_at", "fired_at", "resolved_at", "duration_seconds", "notification_count"},
-		"$threshold_resolved": {"metric", "value", "threshold", "exceeded", "status", "reason", "operator", "aggregation", "window_seconds", "episode_id", "started_at", "fired_at", "resolved_at", "duration_seconds", "notification_count"},
-		"$anomaly":            {"metric", "value", "expected", "lower", "upper", "score", "direction", "status", "episode_id", "started_at", "fired_at", "resolved_at", "duration_seconds"},
-		"$anomaly_resolved":   {"metric", "value", "expected", "lower", "upper", "score", "direction", "status", "episode_id", "started_at", "fired_at", "resolved_at", "duration_seconds"},
-		"$scheduled_summary":  {"period_start", "period_end", "summary"},
+		"$threshold_alert":    {"metric", "value", "threshold", "exceeded", "status", "reason", "operator", "aggregation", "window_seconds", "recovery_value", "reported_threshold", "episode_id", "started_at", "fired_at", "notification_count"},
+		"$threshold_resolved": {"metric", "value", "threshold", "exceeded", "status", "reason", "operator", "aggregation", "window_seconds", "recovery_value", "reported_threshold", "episode_id", "started_at", "fired_at", "resolved_at", "duration_seconds", "notification_count"},
+		"$anomaly":            {"metric", "value", "expected", "lower", "upper", "score", "direction", "sensitivity", "aggregation", "bucket_seconds", "bucket_start", "properties", "status", "episode_id", "started_at", "fired_at"},
+		"$anomaly_resolved":   {"metric", "value", "expected", "lower", "upper", "score", "direction", "sensitivity", "aggregation", "bucket_seconds", "bucket_start", "properties", "status", "episode_id", "started_at", "fired_at", "resolved_at", "duration_seconds"},
+		"$scheduled_summary":  {"period_start", "period_end", "summary", "interval_seconds", "schedule", "timezone"},
 		"$funnel_complete":    {"funnel_id", "funnel_name", "distinct_id", "completed_at", "steps", "properties"},
 		"$cohort_entry":       {"cohort_id", "cohort_name", "distinct_id", "entered_at", "properties"},
 	}

@@ -22,6 +22,7 @@
 //	GET, PUT       /webhooks/{id}                  read, replace
 //	PATCH, DELETE  /webhooks/{id}                  merge-patch (RFC 7396), delete
 //	POST           /webhooks/{id}/test             send a "$test" delivery now and return it
+//	GET            /webhooks/{id}/stats            outcomes, success rate, latency, health; since (default 24 h ago)
 //	GET            /webhooks/{id}/deliveries       the history: cursor page; status, event_type, since, until
 //	GET            /webhooks/{id}/deliveries/{delivery_id}            one delivery, its attempts, the body sent
 //	POST           /webhooks/{id}/deliveries/{delivery_id}/redeliver  queue it again (202)
@@ -39,7 +40,20 @@
 // only in the responses of create, of the secret endpoint and of
 // rotation, never in other responses nor in logs. Errors are RFC 9457
 // application/problem+json, with "errors": [{"pointer", "detail"}] for
-// the fields at fault.
+// the fields at fault: 400 for a body or query the API cannot read
+// (malformed JSON, unknown fields, wrong types, bad parameters), 404 for
+// a missing webhook or delivery, 405 with Allow, 409 and 412 for
+// version conflicts, 413 above Config.MaxBodyBytes, 415 for a body that
+// is not JSON, 422 for a webhook the library refuses (pointers such as
+// "/triggers/0/conditions/0/for_seconds"), 401, 403 and 429 as the
+// host's Config.Tenant and Config.RateLimit say, 503 when the delivery
+// queue is full, and 500 only for server faults.
+//
+// Stats: GET /webhooks/{id}/stats serves webhook.TenantService.Stats
+// (webhook.WebhookStats in JSON). The whole queue's state
+// (webhook.Service.QueueStats) is not served: it spans every tenant and
+// is the operator's, not a tenant's; serve it, if you want it over
+// HTTP, from an endpoint of your own operators' API.
 //
 // With Config.Tenant, every request is scoped to the tenant it returns
 // (webhook.Service.Tenant): another tenant's webhook or delivery answers

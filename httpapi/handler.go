@@ -161,6 +161,7 @@ var routeTable = []route{
 	{method: "PATCH", path: "/webhooks/{id}", serve: (*Handler).patchWebhook},
 	{method: "DELETE", path: "/webhooks/{id}", serve: (*Handler).deleteWebhook},
 	{method: "POST", path: "/webhooks/{id}/test", serve: (*Handler).testWebhook},
+	{method: "GET", path: "/webhooks/{id}/stats", serve: (*Handler).webhookStats},
 	{method: "GET", path: "/webhooks/{id}/deliveries", serve: (*Handler).listDeliveries},
 	{method: "GET", path: "/webhooks/{id}/deliveries/{delivery_id}", serve: (*Handler).getDelivery},
 	{method: "POST", path: "/webhooks/{id}/deliveries/{delivery_id}/redeliver", serve: (*Handler).redeliver},
@@ -207,7 +208,7 @@ func (h *Handler) wrap(rt route) http.Handler {
 			err = rt.serve(h, rq)
 		}
 		if err != nil {
-			h.fail(w, r, err)
+			h.fail(w, r, rq.tenant, err)
 		}
 	})
 }
@@ -268,6 +269,7 @@ type scoped interface {
 	Disable(ctx context.Context, id, reason string) (*webhook.Webhook, error)
 	RotateSecretWith(ctx context.Context, id string, p webhook.RotateSecretParams) (*webhook.Webhook, error)
 	ListDeliveries(ctx context.Context, p webhook.ListDeliveriesParams) ([]*webhook.Delivery, error)
+	Stats(ctx context.Context, webhookID string, since time.Time) (*webhook.WebhookStats, error)
 }
 
 var (

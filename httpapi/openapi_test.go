@@ -83,6 +83,12 @@ func TestOpenAPIValidatorRejects(t *testing.T) {
 	require.NoError(t, check(ok))
 	assert.Error(t, check(strings.Replace(ok, `"id":"x"`, `"id":"x","secret":"whsec_abc"`, 1)), "a secret does not fit a webhook response")
 	assert.Error(t, check(strings.Replace(ok, `"enabled":true,`, ``, 1)))
+	for _, trig := range []string{`{"trigger_type":"event","evnts":["x"]}`, `{"trigger_type":"monthly"}`,
+		`{"trigger_type":"threshold","conditions":[{"metric":"m","operator":"gt","value":1,"for":60}]}`,
+		`{"trigger_type":"anomaly","metric":"m","direction":"up"}`} {
+		assert.Error(t, check(strings.Replace(ok, `"triggers":[]`, `"triggers":[`+trig+`]`, 1)), "%s does not fit", trig)
+	}
+	require.NoError(t, check(strings.Replace(ok, `"triggers":[]`, `"triggers":[{"trigger_type":"scheduled","schedule":"0 9 * * 1","timezone":"UTC"}]`, 1)))
 }
 
 func TestServedDocumentIsTheFile(t *testing.T) {

@@ -196,13 +196,14 @@ func fieldProblems(ve *webhook.ValidationError) []fieldProblem {
 }
 
 // fail writes err as a problem, and logs it: at error level for a
-// server fault, at debug level otherwise.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+// server fault, at debug level otherwise, with the request's tenant_id
+// ("" before it is known, or for a single-tenant host).
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, tenant string, err error) {
 	e := serviceError(err)
 	if e.status >= 500 {
-		h.log.ErrorContext(r.Context(), "httpapi: request failed", "method", r.Method, "path", r.URL.Path, "status", e.status, "error", err)
+		h.log.ErrorContext(r.Context(), "httpapi: request failed", "method", r.Method, "path", r.URL.Path, "tenant_id", tenant, "status", e.status, "error", err)
 	} else {
-		h.log.DebugContext(r.Context(), "httpapi: request refused", "method", r.Method, "path", r.URL.Path, "status", e.status, "detail", e.detail)
+		h.log.DebugContext(r.Context(), "httpapi: request refused", "method", r.Method, "path", r.URL.Path, "tenant_id", tenant, "status", e.status, "detail", e.detail)
 	}
 	for k, vs := range e.header {
 		for _, v := range vs {

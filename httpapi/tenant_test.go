@@ -44,6 +44,7 @@ func TestTenantIsolation(t *testing.T) {
 		{key: "PUT /webhooks/{id}", method: "PUT", path: hp, body: put, success: 200},
 		{key: "PATCH /webhooks/{id}", method: "PATCH", path: hp, body: `{"name":"patched"}`, ct: typeMergePatch, success: 200},
 		{key: "POST /webhooks/{id}/test", method: "POST", path: hp + "/test", success: 200},
+		{key: "GET /webhooks/{id}/stats", method: "GET", path: hp + "/stats", success: 200},
 		{key: "GET /webhooks/{id}/deliveries", method: "GET", path: hp + "/deliveries", success: 200},
 		{key: "GET /webhooks/{id}/deliveries/{delivery_id}", method: "GET", path: hp + "/deliveries/" + failed, success: 200,
 			otherPath: "/webhooks/" + own + "/deliveries/" + failed},

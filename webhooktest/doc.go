@@ -28,4 +28,10 @@
 //     RequireNotDelivered, which read the Service's Storage.
 //   - SignedHeaders and NewSignedRequest, which produce a valid signed
 //     request for testing your own receiver's handler.
+//
+// Stateful triggers (threshold, anomaly, scheduled) notify from
+// webhook.Service.Evaluate, which a running Worker calls every
+// Config.EvaluationInterval and Drain does not: in a test, move the
+// Clock and call svc.Evaluate before asserting (see the example of
+// RequireEnqueued).
 package webhooktest

@@ -165,6 +165,34 @@ func ExampleRequireEnqueued() {
 	// pending production
 }
 
+// Stateful triggers (threshold, anomaly, scheduled) send from
+// svc.Evaluate, which a running Worker calls periodically: in a test,
+// move the Clock and call it yourself before asserting.
+func ExampleRequireEnqueued_thresholdAlert() {
+	t := &exampleT{}
+	defer t.done()
+	ctx := context.Background()
+
+	clock := webhooktest.NewClock(time.Time{})
+	svc, _ := webhook.NewService(memstore.New(nil), &webhook.Config{Now: clock.Now, Doer: &webhooktest.Doer{}})
+	_, _ = svc.Create(ctx, &webhook.Webhook{Name: "on-call", URL: "https://pager.example.com/hooks",
+		Triggers: []webhook.Trigger{{Type: webhook.TriggerThreshold, Conditions: []webhook.Condition{
+			{Metric: "latency_ms", Operator: webhook.ConditionGT, Value: 500, WindowSeconds: 60, Aggregation: webhook.AggregateAvg, ForSeconds: 30},
+		}}}})
+
+	for _, v := range []float64{700, 900, 800} { // the code under test records its latencies
+		_ = svc.RecordMetric(ctx, "latency_ms", v, time.Time{}, "production")
+	}
+	_ = svc.Evaluate(ctx) // the breach starts: pending for 30 s
+	webhooktest.RequireNotEnqueued(t, svc, webhook.EventTypeThresholdAlert, nil)
+	clock.Advance(30 * time.Second)
+	_ = svc.Evaluate(ctx) // held for 30 s: it fires
+	m := webhooktest.RequireEnqueued(t, svc, webhook.EventTypeThresholdAlert, nil)
+	fmt.Println(m.Data["reason"], m.Data["metric"], m.Data["value"], ">", m.Data["threshold"])
+	// Output:
+	// fired latency_ms 800 > 500
+}
+
 // NewSignedRequest tests your own receiver: here, one behind the
 // library's Verifier middleware.
 func ExampleNewSignedRequest() {

@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/analytics-webhooks/webhook"
 	"github.com/analytics-webhooks/webhook/storage/pgstore"
+	"github.com/analytics-webhooks/webhook/storage/storagetest"
 )
 
 // queryCounter is a pgx tracer counting the statements sent.
@@ -52,43 +51,6 @@ func countedStore(t *testing.T, c *queryCounter) *pgstore.Store {
 	return s
 }
 
-// fillHistory stores n deliveries of the webhook hook, each with the
-// given number of attempts (retrying, and failed the last time).
-func fillHistory(tb testing.TB, s webhook.Storage, hook string, n, attempts int) {
-	tb.Helper()
-	ctx := context.Background()
-	now := time.Now().UTC()
-	p := webhook.EnqueueParams{Now: now}
-	for range n {
-		pid, did := uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String()
-		p.Payloads = append(p.Payloads, &webhook.Payload{ID: pid, WebhookID: hook, EventType: "order.paid", Timestamp: now, Body: []byte(`{"data":{}}`)})
-		p.Deliveries = append(p.Deliveries, &webhook.Delivery{ID: did, WebhookID: hook, PayloadID: pid, EventType: "order.paid",
-			Status: webhook.StatusPending, NextAttemptAt: now, CreatedAt: now})
-	}
-	if _, err := s.Enqueue(ctx, p); err != nil {
-		tb.Fatal(err)
-	}
-	for a := range attempts {
-		at := now.Add(time.Duration(a) * time.Hour)
-		cs, err := s.ClaimDeliveries(ctx, webhook.ClaimParams{WorkerID: "fill", Limit: n, LeaseDuration: time.Minute, Now: at})
-		if err != nil || len(cs) != n {
-			tb.Fatalf("claim %d: %d of %d, %v", a, len(cs), n, err)
-		}
-		st := webhook.StatusRetrying
-		if a == attempts-1 {
-			st = webhook.StatusFailed
-		}
-		for _, c := range cs {
-			if err := s.RecordAttempt(ctx, webhook.RecordAttemptParams{
-				DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Status: st, NextAttemptAt: at.Add(time.Hour),
-				Attempt: webhook.Attempt{StartedAt: at, StatusCode: 503, ResponseBody: strings.Repeat("x", 64)}, Now: at,
-			}); err != nil {
-				tb.Fatal(err)
-			}
-		}
-	}
-}
-
 // withoutHistoryReader hides a Storage's HistoryReader, for the Service's
 // per-delivery path.
 type withoutHistoryReader struct{ webhook.Storage }
@@ -100,7 +62,7 @@ func TestHistoryPageIsOneStatement(t *testing.T) {
 	var c queryCounter
 	s := countedStore(t, &c)
 	hook := uuid.Must(uuid.NewV7()).String()
-	fillHistory(t, s, hook, 100, 3)
+	storagetest.FillHistory(t, s, hook, 100, 3)
 	p := webhook.ListDeliveriesParams{WebhookID: hook, Statuses: []webhook.DeliveryStatus{webhook.StatusFailed, webhook.StatusRetrying}}
 
 	c.n.Store(0)

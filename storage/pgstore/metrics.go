@@ -17,34 +17,14 @@ var _ webhook.MetricStore = (*Store)(nil)
 // metricStatements holds the SQL of metric buckets with the schema
 // filled in.
 type metricStatements struct {
-	add, query, queryEnvs, prune string
+	add, prune string
+	// queries[filtered][stepped] is the query of some environments
+	// (filtered) or all, in steps or in one.
+	queries [2][2]string
 }
 
 func newMetricStatements(schema string) metricStatements {
 	q := func(sql string) string { return strings.ReplaceAll(sql, "{{schema}}", schema) }
-	// The queries aggregate one metric's buckets in [$3, $4) by
-	// environment and step: steps of $5 microseconds from $3, or one step
-	// ($5 = 0). The last value is the one with the latest last_at, of the
-	// latest bucket on a tie. Each environment's range of starts is read
-	// from the primary key on its own: the environments are $6 (in
-	// queryEnvs), or (in query) those of the metric, found one index
-	// probe each (a loose index scan, which PostgreSQL before 18 does not
-	// do by itself).
-	query := func(envs string) string {
-		return q(`WITH RECURSIVE ` + envs + `
-			SELECT e.env, b.step, b.count, b.sum, b.min, b.max, b.last, b.last_at
-			FROM envs e CROSS JOIN LATERAL (
-				SELECT CASE WHEN $5::int8 = 0 THEN $3::timestamptz
-						ELSE date_bin($5::int8 * interval '1 microsecond', m.start, $3::timestamptz) END AS step,
-					sum(m.count)::int8 AS count, sum(m.sum) AS sum, min(m.min) AS min, max(m.max) AS max,
-					(array_agg(m.last ORDER BY m.last_at DESC, m.start DESC))[1] AS last, max(m.last_at) AS last_at
-				FROM {{schema}}.metric_buckets m
-				WHERE m.tenant_id = $1 AND m.metric = $2 AND m.environment = e.env
-					AND m.start >= $3::timestamptz AND m.start < $4::timestamptz
-				GROUP BY 1
-			) b
-			ORDER BY e.env COLLATE "C", b.step`)
-	}
 	return metricStatements{
 		// The rows are merged in the order given (sorted by the caller),
 		// so that concurrent flushes lock shared buckets in one order
@@ -62,16 +42,12 @@ func newMetricStatements(schema string) metricStatements {
 				max = greatest(b.max, excluded.max),
 				last = CASE WHEN excluded.last_at >= b.last_at THEN excluded.last ELSE b.last END,
 				last_at = greatest(b.last_at, excluded.last_at)`),
-		// Two statements rather than one with an optional filter, so that
-		// a generic plan of each reads the index with all its conditions.
-		query: query(`envs(env) AS (
-				(SELECT environment FROM {{schema}}.metric_buckets
-				WHERE tenant_id = $1 AND metric = $2 ORDER BY environment LIMIT 1)
-				UNION ALL
-				SELECT (` + nextEnvironment("e.env") + `)
-				FROM envs e WHERE e.env IS NOT NULL
-			)`),
-		queryEnvs: query(`envs(env) AS (SELECT DISTINCT unnest($6::text[]))`),
+		// Four statements rather than one with optional parts, so that a
+		// generic plan of each reads the index with all its conditions.
+		queries: [2][2]string{
+			{q(metricQuery(false, false)), q(metricQuery(false, true))},
+			{q(metricQuery(true, false)), q(metricQuery(true, true))},
+		},
 		// Buckets a flush holds are skipped (SKIP LOCKED): pruning never
 		// waits for flushes, so the two cannot deadlock.
 		prune: q(`WITH victims AS (
@@ -84,6 +60,49 @@ func newMetricStatements(schema string) metricStatements {
 			DELETE FROM {{schema}}.metric_buckets b USING victims v
 			WHERE b.tenant_id = v.tenant_id AND b.metric = v.metric AND b.start = v.start AND b.environment = v.environment`),
 	}
+}
+
+// metricQuery returns the query of one metric's buckets in [$3, $4),
+// aggregated by environment and, when stepped, by steps of $5
+// microseconds from $3; filtered, of the environments in the last
+// parameter. Each environment's range of starts is read from the primary
+// key on its own: the environments asked for, or those of the metric,
+// found one index probe each (a loose index scan, which PostgreSQL
+// before 18 does not do by itself). A step's last value is that of the
+// latest last_at, of the latest bucket on a tie.
+func metricQuery(filtered, stepped bool) string {
+	envs := `envs(env) AS (
+			(SELECT environment FROM {{schema}}.metric_buckets
+			WHERE tenant_id = $1 AND metric = $2 ORDER BY environment LIMIT 1)
+			UNION ALL
+			SELECT (` + nextEnvironment("e.env") + `)
+			FROM envs e WHERE e.env IS NOT NULL
+		)`
+	if filtered {
+		param := "$5"
+		if stepped {
+			param = "$6"
+		}
+		envs = `envs(env) AS (SELECT DISTINCT unnest(` + param + `::text[]))`
+	}
+	// One step is an aggregate without GROUP BY, and needs no grouping
+	// sort: one row, of NULLs when there are no buckets.
+	step, group := `$3::timestamptz`, `) b WHERE b.count IS NOT NULL`
+	if stepped {
+		step = `date_bin($5::int8 * interval '1 microsecond', m.start, $3::timestamptz)`
+		group = `GROUP BY 1) b`
+	}
+	return `WITH RECURSIVE ` + envs + `
+		SELECT e.env, b.step, b.count, b.sum, b.min, b.max, b.last, b.last_at
+		FROM envs e CROSS JOIN LATERAL (
+			SELECT ` + step + ` AS step, sum(m.count)::int8 AS count, sum(m.sum) AS sum,
+				min(m.min) AS min, max(m.max) AS max,
+				(array_agg(m.last ORDER BY m.last_at DESC, m.start DESC))[1] AS last, max(m.last_at) AS last_at
+			FROM {{schema}}.metric_buckets m
+			WHERE m.tenant_id = $1 AND m.metric = $2 AND m.environment = e.env
+				AND m.start >= $3::timestamptz AND m.start < $4::timestamptz
+			` + group + `
+		ORDER BY e.env COLLATE "C", b.step`
 }
 
 // nextEnvironment is the query of the metric's first environment after
@@ -169,8 +188,11 @@ func (s *Store) QueryMetric(ctx context.Context, q webhook.MetricQuery) ([]webho
 	// truncated to microseconds: rounding the bounds up keeps exactly
 	// the starts in [From, To), and bins them as steps from From do.
 	from, to := ceilMicro(q.From), ceilMicro(q.To)
-	args := []any{text(q.TenantID), text(q.Metric), from, to, q.Step.Microseconds()}
-	sql := s.metrics.query
+	args := []any{text(q.TenantID), text(q.Metric), from, to}
+	stepped := q.Step > 0
+	if stepped {
+		args = append(args, q.Step.Microseconds())
+	}
 	var asked map[string]string // stored environment → the caller's
 	if q.Environments != nil {
 		envs := make([]string, len(q.Environments))
@@ -179,8 +201,9 @@ func (s *Store) QueryMetric(ctx context.Context, q webhook.MetricQuery) ([]webho
 			envs[i] = text(e)
 			asked[envs[i]] = e
 		}
-		sql, args = s.metrics.queryEnvs, append(args, envs)
+		args = append(args, envs)
 	}
+	sql := s.metrics.queries[b2i(q.Environments != nil)][b2i(stepped)]
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, translate(err, "query metric %s", q.Metric)
@@ -204,6 +227,14 @@ func (s *Store) QueryMetric(ctx context.Context, q webhook.MetricQuery) ([]webho
 	return out, nil
 }
 
+// b2i returns 1 for true and 0 for false.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // ceilMicro returns t rounded up to a whole microsecond.
 func ceilMicro(t time.Time) time.Time {
 	if c := t.Truncate(time.Microsecond); c.Before(t) {
@@ -222,7 +253,7 @@ func (s *Store) PruneMetrics(ctx context.Context, before time.Time) (int, error)
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		tag, err := s.pool.Exec(ctx, s.metrics.prune, before, DefaultPruneBatch)
+		tag, err := s.pool.Exec(ctx, s.metrics.prune, ceilMicro(before), DefaultPruneBatch)
 		if err != nil {
 			return total, translate(err, "prune metrics")
 		}

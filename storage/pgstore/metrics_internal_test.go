@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,20 +55,27 @@ func explainTyped(t *testing.T, s *Store, sql string, params ...param) string {
 func TestQueryMetricReadsItsRangeOfTheIndex(t *testing.T) {
 	s, _ := unmigratedStore(t)
 	require.NoError(t, s.Migrate(t.Context()))
-	base := []param{{"text", "'acme'"}, {"text", "'m'"}, {"timestamptz", "'2026-03-04T05:06:00Z'"}, {"timestamptz", "'2026-03-04T05:11:00Z'"}, {"int8", "10000000"}}
+	base := []param{{"text", "'acme'"}, {"text", "'m'"}, {"timestamptz", "'2026-03-04T05:06:00Z'"}, {"timestamptz", "'2026-03-04T05:11:00Z'"}}
+	step := param{"int8", "10000000"}
+	envs := param{"text[]", "'{production}'"}
 	for name, tc := range map[string]struct {
 		sql    string
 		params []param
 	}{
-		"every environment": {s.metrics.query, base},
-		"some environments": {s.metrics.queryEnvs, append(base, param{"text[]", "'{production}'"})},
+		"every environment":           {s.metrics.queries[0][0], base},
+		"every environment, in steps": {s.metrics.queries[0][1], append(slices.Clone(base), step)},
+		"some environments":           {s.metrics.queries[1][0], append(slices.Clone(base), envs)},
+		"some environments, in steps": {s.metrics.queries[1][1], append(slices.Clone(base), step, envs)},
 	} {
 		plan := explainTyped(t, s, tc.sql, tc.params...)
 		assert.Contains(t, plan, "metric_buckets_pkey", "%s:\n%s", name, plan)
 		assert.NotContains(t, plan, "Seq Scan", "%s:\n%s", name, plan)
 		assert.NotRegexp(t, `Filter: \((environment|start|tenant_id|metric)`, plan, "%s: every condition is an index condition:\n%s", name, plan)
-		assert.Regexp(t, `Index Cond: \(\(tenant_id = \$1\) AND \(metric = \$2\) AND \(environment = (e\.env|\(unnest\(\$6\)\))\) AND \(start >= \$3\) AND \(start < \$4\)\)`,
+		assert.Regexp(t, `Index Cond: \(\(tenant_id = \$1\) AND \(metric = \$2\) AND \(environment = (e\.env|\(unnest\(\$[56]\)\))\) AND \(start >= \$3\) AND \(start < \$4\)\)`,
 			plan, "%s: one range per environment:\n%s", name, plan)
+		if !strings.Contains(name, "steps") {
+			assert.Equal(t, 1, strings.Count(plan, "Sort  "), "%s: one step needs no sort but the result's:\n%s", name, plan)
+		}
 	}
 }
 

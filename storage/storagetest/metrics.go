@@ -318,6 +318,11 @@ func testMetricPrune(t *testing.T, ms webhook.MetricStore) {
 	n, err = ms.PruneMetrics(ctx, at(2))
 	require.NoError(t, err)
 	require.Zero(t, n)
+	n, err = ms.PruneMetrics(ctx, at(2).Add(time.Nanosecond))
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "a bucket starting just before the cut-off goes")
+	series(t, ms, "production", 2)
+	series(t, ms, "staging", 2)
 
 	// More buckets than a backend may delete in one batch.
 	var bs []webhook.MetricBucket
