@@ -1,8 +1,10 @@
 package webhook
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -97,5 +99,83 @@ func BenchmarkCandidatesOneTenantOfMany(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// FuzzIndexOffersEveryMatch checks the index of required property
+// values: whenever a trigger's filters hold on the data, the index
+// offers its webhook, whatever the operator and values (numbers of any
+// form, -0, null, bools, strings, arrays, Go-typed data).
+func FuzzIndexOffersEveryMatch(f *testing.F) {
+	for _, c := range [][3]string{
+		{"equals", `1`, `{"p":1.0}`}, {"equals", `-0`, `{"p":0}`}, {"equals", `null`, `{"p":null}`},
+		{"in", `["a",2,true,null]`, `{"p":true}`}, {"equals", `"x"`, `{"p":{"q":"x"}}`}, {"equals", `[1]`, `{"p":[1]}`},
+		{"in", `[1,2]`, `{"p":"1"}`}, {"equals", `false`, `{"p":false}`}, {"not_equals", `1`, `{}`},
+	} {
+		f.Add(c[0], "p", c[1], c[2], int64(0))
+		f.Add(c[0], "p.q", c[1], c[2], int64(3))
+	}
+	f.Fuzz(func(t *testing.T, op, property, valueJSON, dataJSON string, n int64) {
+		var value any
+		if json.Unmarshal([]byte(valueJSON), &value) != nil {
+			return
+		}
+		var data map[string]any
+		if json.Unmarshal([]byte(dataJSON), &data) != nil || data == nil {
+			return
+		}
+		w := &Webhook{ID: "w", Name: "n", URL: "https://example.com", Retry: DefaultRetryPolicy(),
+			Triggers: []Trigger{{Type: TriggerEvent, Filters: []Filter{{Property: property, Operator: FilterOperator(op), Value: value}}}}}
+		cw, err := w.compile()
+		if err != nil {
+			return
+		}
+		idx := newIndex()
+		idx.add(cw)
+		typed := map[string]any{"p": n, "n": int32(n), "u": uint8(n), "s": fmt.Sprint(n)}
+		for _, d := range []map[string]any{data, typed} {
+			offered := slices.Contains(idx.candidatesFor("", TriggerEvent, "e", func() map[string]any { return d }), cw)
+			if cw.triggers[0].match("e", d) && !offered {
+				t.Fatalf("filter %s %s %s holds on %v but the index does not offer the webhook", property, op, valueJSON, d)
+			}
+		}
+		// A copy changed by removing and adding the webhook offers the same.
+		b := fork(idx)
+		b.remove("w")
+		if got := b.idx.candidatesFor("", TriggerEvent, "e", func() map[string]any { return data }); len(got) != 0 {
+			t.Fatalf("removed, still offered: %v", got)
+		}
+		b.insert(cw)
+		if a, c := idx.candidatesFor("", TriggerEvent, "e", func() map[string]any { return data }), b.idx.candidatesFor("", TriggerEvent, "e", func() map[string]any { return data }); !slices.Equal(a, c) {
+			t.Fatalf("the changed copy offers %v, the original %v", c, a)
+		}
+	})
+}
+
+// TestIndexCopiesLeaveTheOriginal checks that changing a copy of the
+// index leaves the one it was made from as it was.
+func TestIndexCopiesLeaveTheOriginal(t *testing.T) {
+	idx := tenantIndex(t, 50, "a", "")
+	before := len(idx.candidates("a", TriggerEvent, "checkout.done"))
+	b := fork(idx)
+	for id := range idx.byID {
+		if id[0] == 'a' && id[len(id)-1] == '7' {
+			b.remove(id)
+		}
+	}
+	extra := tenantIndex(t, 1, "a")
+	for _, cw := range extra.byID {
+		cw.w.ID = "a-zzzz"
+		b.insert(cw)
+	}
+	if got := len(idx.candidates("a", TriggerEvent, "checkout.done")); got != before {
+		t.Fatalf("the original has %d candidates after the copy changed, want %d", got, before)
+	}
+	got := b.idx.candidates("a", TriggerEvent, "checkout.done")
+	if len(got) != before-5+1 {
+		t.Fatalf("the copy has %d candidates, want %d", len(got), before-5+1)
+	}
+	if !slices.IsSortedFunc(got, func(x, y *compiledWebhook) int { return strings.Compare(x.w.ID, y.w.ID) }) {
+		t.Fatal("the copy's candidates are not in ID order")
 	}
 }

@@ -28,7 +28,11 @@ type Config struct {
 	Now func() time.Time
 	// WebhookCacheTTL is how long the service matches events against its
 	// in-memory copy of the enabled webhooks before reading them again
-	// from Storage. Changes made through this Service apply at once;
+	// from Storage. From half the TTL on, one reload runs in the
+	// background while trigger calls go on matching with the current
+	// copy; a call that finds the copy past the whole TTL with no reload
+	// under way (after an idle spell) waits for one. Changes made
+	// through this Service apply at once, without a reload;
 	// changes made by other processes sharing the Storage apply within
 	// moments while the Service watches (Watch; Worker.Run does) a
 	// Storage that notifies of them, and otherwise within the TTL.
@@ -171,7 +175,8 @@ type Service struct {
 	evaluating atomic.Bool   // an evaluator runs (see evaluateDuring)
 	metrics    *metricBuffer // samples recorded and not yet written
 
-	gen      atomic.Uint64         // bumped by every local webhook change
+	gen      atomic.Uint64         // bumped by every webhook change recorded in ix
+	ix       indexChanges          // changes not yet in idx (indexload.go)
 	idx      atomic.Pointer[index] // the matching index, possibly stale
 	reload   chan struct{}         // a semaphore of one: one index load at a time
 	notifyMu sync.Mutex

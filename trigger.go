@@ -248,8 +248,15 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 	if !canonical {
 		matchData = nil // decoded on first need
 	}
+	var decodeErr error
+	decode := func() map[string]any {
+		if matchData == nil && decodeErr == nil {
+			decodeErr = json.Unmarshal(raw, &matchData)
+		}
+		return matchData
+	}
 	var hooks []*compiledWebhook
-	for _, cw := range idx.candidates(o.tenant, typ, eventType) {
+	for _, cw := range idx.candidatesFor(o.tenant, typ, eventType, decode) {
 		if !cw.w.hasEnvironment(env) {
 			continue
 		}
@@ -257,9 +264,9 @@ func (s *Service) trigger(ctx context.Context, typ TriggerType, eventType string
 			if t.typ != typ {
 				continue
 			}
-			if matchData == nil && len(t.filters) > 0 {
-				if err := json.Unmarshal(raw, &matchData); err != nil {
-					return nil, fmt.Errorf("webhook: decode event data: %w", err)
+			if len(t.filters) > 0 {
+				if decode(); decodeErr != nil {
+					return nil, fmt.Errorf("webhook: decode event data: %w", decodeErr)
 				}
 			}
 			if t.match(eventType, matchData) {

@@ -11,12 +11,13 @@ import (
 
 // Watch keeps the Service's matching index in step with webhook changes
 // made through other Services sharing the Storage (other processes,
-// mostly): a change that matters for matching drops the index, which the
-// next trigger call reloads, so matching sees the change within moments
-// instead of within Config.WebhookCacheTTL, which stays the fallback for
-// notifications that are lost. Changes to the health counters alone
-// (ConsecutiveFailures, FailingSince), which the workers of every process
-// write as deliveries fail, cost one read of that webhook, not a reload.
+// mostly): each changed webhook is read and, if the change matters for
+// matching, applied to the index without reading every webhook again, so
+// matching sees the change within moments instead of within
+// Config.WebhookCacheTTL, which stays the fallback for notifications that
+// are lost. Changes to the health counters alone (ConsecutiveFailures,
+// FailingSince), which the workers of every process write as deliveries
+// fail, cost one read of that webhook and change nothing.
 // Watch runs until ctx is done and then returns nil.
 //
 // Worker.Run watches on its own; run Watch in a goroutine of a process
@@ -78,8 +79,9 @@ func (c *changes) take() (ids map[string]struct{}, all bool) {
 	return ids, all
 }
 
-// apply drops the index for the collected changes that matter, until ctx
-// is done.
+// apply brings the index up to date with the collected changes that
+// matter, until ctx is done: each changed webhook is read and its stored
+// version recorded for the index (indexload.go), without a reload.
 func (s *Service) apply(ctx context.Context, c *changes) {
 	for {
 		select {
@@ -93,10 +95,7 @@ func (s *Service) apply(ctx context.Context, c *changes) {
 			continue
 		}
 		for id := range ids {
-			if s.matters(ctx, id) {
-				s.invalidate()
-				break // one drop covers the rest
-			}
+			s.refresh(ctx, id)
 		}
 	}
 }
@@ -104,30 +103,57 @@ func (s *Service) apply(ctx context.Context, c *changes) {
 // checkTimeout bounds the read of one changed webhook.
 const checkTimeout = 5 * time.Second
 
+// refresh reads webhook id, changed elsewhere, and records it for the
+// index if the change matters; if it cannot be read, the index reloads.
+func (s *Service) refresh(ctx context.Context, id string) {
+	stored, ok, matters := s.examine(ctx, id)
+	switch {
+	case !ok:
+		s.invalidate()
+	case matters:
+		s.record(id, stored) // nil: deleted
+	}
+}
+
 // matters reports whether a change to webhook id, made elsewhere, may
 // make the matching index wrong: it compares the stored webhook with the
 // index's copy, ignoring the health counters. When in doubt it says yes.
 func (s *Service) matters(ctx context.Context, id string) bool {
+	_, ok, matters := s.examine(ctx, id)
+	return !ok || matters
+}
+
+// examine reads webhook id and reports whether its change matters (see
+// matters): stored is the webhook as stored, nil if it is gone, and ok is
+// false if it could not be read.
+func (s *Service) examine(ctx context.Context, id string) (stored *Webhook, ok, matters bool) {
 	idx := s.idx.Load()
-	if idx == nil {
-		return false // nothing cached: the first load reads the change
-	}
-	if len(s.reload) > 0 {
-		return true // a load under way may have read the webhook before the change
+	if idx == nil && len(s.reload) == 0 {
+		return nil, true, false // nothing cached: the first load reads the change
 	}
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	stored, err := s.store.GetWebhook(ctx, id)
-	cached, indexed := idx.byID[id]
+	var cached *compiledWebhook
+	indexed := false
+	if idx != nil {
+		cached, indexed = idx.byID[id]
+	}
+	// A reload under way may have read the webhook before the change,
+	// and a change recorded but not applied yet may be older than it.
+	s.ix.mu.Lock()
+	_, pending := s.ix.pending[id]
+	s.ix.mu.Unlock()
+	loading := len(s.reload) > 0 || pending
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return indexed
+		return nil, true, indexed || loading
 	case err != nil:
-		return true
+		return nil, false, true
 	case !indexed:
-		return !stored.Disabled // only an enabled webhook joins the index
+		return stored, true, !stored.Disabled || loading // only an enabled webhook joins the index
 	}
-	return !sameButHealth(cached.w, stored)
+	return stored, true, loading || !sameButHealth(cached.w, stored)
 }
 
 // sameButHealth reports whether a and b are the same webhook apart from

@@ -52,7 +52,7 @@ func (s *Service) create(ctx context.Context, sc scope, w *Webhook, id string) (
 	if err := s.store.CreateWebhook(ctx, c); err != nil {
 		return nil, fmt.Errorf("webhook: create: %w", err)
 	}
-	s.invalidate()
+	s.indexPut(c)
 	return c, nil
 }
 
@@ -232,12 +232,12 @@ func (s *Service) modifyIn(ctx context.Context, sc scope, id, op string, change 
 		if err != nil {
 			return nil, fmt.Errorf("webhook: %s: %w", op, err)
 		}
+		next.Version++
 		if !sameButHealth(old, next) {
 			// Health counters do not change what matches: a failing
-			// endpoint's writes must not reload the index each time.
-			s.invalidate()
+			// endpoint's writes must not change the index each time.
+			s.indexPut(next)
 		}
-		next.Version++
 		return next, nil
 	}
 	return nil, fmt.Errorf("webhook %s: %s: gave up after %d concurrent changes: %w", id, op, maxConflictRetries, ErrConflict)
@@ -261,7 +261,7 @@ func (s *Service) delete(ctx context.Context, sc scope, id string) error {
 	if err := s.store.DeleteWebhook(ctx, id); err != nil {
 		return fmt.Errorf("webhook: delete: %w", err)
 	}
-	s.invalidate()
+	s.indexRemove(id)
 	return nil
 }
 

@@ -24,19 +24,22 @@ func (s *Store) QueueStats(ctx context.Context, p webhook.QueueStatsParams) (web
 	q := webhook.NewQueueStats()
 	perWebhook := map[string]int64{}
 	s.mu.Lock()
-	for _, d := range s.active {
-		q.Depth[d.d.Status]++
+	for _, qu := range s.queues {
 		if p.TopWebhooks > 0 {
-			perWebhook[d.d.WebhookID]++
+			perWebhook[qu.webhookID] += int64(len(qu.h))
 		}
-		if d.d.Status == webhook.StatusDelivering {
-			continue
-		}
-		if !d.d.NextAttemptAt.After(p.Now) {
-			q.Due++
-		}
-		if q.OldestDue.IsZero() || d.d.NextAttemptAt.Before(q.OldestDue) {
-			q.OldestDue = d.d.NextAttemptAt
+		for _, d := range qu.h {
+			q.Depth[d.status()]++
+			if d.status() == webhook.StatusDelivering {
+				continue
+			}
+			next := fromMicros(d.next)
+			if !next.After(p.Now) {
+				q.Due++
+			}
+			if q.OldestDue.IsZero() || next.Before(q.OldestDue) {
+				q.OldestDue = next
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -67,13 +70,11 @@ func (s *Store) WebhookStats(ctx context.Context, p webhook.StatsParams) (*webho
 	b := webhook.NewStatsBuilder(p.WebhookID, p.Since)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, id := range s.byWebhook[p.WebhookID] {
-		d := s.deliveries[id]
-		if d.d.CreatedAt.Before(p.Since) {
+	for _, d := range s.byWebhook[p.WebhookID] {
+		if fromMicros(d.created).Before(p.Since) {
 			continue
 		}
-		c := d.d
-		b.Add(&c, d.attempts)
+		b.Add(d.view(false), d.attempts())
 	}
 	return b.Stats(), nil
 }

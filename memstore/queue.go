@@ -1,0 +1,177 @@
+package memstore
+
+import (
+	"container/heap"
+	"strings"
+
+	"github.com/analytics-webhooks/webhook"
+)
+
+// The unfinished deliveries wait in one queue per webhook, a min-heap by
+// due time (then ID), and the queues in a heap by their first delivery,
+// so that a claim takes the k earliest due deliveries in O(k log n),
+// skips an excluded or capped webhook without reading its backlog, and
+// nothing is ever sorted whole.
+//
+// A delivery is due at NextAttemptAt while pending or retrying, and at
+// its lease's end while delivering: an expired lease is claimable again
+// at the time it expired, in the same order as the rest.
+
+// queue is one webhook's unfinished deliveries.
+type queue struct {
+	webhookID string
+	h         dueHeap
+	pos       int // index in Store.top
+}
+
+// due is when d can be claimed, in microseconds.
+func (d *delivery) due() int64 {
+	if d.lease != nil && d.status() == webhook.StatusDelivering {
+		return micros(d.lease.ExpiresAt)
+	}
+	return d.next
+}
+
+// before orders deliveries by due time, then ID.
+func before(a, b *delivery) bool {
+	if x, y := a.due(), b.due(); x != y {
+		return x < y
+	}
+	return strings.Compare(a.id, b.id) < 0
+}
+
+// dueHeap is a min-heap of deliveries by due time; each knows its index.
+type dueHeap []*delivery
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return before(h[i], h[j]) }
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].pos, h[j].pos = int32(i), int32(j)
+}
+func (h *dueHeap) Push(x any) {
+	d := x.(*delivery)
+	d.pos = int32(len(*h))
+	*h = append(*h, d)
+}
+func (h *dueHeap) Pop() any {
+	old := *h
+	d := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	d.pos = -1
+	return d
+}
+
+// topHeap is a min-heap of non-empty queues by their first delivery.
+type topHeap []*queue
+
+func (h topHeap) Len() int           { return len(h) }
+func (h topHeap) Less(i, j int) bool { return before(h[i].h[0], h[j].h[0]) }
+func (h topHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].pos, h[j].pos = i, j
+}
+func (h *topHeap) Push(x any) {
+	q := x.(*queue)
+	q.pos = len(*h)
+	*h = append(*h, q)
+}
+func (h *topHeap) Pop() any {
+	old := *h
+	q := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	q.pos = -1
+	return q
+}
+
+// queueLocked adds the unfinished delivery d to its webhook's queue.
+func (s *Store) queueLocked(d *delivery) {
+	q := s.queues[d.webhookID]
+	if q == nil {
+		q = &queue{webhookID: d.webhookID, pos: -1}
+		s.queues[d.webhookID] = q
+	}
+	d.q = q
+	heap.Push(&q.h, d)
+	if q.pos < 0 {
+		heap.Push(&s.top, q)
+	} else {
+		heap.Fix(&s.top, q.pos)
+	}
+	s.unfinished++
+	s.activeBytes += d.charge()
+}
+
+// requeueLocked restores the heaps' order after d's due time changed.
+func (s *Store) requeueLocked(d *delivery) {
+	heap.Fix(&d.q.h, int(d.pos))
+	heap.Fix(&s.top, d.q.pos)
+}
+
+// dequeueLocked removes d, now final, from its queue.
+func (s *Store) dequeueLocked(d *delivery) {
+	q := d.q
+	heap.Remove(&q.h, int(d.pos))
+	d.q = nil
+	if len(q.h) == 0 {
+		heap.Remove(&s.top, q.pos)
+		delete(s.queues, q.webhookID)
+	} else {
+		heap.Fix(&s.top, q.pos)
+	}
+	s.unfinished--
+	s.activeBytes -= d.charge()
+}
+
+// dueLocked returns up to p.Limit due deliveries in due order, as
+// p.ExcludeWebhooks and p.MaxPerWebhook allow, and leaves the heaps as
+// they were: the caller changes the deliveries and requeues them.
+func (s *Store) dueLocked(p webhook.ClaimParams) []*delivery {
+	var excluded map[string]bool
+	if len(p.ExcludeWebhooks) > 0 {
+		excluded = make(map[string]bool, len(p.ExcludeWebhooks))
+		for _, id := range p.ExcludeWebhooks {
+			excluded[id] = true
+		}
+	}
+	var (
+		out   []*delivery
+		aside []*queue // queues out of the top heap until the end
+	)
+	// Taken deliveries leave their queues for the time of the claim, so
+	// that the next due one comes up; they are put back at the end.
+	taken := map[*queue]int{}
+	for len(out) < p.Limit && len(s.top) > 0 {
+		q := s.top[0]
+		d := q.h[0]
+		if d.due() > micros(p.Now) {
+			break
+		}
+		if excluded[q.webhookID] {
+			aside = append(aside, heap.Pop(&s.top).(*queue))
+			continue
+		}
+		heap.Pop(&q.h)
+		out = append(out, d)
+		taken[q]++
+		if len(q.h) == 0 || (p.MaxPerWebhook > 0 && taken[q] >= p.MaxPerWebhook) {
+			aside = append(aside, heap.Pop(&s.top).(*queue))
+		} else {
+			heap.Fix(&s.top, 0)
+		}
+	}
+	// One change at a time, each repaired at once: a heap is repaired
+	// only when it has one element out of place.
+	for _, d := range out {
+		heap.Push(&d.q.h, d)
+		if d.q.pos >= 0 {
+			heap.Fix(&s.top, d.q.pos)
+		}
+	}
+	for _, q := range aside {
+		heap.Push(&s.top, q)
+	}
+	return out
+}
