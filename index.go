@@ -51,8 +51,8 @@ type eqIndex struct {
 	byValue map[string][]*compiledWebhook // valueKey → webhooks
 }
 
-// slot is one list an indexed webhook is in.
-type slot struct {
+// indexSlot is one list an indexed webhook is in.
+type indexSlot struct {
 	typ      TriggerType
 	kind     byte   // 'a' all, 'e' exact, 'p' prefix
 	name     string // the event name or prefix
@@ -62,17 +62,17 @@ type slot struct {
 }
 
 // slots lists where cw belongs, repeats included.
-func slots(cw *compiledWebhook) []slot {
-	var out []slot
+func slots(cw *compiledWebhook) []indexSlot {
+	var out []indexSlot
 	for _, t := range cw.triggers {
 		prop, path, values := eqFilter(t)
 		add := func(kind byte, name string) {
 			if prop == "" {
-				out = append(out, slot{typ: t.typ, kind: kind, name: name})
+				out = append(out, indexSlot{typ: t.typ, kind: kind, name: name})
 				return
 			}
 			for _, v := range values {
-				out = append(out, slot{typ: t.typ, kind: kind, name: name, property: prop, path: path, value: v})
+				out = append(out, indexSlot{typ: t.typ, kind: kind, name: name, property: prop, path: path, value: v})
 			}
 		}
 		if len(t.events) == 0 {
@@ -204,7 +204,7 @@ func (b *builder) types(tenant string) map[TriggerType]*typeIndex {
 // change replaces the list of slot s in tenant's index with edit's
 // result, copying the containers on the way that this builder does not
 // own yet.
-func (b *builder) change(tenant string, s slot, edit func([]*compiledWebhook) []*compiledWebhook) {
+func (b *builder) change(tenant string, s indexSlot, edit func([]*compiledWebhook) []*compiledWebhook) {
 	types := b.types(tenant)
 	ti := types[s.typ]
 	switch {
@@ -264,7 +264,7 @@ func (b *builder) mark(key any) {
 	}
 }
 
-func (ti *typeIndex) bucketOf(s slot) *bucket {
+func (ti *typeIndex) bucketOf(s indexSlot) *bucket {
 	switch s.kind {
 	case 'a':
 		return ti.all
