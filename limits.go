@@ -238,44 +238,58 @@ func (w *Worker) done(webhookID string) {
 	w.signalFreed()
 }
 
-// slot is a claimed delivery's place in the worker's pool, from its
-// claim until its result is queued for the batch write: the lease, not
-// the slot, protects the outcome while the write is under way, so the
-// slot goes to the next claim at once.
+// slot is a claimed delivery's place in the worker's pool. Its share of
+// Concurrency goes to the next claim as soon as the attempt's result is
+// queued for the batch write: the lease, not the slot, protects the
+// outcome while the write is under way. Its webhook's in-flight count
+// is kept until the write is answered, though, so that the webhook stays
+// at its cap (and excluded from claims) meanwhile: otherwise a claim
+// could take back this very delivery once its lease ran out before the
+// write, and the attempt made would be lost.
 type slot struct {
 	w         *Worker
 	webhookID string
 	admitted  bool // its request was admitted: its result's writing is counted (see tryAdmit)
 	once      sync.Once
-	early     bool // freed before its attempt ended: counted in Worker.writing
+	early     bool // its pool share was freed before its attempt ended: counted in Worker.writing
 }
 
 // newSlot returns the slot of a delivery of webhookID just tracked.
 func (w *Worker) newSlot(webhookID string) *slot { return &slot{w: w, webhookID: webhookID} }
 
-// queued frees the slot once the attempt's result is queued for the
-// batch write; its goroutine still runs until the write is answered
-// (Worker.writing counts those).
+// queued frees the slot's share of the pool once the attempt's result is
+// queued for the batch write; its goroutine still runs until the write
+// is answered (Worker.writing counts those), and its webhook still
+// counts it as in flight.
 func (s *slot) queued() {
 	s.once.Do(func() {
 		s.w.mu.Lock()
 		s.w.writing++
+		s.w.total--
 		s.early = true
 		s.w.mu.Unlock()
-		s.release()
+		s.w.signalFreed()
 	})
 }
 
-// end frees the slot, if queued did not, when the attempt's goroutine
-// ends.
+// end frees the slot, or what queued left of it, when the attempt's
+// goroutine ends.
 func (s *slot) end() {
 	s.once.Do(s.release)
-	if s.early {
-		s.w.mu.Lock()
-		s.w.writing--
-		s.w.mu.Unlock()
-		s.w.signalFreed()
+	if !s.early {
+		return
 	}
+	if s.admitted {
+		s.w.resultWritten(s.webhookID)
+	}
+	s.w.mu.Lock()
+	if e := s.w.hooks[s.webhookID]; e != nil {
+		e.inflight--
+		e.writing = min(e.writing, e.inflight)
+	}
+	s.w.writing--
+	s.w.mu.Unlock()
+	s.w.signalFreed()
 }
 
 // release gives the slot back.
