@@ -254,14 +254,8 @@ func (h *Handler) edit(rq *request) error {
 	return h.formAgain(rq, &view{Title: "Edit " + w.Name, Endpoint: w, Data: formPage{Form: f, Action: h.path("/endpoints", w.ID, "edit")}})
 }
 
-// postForm parses a small form.
-func postForm(rq *request) error {
-	rq.r.Body = http.MaxBytesReader(nil, rq.r.Body, maxFormBytes)
-	if err := rq.r.ParseForm(); err != nil {
-		return badRequest("The form could not be read.")
-	}
-	return nil
-}
+// postForm parses a small form (see parseForm).
+func postForm(rq *request) error { return parseForm(rq.r) }
 
 func (h *Handler) enable(rq *request) error {
 	w, err := rq.svc.Enable(rq.r.Context(), rq.r.PathValue("id"))

@@ -163,13 +163,8 @@ func seconds(d time.Duration) string {
 // triggers the form built (they come first in w.Triggers). Problems of
 // parsing are added to f.
 func (h *Handler) readForm(r *http.Request, f *endpointForm, w *webhook.Webhook) (int, error) {
-	r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return 0, &pageError{status: http.StatusRequestEntityTooLarge, message: "The form is too large."}
-		}
-		return 0, badRequest("The form could not be read.")
+	if err := parseForm(r); err != nil {
+		return 0, err
 	}
 	v := r.PostForm
 	f.Name, f.URL = strings.TrimSpace(v.Get("name")), strings.TrimSpace(v.Get("url"))
@@ -226,6 +221,20 @@ func (h *Handler) readForm(r *http.Request, f *endpointForm, w *webhook.Webhook)
 		w.Version = ver
 	}
 	return n, nil
+}
+
+// parseForm parses a form of at most maxFormBytes: 413 above, 400 when
+// it cannot be read.
+func parseForm(r *http.Request) error {
+	r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return &pageError{status: http.StatusRequestEntityTooLarge, message: "The form is too large."}
+		}
+		return badRequest("The form could not be read.")
+	}
+	return nil
 }
 
 // number parses a number field; "" is 0.

@@ -277,3 +277,28 @@ func TestWrongMethodAnswers405(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, r.status)
 	assert.Empty(t, r.header.Get("Allow"))
 }
+
+// TestFormTooLargeAnswers413 sends every form a body above the limit:
+// 413, as the endpoint form does, and nothing changes.
+func TestFormTooLargeAnswers413(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.create("a")
+	big := strings.Repeat("x", 70<<10)
+	for _, c := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/new", url.Values{"name": {big}}},
+		{"/endpoints/" + id + "/edit", url.Values{"name": {big}}},
+		{"/endpoints/" + id + "/disable", url.Values{"reason": {big}}},
+		{"/endpoints/" + id + "/rotate", url.Values{"grace_hours": {"1"}, "pad": {big}}},
+		{"/endpoints/" + id + "/replay", url.Values{"since": {"2026-01-01T00:00"}, "pad": {big}}},
+	} {
+		r := e.post("a", c.path, c.form)
+		assert.Equal(t, http.StatusRequestEntityTooLarge, r.status, c.path)
+	}
+	w, err := e.svc.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.False(t, w.Disabled)
+	assert.Empty(t, w.PreviousSecrets)
+}
