@@ -60,8 +60,7 @@ func (h *Handler) deliveriesPage(rq *request) error {
 	}
 	ds, err := rq.svc.ListDeliveries(rq.r.Context(), p)
 	if err != nil {
-		var ve *webhook.ValidationError
-		if p.Before != "" && errors.Is(err, webhook.ErrInvalid) && !errors.As(err, &ve) {
+		if p.Before != "" && storageRefused(err) {
 			// The storage refused the cursor (pgstore: not a UUID).
 			return badRequest("That is not a page of this list.")
 		}

@@ -64,8 +64,13 @@ func checkForgedCursors(t *testing.T, addr string, refused bool) {
 	br := newBrowserClient(t, addr)
 	res, _ := br.do("POST", "/portal/login", url.Values{"token": {"demo-acme"}}, "same-origin")
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
-	for _, before := range []string{"garbage", "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"} {
-		res, page := br.do("GET", "/portal/endpoints/"+w.ID+"/deliveries?before="+url.QueryEscape(before), nil, "")
+	for _, path := range []string{
+		"/portal/endpoints/" + w.ID + "/deliveries?before=garbage",
+		"/portal/endpoints/" + w.ID + "/deliveries?before=zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz",
+		"/portal/?after=garbage",
+	} {
+		before := path
+		res, page := br.do("GET", path, nil, "")
 		if !refused {
 			assert.Equal(t, http.StatusOK, res.StatusCode, before)
 			continue
