@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,6 +43,18 @@ func decodeCursor(kind, c string) (string, error) {
 		return "", badRequest("invalid cursor: pass the next_cursor of a previous page of this list", fieldProblem{Parameter: "cursor", Detail: "not a cursor of this list"})
 	}
 	return id, nil
+}
+
+// cursorRefused turns the error of a list read with a cursor into the
+// 400 of a bad cursor when the storage refused the cursor itself (a
+// cursor decodes to any printable ID, and pgstore refuses one that is
+// not a UUID with a bare webhook.ErrInvalid); other errors pass.
+func cursorRefused(err error, cursor string) error {
+	var ve *webhook.ValidationError
+	if err == nil || cursor == "" || !errors.Is(err, webhook.ErrInvalid) || errors.As(err, &ve) {
+		return err
+	}
+	return badRequest("invalid cursor: pass the next_cursor of a previous page of this list", fieldProblem{Parameter: "cursor", Detail: "not a cursor of this list"})
 }
 
 // pageLimit parses the limit query parameter: 1 to webhook.MaxPageSize,

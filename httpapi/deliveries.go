@@ -68,7 +68,7 @@ func (h *Handler) listDeliveries(rq *request) error {
 	p.Limit = min(limit+1, webhook.MaxPageSize)
 	ds, err := rq.svc.ListDeliveries(rq.r.Context(), p)
 	if err != nil {
-		return err
+		return cursorRefused(err, p.Before)
 	}
 	more := len(ds) > limit
 	if more {

@@ -33,7 +33,7 @@ func (h *Handler) listWebhooks(rq *request) error {
 	fetch := min(limit+1, webhook.MaxPageSize)
 	rows, err := h.webhookRows(rq, after, fetch)
 	if err != nil {
-		return err
+		return cursorRefused(err, after)
 	}
 	more := len(rows) > limit
 	if more {

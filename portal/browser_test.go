@@ -237,6 +237,9 @@ func TestBrowserAt320Pixels(t *testing.T) {
 		{"deliveries", "/endpoints/" + id + "/deliveries"},
 		{"delivery", "/endpoints/" + id + "/deliveries/" + did},
 		{"replay", "/endpoints/" + id + "/replay"},
+		{"edit", "/endpoints/" + id + "/edit"},
+		{"delete", "/endpoints/" + id + "/delete"},
+		{"error", "/endpoints/no-such-endpoint"},
 	} {
 		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+p.path), chromedp.WaitVisible(chromedp.CSS("main"))), p.path)
 		width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))

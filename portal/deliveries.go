@@ -60,6 +60,10 @@ func (h *Handler) deliveriesPage(rq *request) error {
 	}
 	ds, err := rq.svc.ListDeliveries(rq.r.Context(), p)
 	if err != nil {
+		if p.Before != "" && storageRefused(err) {
+			// The storage refused the cursor (pgstore: not a UUID).
+			return badRequest("That is not a page of this list.")
+		}
 		return err
 	}
 	filters := url.Values{}

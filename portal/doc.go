@@ -52,10 +52,12 @@
 // The form edits event, error, funnel and cohort triggers: the event
 // types checked become one trigger each (the host's names and patterns
 // one event trigger), all with the filters typed. An endpoint whose
-// triggers have filters of their own shows the first trigger's, and
-// saving the form gives them all those. Threshold, anomaly and
-// scheduled triggers need settings the form does not edit: they are
-// shown and kept as they are.
+// triggers are more than the form can show (several event triggers, or
+// triggers with different filters or with conditions, set up through
+// the API) shows them without letting them be edited, and saving the
+// form keeps them as they are. Threshold, anomaly and scheduled
+// triggers need settings the form does not edit: they are shown and
+// kept as they are.
 //
 // With Config.Tenant, every page goes through webhook.Service.Tenant:
 // another tenant's endpoint or delivery answers 404, exactly as a

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,8 +13,8 @@ import (
 	"github.com/analytics-webhooks/webhook"
 )
 
-// maxListed is how many endpoints the list shows at most.
-const maxListed = 500
+// listPageSize is how many endpoints a page of the list shows.
+const listPageSize = 100
 
 // endpointRow is one endpoint of the list, with its status.
 type endpointRow struct {
@@ -50,23 +51,46 @@ func statusOf(w *webhook.Webhook) status {
 	return status{Class: "enabled", Label: "Enabled"}
 }
 
+// listView is the data of the list page.
+type listView struct {
+	Rows []endpointRow
+	// Next is the URL of the next page; "" on the last.
+	Next string
+	// First is set on pages after the first.
+	First string
+}
+
 func (h *Handler) listPage(rq *request) error {
-	var rows []endpointRow
-	after := ""
-	for len(rows) < maxListed {
-		ws, err := rq.svc.List(rq.r.Context(), webhook.ListWebhooksParams{After: after, Limit: webhook.MaxPageSize})
-		if err != nil {
-			return err
-		}
-		for _, w := range ws {
-			rows = append(rows, endpointRow{W: w, Status: statusOf(w)})
-		}
-		if len(ws) < webhook.MaxPageSize {
-			break
-		}
-		after = ws[len(ws)-1].ID
+	after := rq.r.URL.Query().Get("after")
+	if len(after) > 256 || !printable(after) {
+		return badRequest("That is not a page of this list.")
 	}
-	return h.page(rq, "list", &view{Title: "Webhook endpoints", Data: rows})
+	ws, err := rq.svc.List(rq.r.Context(), webhook.ListWebhooksParams{After: after, Limit: listPageSize + 1})
+	if err != nil {
+		if after != "" && storageRefused(err) {
+			return badRequest("That is not a page of this list.")
+		}
+		return err
+	}
+	var v listView
+	if len(ws) > listPageSize {
+		ws = ws[:listPageSize]
+		v.Next = h.path("/") + "?" + url.Values{"after": {ws[len(ws)-1].ID}}.Encode()
+	}
+	if after != "" {
+		v.First = h.path("/")
+	}
+	for _, w := range ws {
+		v.Rows = append(v.Rows, endpointRow{W: w, Status: statusOf(w)})
+	}
+	return h.page(rq, "list", &view{Title: "Webhook endpoints", Data: v})
+}
+
+// storageRefused reports whether err is a bare webhook.ErrInvalid, as
+// pgstore answers a cursor that is not one of its IDs (not a UUID).
+func storageRefused(err error) bool {
+	var ve *webhook.ValidationError
+	return errors.Is(err, webhook.ErrInvalid) && !errors.As(err, &ve)
 }
 
 // formPage is the data of the create and edit form.
@@ -254,14 +278,8 @@ func (h *Handler) edit(rq *request) error {
 	return h.formAgain(rq, &view{Title: "Edit " + w.Name, Endpoint: w, Data: formPage{Form: f, Action: h.path("/endpoints", w.ID, "edit")}})
 }
 
-// postForm parses a small form.
-func postForm(rq *request) error {
-	rq.r.Body = http.MaxBytesReader(nil, rq.r.Body, maxFormBytes)
-	if err := rq.r.ParseForm(); err != nil {
-		return badRequest("The form could not be read.")
-	}
-	return nil
-}
+// postForm parses a small form (see parseForm).
+func postForm(rq *request) error { return parseForm(rq.r) }
 
 func (h *Handler) enable(rq *request) error {
 	w, err := rq.svc.Enable(rq.r.Context(), rq.r.PathValue("id"))

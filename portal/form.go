@@ -31,6 +31,11 @@ type endpointForm struct {
 	Multiplier       string
 	RateLimit        string
 	Version          string
+	// Kept says the endpoint's triggers are more than the form can
+	// show (several event triggers, or triggers with different filters
+	// or with conditions, set up through the API): the form shows them
+	// but does not edit them, and saving keeps them as they are.
+	Kept bool
 	// Errors are the problems of each field, by its form name; ""
 	// holds those of no field the form shows.
 	Errors map[string][]string
@@ -91,6 +96,7 @@ func (h *Handler) newForm(w *webhook.Webhook) *endpointForm {
 	var filters []webhook.Filter
 	filtersSet := false
 	if w != nil {
+		f.Kept = !formEdits(w.Triggers)
 		f.Name, f.URL, f.Version = w.Name, w.URL, strconv.FormatInt(w.Version, 10)
 		for _, t := range w.Triggers {
 			types[t.Type] = true
@@ -137,7 +143,7 @@ func (h *Handler) newForm(w *webhook.Webhook) *endpointForm {
 		if fixed && !checked[et.Name] {
 			continue // set up through the API only
 		}
-		f.Events = append(f.Events, eventChoice{ID: fmt.Sprintf("event-%d", i), Name: et.Name, Description: et.Description, Checked: checked[et.Name], Fixed: fixed})
+		f.Events = append(f.Events, eventChoice{ID: fmt.Sprintf("event-%d", i), Name: et.Name, Description: et.Description, Checked: checked[et.Name], Fixed: fixed || f.Kept})
 	}
 	return f
 }
@@ -163,13 +169,8 @@ func seconds(d time.Duration) string {
 // triggers the form built (they come first in w.Triggers). Problems of
 // parsing are added to f.
 func (h *Handler) readForm(r *http.Request, f *endpointForm, w *webhook.Webhook) (int, error) {
-	r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return 0, &pageError{status: http.StatusRequestEntityTooLarge, message: "The form is too large."}
-		}
-		return 0, badRequest("The form could not be read.")
+	if err := parseForm(r); err != nil {
+		return 0, err
 	}
 	v := r.PostForm
 	f.Name, f.URL = strings.TrimSpace(v.Get("name")), strings.TrimSpace(v.Get("url"))
@@ -188,6 +189,24 @@ func (h *Handler) readForm(r *http.Request, f *endpointForm, w *webhook.Webhook)
 	}
 
 	w.Name, w.URL = f.Name, f.URL
+	w.Headers = f.parseHeaders()
+	w.Retry.MaxAttempts = int(f.number("max_attempts", f.MaxAttempts, true))
+	w.Retry.InitialDelay = f.duration("initial_delay_seconds", f.InitialDelay)
+	w.Retry.MaxDelay = f.duration("max_delay_seconds", f.MaxDelay)
+	w.Retry.Multiplier = f.number("backoff_multiplier", f.Multiplier, false)
+	w.RateLimit = f.number("rate_limit", f.RateLimit, false)
+	if f.Version != "" {
+		ver, err := strconv.ParseInt(f.Version, 10, 64)
+		if err != nil || ver < 1 {
+			return 0, badRequest("The form could not be read.")
+		}
+		w.Version = ver
+	}
+	if f.Kept {
+		// The form showed the triggers without editing them.
+		f.Patterns, f.Filters = h.newForm(w).Patterns, formatFilters(firstFilters(w.Triggers))
+		return 0, nil
+	}
 	filters := f.parseFilters()
 	var triggers []webhook.Trigger
 	var events []string
@@ -212,20 +231,56 @@ func (h *Handler) readForm(r *http.Request, f *endpointForm, w *webhook.Webhook)
 		}
 	}
 	w.Triggers = triggers
-	w.Headers = f.parseHeaders()
-	w.Retry.MaxAttempts = int(f.number("max_attempts", f.MaxAttempts, true))
-	w.Retry.InitialDelay = f.duration("initial_delay_seconds", f.InitialDelay)
-	w.Retry.MaxDelay = f.duration("max_delay_seconds", f.MaxDelay)
-	w.Retry.Multiplier = f.number("backoff_multiplier", f.Multiplier, false)
-	w.RateLimit = f.number("rate_limit", f.RateLimit, false)
-	if f.Version != "" {
-		ver, err := strconv.ParseInt(f.Version, 10, 64)
-		if err != nil || ver < 1 {
-			return 0, badRequest("The form could not be read.")
-		}
-		w.Version = ver
-	}
 	return n, nil
+}
+
+// formEdits reports whether the form can show ts faithfully, so that
+// saving it changes nothing the form did not show: at most one event
+// trigger and one trigger of each simple type, all with the same
+// filters and without conditions.
+func formEdits(ts []webhook.Trigger) bool {
+	types := map[webhook.TriggerType]bool{}
+	filters, first := "", true
+	for _, t := range ts {
+		if !managed(t.Type) {
+			continue
+		}
+		if types[t.Type] || len(t.Conditions) > 0 {
+			return false
+		}
+		types[t.Type] = true
+		fs := formatFilters(t.Filters)
+		if !first && fs != filters {
+			return false
+		}
+		filters, first = fs, false
+	}
+	return true
+}
+
+// firstFilters returns the filters of the first trigger the form
+// edits, as the form shows them.
+func firstFilters(ts []webhook.Trigger) []webhook.Filter {
+	for _, t := range ts {
+		if managed(t.Type) {
+			return t.Filters
+		}
+	}
+	return nil
+}
+
+// parseForm parses a form of at most maxFormBytes: 413 above, 400 when
+// it cannot be read.
+func parseForm(r *http.Request) error {
+	r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return &pageError{status: http.StatusRequestEntityTooLarge, message: "The form is too large."}
+		}
+		return badRequest("The form could not be read.")
+	}
+	return nil
 }
 
 // number parses a number field; "" is 0.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -408,4 +409,33 @@ func TestSingleTenantHost(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, f.get("", "/endpoints/nope").status)
 	assert.Equal(t, http.StatusNotFound, f.get("", "/endpoints/nope/deliveries").status)
 	assert.Equal(t, http.StatusNotFound, f.get("", "/endpoints/"+id+"/deliveries/nope").status)
+}
+
+// TestEditKeepsTriggersTheFormCannotShow edits the name of an endpoint
+// whose triggers were set up through the API with more than the form
+// shows (two event triggers with different filters): the form shows
+// them disabled, and saving changes the name only.
+func TestEditKeepsTriggersTheFormCannotShow(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	w, err := e.svc.Tenant("a").Create(ctx, &webhook.Webhook{Name: "Two", URL: e.rc.srv.URL + "/hook", Triggers: []webhook.Trigger{
+		{Type: webhook.TriggerEvent, Events: []string{"order.paid"}, Filters: []webhook.Filter{{Property: "amount", Operator: webhook.FilterGT, Value: float64(100)}}},
+		{Type: webhook.TriggerEvent, Events: []string{"order.refunded"}, Filters: []webhook.Filter{{Property: "plan", Operator: webhook.FilterEquals, Value: "pro"}}},
+	}})
+	require.NoError(t, err)
+
+	page := e.get("a", "/endpoints/"+w.ID+"/edit")
+	require.Equal(t, http.StatusOK, page.status)
+	assert.Contains(t, page.body, `id="kept-hint"`)
+	assert.Regexp(t, `<fieldset aria-describedby="kept-hint" disabled>`, page.body)
+	assert.Regexp(t, `<textarea id="filters" name="filters" rows="3" spellcheck="false" disabled`, page.body)
+
+	// What a browser sends: disabled fields are left out.
+	r := e.post("a", "/endpoints/"+w.ID+"/edit", url.Values{"url": {w.URL}, "name": {"Renamed"}, "max_attempts": {"5"},
+		"version": {strconv.FormatInt(w.Version, 10)}})
+	require.Equal(t, http.StatusSeeOther, r.status, r.body)
+	got, err := e.svc.Get(ctx, w.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "Renamed", got.Name)
+	assert.Equal(t, w.Triggers, got.Triggers, "the triggers are kept as they were")
 }

@@ -277,10 +277,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Referrer-Policy", "same-origin")
 	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
 	if _, pattern := h.mux.Handler(r); pattern == "" {
+		if allow := h.allowed(r); allow != "" {
+			hd.Set("Allow", allow)
+			h.errorPage(w, r, http.StatusMethodNotAllowed, "This page does not take a "+allowedMethod(r.Method)+" request.")
+			return
+		}
 		h.errorPage(w, r, http.StatusNotFound, "There is no such page.")
 		return
 	}
 	h.root.ServeHTTP(w, r)
+}
+
+// allowed returns the methods the portal serves at r's path, for the
+// Allow header of a 405; "" when it serves none there.
+func (h *Handler) allowed(r *http.Request) string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.WithContext(r.Context())
+		probe.Method = m
+		if _, pattern := h.mux.Handler(probe); pattern != "" {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// allowedMethod is a request method as an error page may show it: a
+// known method, or "such" for anything else.
+func allowedMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "such"
 }
 
 // route is one page or form of the portal below the prefix.

@@ -252,3 +252,53 @@ func readAll(t *testing.T, res *http.Response) string {
 	require.NoError(t, err)
 	return b.String()
 }
+
+// TestWrongMethodAnswers405 sends each kind of page the method it does
+// not serve: 405 with Allow, not 404; an unknown path stays 404.
+func TestWrongMethodAnswers405(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.create("a")
+	for _, c := range []struct{ method, path, allow string }{
+		{"POST", "/endpoints/" + id + "/deliveries", "GET, HEAD"},
+		{"GET", "/endpoints/" + id + "/test", "POST"},
+		{"DELETE", "/endpoints/" + id, "GET, HEAD"},
+		{"PUT", "/new", "GET, HEAD, POST"},
+	} {
+		var form url.Values
+		if c.method != "GET" {
+			form = url.Values{}
+		}
+		r := e.do(c.method, "a", c.path, form)
+		assert.Equal(t, http.StatusMethodNotAllowed, r.status, "%s %s", c.method, c.path)
+		assert.Equal(t, c.allow, r.header.Get("Allow"), "%s %s", c.method, c.path)
+		assert.NotEmpty(t, r.header.Get("Content-Security-Policy"))
+	}
+	r := e.do("POST", "a", "/no/such/page", url.Values{})
+	assert.Equal(t, http.StatusNotFound, r.status)
+	assert.Empty(t, r.header.Get("Allow"))
+}
+
+// TestFormTooLargeAnswers413 sends every form a body above the limit:
+// 413, as the endpoint form does, and nothing changes.
+func TestFormTooLargeAnswers413(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.create("a")
+	big := strings.Repeat("x", 70<<10)
+	for _, c := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/new", url.Values{"name": {big}}},
+		{"/endpoints/" + id + "/edit", url.Values{"name": {big}}},
+		{"/endpoints/" + id + "/disable", url.Values{"reason": {big}}},
+		{"/endpoints/" + id + "/rotate", url.Values{"grace_hours": {"1"}, "pad": {big}}},
+		{"/endpoints/" + id + "/replay", url.Values{"since": {"2026-01-01T00:00"}, "pad": {big}}},
+	} {
+		r := e.post("a", c.path, c.form)
+		assert.Equal(t, http.StatusRequestEntityTooLarge, r.status, c.path)
+	}
+	w, err := e.svc.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.False(t, w.Disabled)
+	assert.Empty(t, w.PreviousSecrets)
+}

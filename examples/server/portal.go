@@ -194,6 +194,9 @@ func (ss *sessions) login(w http.ResponseWriter, r *http.Request) {
 		ss.render(w, http.StatusUnauthorized, loginView{Error: "That token is not known."})
 		return
 	}
+	// A new sign-in replaces the browser's session: the one it had (of
+	// this account or another) ends, so that no old cookie stays valid.
+	ss.end(r)
 	id, ok := ss.start(tenant)
 	if !ok {
 		ss.render(w, http.StatusServiceUnavailable, loginView{Error: "Too many sessions; try again later."})

@@ -135,3 +135,38 @@ func TestSessionsAreBounded(t *testing.T) {
 	_, ok = ss.tenant(r)
 	assert.False(t, ok, "expired")
 }
+
+// Signing in again ends the session the browser had: its old cookie
+// no longer signs anyone in.
+func TestSignInAgainEndsTheOldSession(t *testing.T) {
+	addr := startServer(t, options{})
+	b := newBrowserClient(t, addr)
+	session := func(res *http.Response) string {
+		for _, c := range res.Cookies() {
+			if c.Name == sessionCookie {
+				return c.Value
+			}
+		}
+		t.Fatal("no session cookie")
+		return ""
+	}
+	res, _ := b.do("POST", "/portal/login", url.Values{"token": {"demo-acme"}}, "same-origin")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	old := session(res)
+	res, _ = b.do("POST", "/portal/login", url.Values{"token": {"demo-globex"}}, "same-origin")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	assert.NotEqual(t, old, session(res))
+	_, page := b.do("GET", "/portal/", nil, "")
+	assert.Contains(t, page, "Account <span>globex</span>")
+
+	req, err := http.NewRequest("GET", "http://"+addr+"/portal/", nil)
+	require.NoError(t, err)
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: old})
+	// A client without the jar, so that the old cookie is the only one.
+	plain := &http.Client{Timeout: 10 * time.Second, CheckRedirect: b.c.CheckRedirect}
+	res, err = plain.Do(req)
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	assert.Equal(t, http.StatusSeeOther, res.StatusCode)
+	assert.Equal(t, "/portal/login", res.Header.Get("Location"), "the old session ended")
+}

@@ -133,6 +133,14 @@ func TestReadmeSession(t *testing.T) {
 
 // The same session against PostgreSQL (-db), when the tests have one.
 func TestReadmeSessionOnPostgres(t *testing.T) {
+	runSession(t, startServer(t, postgresOptions(t)))
+}
+
+// postgresOptions returns the options of a server on PostgreSQL in a
+// schema of its own, dropped when the test ends; the test skips without
+// WEBHOOK_TEST_DATABASE_URL.
+func postgresOptions(t *testing.T) options {
+	t.Helper()
 	dbURL := os.Getenv("WEBHOOK_TEST_DATABASE_URL")
 	if dbURL == "" {
 		t.Skip("WEBHOOK_TEST_DATABASE_URL is not set")
@@ -147,8 +155,7 @@ func TestReadmeSessionOnPostgres(t *testing.T) {
 		_, err = pool.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
 		assert.NoError(t, err)
 	})
-	addr := startServer(t, options{db: dbURL, schema: schema})
-	runSession(t, addr)
+	return options{db: dbURL, schema: schema}
 }
 
 func runSession(t *testing.T, addr string) {
