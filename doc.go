@@ -27,18 +27,21 @@
 // # Matching
 //
 // A webhook's triggers are OR-ed. Event, error, funnel_complete and
-// cohort_entry triggers match each trigger call of their type whose event
-// name fits one of their patterns ("purchase", "*", "checkout.*") and
-// whose data satisfies all of their filters. Threshold, anomaly and
-// scheduled triggers do not match calls: they are stateful
-// (TriggerType.Stateful). Each threshold condition and anomaly trigger is
-// an alert with state in Storage, fed by RecordMetric (and
-// TriggerThreshold, TriggerAnomaly) and evaluated by Service.Evaluate,
-// that notifies once when it fires and once when it resolves (see
-// Condition); a scheduled trigger sends one summary per period (see
-// Config.Summary). MatchEventName, MatchFilters, Filter.Match,
-// Condition.Match and Trigger.Match expose the rules so you can test them;
-// they see event data as the Service does, as the JSON it encodes to.
+// cohort_entry triggers match each trigger call of their type whose data
+// satisfies all of their filters; an event trigger also needs the event
+// name to fit one of its patterns ("purchase", "*", "checkout.*"; none
+// means all). Anomaly triggers match TriggerAnomaly calls (anomalies the
+// host detected itself) by metric, side (see Anomaly.Direction) and
+// filters. Threshold and scheduled triggers match no call: they are
+// stateful (TriggerType.Stateful), and so is an anomaly trigger's own
+// detector. Each threshold condition and anomaly detector is an alert
+// with state in Storage, fed by RecordMetric (threshold conditions also
+// by TriggerThreshold) and evaluated by Service.Evaluate, that notifies
+// once when it fires and once when it resolves (see Condition); a
+// scheduled trigger sends one summary per period (see Config.Summary).
+// MatchEventName, MatchFilters, Filter.Match, Condition.Match and
+// Trigger.Match expose the rules so you can test them; they see event
+// data as the Service does, as the JSON it encodes to.
 //
 // # Tenants
 //

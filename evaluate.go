@@ -25,6 +25,17 @@ const DefaultEvaluationInterval = 10 * time.Second
 // the evaluations that failed, joined, each prefixed with its kind
 // ("threshold triggers: …"); the others still happen, and the failed
 // ones are tried again on the next call.
+//
+// Each notification it enqueues gets a producer span of its own,
+// "webhook.trigger" with webhook.trigger.kind (threshold, anomaly or
+// scheduled), webhook.event_type and webhook.id, a child of ctx's span
+// if it has one; the notification's payload stores the span's
+// traceparent, so the spans of its delivery attempts link to it. A round
+// that enqueues nothing makes no span: one span per round would start a
+// trace every Config.EvaluationInterval in every process, mostly empty,
+// and would tie unrelated alerts to one span. Notifications enqueued
+// when recorded metrics are written (see RecordMetric) get their spans
+// the same way.
 func (s *Service) Evaluate(ctx context.Context) error {
 	errs := []error{s.flushMetrics(ctx)}
 	idx, err := s.index(ctx)

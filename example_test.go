@@ -123,6 +123,32 @@ func ExampleMatchFilters() {
 	// webhook: invalid filters: filters[0].operator: unknown filter operator "like"
 }
 
+// Which trigger calls a trigger hears: an event trigger by its patterns
+// and filters, an anomaly trigger the TriggerAnomaly calls on its metric
+// and side, a threshold trigger none (its alerts come from its state).
+func ExampleTrigger_Match() {
+	event := webhook.Trigger{Type: webhook.TriggerEvent, Events: []string{"checkout.*"},
+		Filters: []webhook.Filter{{Property: "total", Operator: webhook.FilterGTE, Value: 100}}}
+	ok, _ := event.Match("checkout.completed", map[string]any{"total": 120})
+	fmt.Println("event:", ok)
+
+	anomaly := webhook.Trigger{Type: webhook.TriggerAnomaly, Metric: "latency_ms", Direction: webhook.AnomalyAbove}
+	above := map[string]any{"metric": "latency_ms", "direction": "above", "status": "firing"}
+	below := map[string]any{"metric": "latency_ms", "direction": "below", "status": "firing"}
+	okAbove, _ := anomaly.Match(webhook.EventTypeAnomaly, above)
+	okBelow, _ := anomaly.Match(webhook.EventTypeAnomaly, below)
+	fmt.Println("anomaly above:", okAbove, "below:", okBelow)
+
+	threshold := webhook.Trigger{Type: webhook.TriggerThreshold,
+		Conditions: []webhook.Condition{{Metric: "latency_ms", Operator: webhook.ConditionGT, Value: 500}}}
+	ok, _ = threshold.Match(webhook.EventTypeThresholdAlert, map[string]any{"metric": "latency_ms", "value": 900})
+	fmt.Println("threshold:", ok)
+	// Output:
+	// event: true
+	// anomaly above: true below: false
+	// threshold: false
+}
+
 // The default schedule: 5 attempts, waits doubling from 5 seconds.
 func ExampleRetryPolicy_Delay() {
 	p := webhook.DefaultRetryPolicy()

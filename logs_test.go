@@ -8,9 +8,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/memstore"
 )
 
 // logRecord is one log line a captureHandler saw: its level, message
@@ -149,4 +154,80 @@ func TestLogsNameDeliveriesTheSameWay(t *testing.T) {
 			}
 		}
 	}
+}
+
+// durationKey reports whether an attribute key names a duration: one
+// that must be logged as a slog.Duration.
+func durationKey(key string) bool {
+	for _, k := range []string{"duration", "retry_in", "skew", "lease", "backoff", "wait", "delay", "timeout", "interval", "age"} {
+		if key == k {
+			return true
+		}
+	}
+	for _, suffix := range []string{"_in", "_duration", "_after", "_timeout", "_interval", "_delay", "_age"} {
+		if strings.HasSuffix(key, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// assertDurationsAreDurations checks that no record logs a duration other
+// than as a slog.Duration: no attribute with a duration's name of another
+// kind, and no string that reads as a Go duration ("1s").
+func assertDurationsAreDurations(t *testing.T, recs []logRecord) {
+	t.Helper()
+	for _, r := range recs {
+		for _, a := range r.attrs {
+			v := a.Value
+			if v.Kind() == slog.KindDuration {
+				continue
+			}
+			assert.False(t, durationKey(a.Key), "%q: %s=%v is logged as a %v, not a duration", r.msg, a.Key, v, v.Kind())
+			if v.Kind() == slog.KindString {
+				_, err := time.ParseDuration(v.String())
+				assert.True(t, err != nil || v.String() == "0", "%q: %s=%q is a duration logged as a string", r.msg, a.Key, v.String())
+			}
+		}
+	}
+}
+
+func TestLogsWriteEveryDurationAsADuration(t *testing.T) {
+	t.Run("scripted run", func(t *testing.T) {
+		logs := newCaptureHandler()
+		runScript(t, slog.New(logs))
+		assertDurationsAreDurations(t, logs.all())
+	})
+	// The retries of failed background work: the write of recorded
+	// metrics, the evaluation rounds, at shutdown too.
+	t.Run("failed metric writes and evaluations", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			logs := newCaptureHandler()
+			store := &flakyMetrics{Store: memstore.New(nil)}
+			store.failing.Store(true)
+			svc, err := webhook.NewService(store, &webhook.Config{Logger: slog.New(logs), Doer: okDoer{}})
+			require.NoError(t, err)
+			thresholdHook(t, svc, webhook.Condition{Metric: "m", Operator: webhook.ConditionGT, Value: 1})
+			worker, err := webhook.NewWorker(svc, nil)
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- worker.Run(ctx) }()
+			require.NoError(t, svc.RecordMetric(ctx, "m", 5, time.Time{}, ""))
+			time.Sleep(webhook.DefaultEvaluationInterval + time.Second)
+			synctest.Wait()
+			cancel()
+			require.NoError(t, <-done)
+
+			recs := logs.all()
+			retries := map[string]bool{}
+			for _, r := range recs {
+				if _, ok := r.attr("retry_in"); ok {
+					retries[r.msg] = true
+				}
+			}
+			assert.Len(t, retries, 2, "the background write and the evaluation log their retries: %v", retries)
+			assertDurationsAreDurations(t, recs)
+		})
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -176,7 +177,7 @@ func (s *Service) backgroundFlush() {
 	defer cancel()
 	err, evalErr := s.flush(ctx, evalWritten)
 	if err != nil {
-		s.log.ErrorContext(ctx, "webhook: writing recorded metrics failed; keeping them and trying again", "retry_in", metricFlushInterval.String(), "error", err)
+		s.log.ErrorContext(ctx, "webhook: writing recorded metrics failed; keeping them and trying again", slog.Duration("retry_in", metricFlushInterval), "error", err)
 	}
 	s.logEvalErr(ctx, evalErr)
 }

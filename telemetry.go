@@ -46,6 +46,7 @@ const (
 	attrTenantID       = attribute.Key("webhook.tenant_id")
 	attrDeliveries     = attribute.Key("webhook.deliveries")
 	attrReleased       = attribute.Key("webhook.delivery.released")
+	attrMetric         = attribute.Key("webhook.metric")
 )
 
 // kindRedelivery is the webhook.trigger.kind of deliveries queued again
@@ -216,11 +217,60 @@ var (
 )
 
 // startTrigger starts the producer span of one trigger call; call
-// endTrigger with the call's result.
+// endTrigger with the call's result. eventType is "" when the call does
+// not know it yet (a TriggerThreshold call may notify with either of two
+// event types, or with none).
 func (t *telemetry) startTrigger(ctx context.Context, kind TriggerType, eventType string) context.Context {
 	ctx, span := t.tracer.Start(ctx, "webhook.trigger", producerSpan...)
 	if span.IsRecording() {
-		span.SetAttributes(attrTriggerKind.String(string(kind)), attrEventType.String(eventType), semconv.MessagingOperationTypeCreate)
+		span.SetAttributes(attrTriggerKind.String(string(kind)), semconv.MessagingOperationTypeCreate)
+		if eventType != "" {
+			span.SetAttributes(attrEventType.String(eventType))
+		}
+	}
+	return ctx
+}
+
+// callSpanKey marks a context whose span is the producer span of a
+// trigger call that enqueues through updateState (TriggerThreshold), so
+// that its notifications link to the call's span rather than to spans
+// of their own.
+type callSpanKey struct{}
+
+// startStatefulCall starts the producer span of a trigger call whose
+// notifications are enqueued with trigger states (see updateState), and
+// marks ctx so that they carry its traceparent. Call endTrigger with the
+// call's result.
+func (t *telemetry) startStatefulCall(ctx context.Context, kind TriggerType, metric string) context.Context {
+	ctx = t.startTrigger(ctx, kind, "")
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attrMetric.String(metric))
+	}
+	return context.WithValue(ctx, callSpanKey{}, true)
+}
+
+// inStatefulCall reports whether ctx is marked by startStatefulCall.
+func inStatefulCall(ctx context.Context) bool {
+	marked, _ := ctx.Value(callSpanKey{}).(bool)
+	return marked
+}
+
+// startNotification starts the producer span of one notification of a
+// stateful trigger that no trigger call made: one that Evaluate, a write
+// of recorded metrics, or a webhook's edit enqueues. kind is the state's
+// kind (threshold, anomaly, scheduled). Call endTrigger with the result
+// of its enqueue.
+func (t *telemetry) startNotification(ctx context.Context, kind string, p *EnqueueParams, st *TriggerState) context.Context {
+	eventType := ""
+	if len(p.Payloads) > 0 {
+		eventType = p.Payloads[0].EventType
+	}
+	ctx = t.startTrigger(ctx, TriggerType(kind), eventType)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attrWebhookID.String(st.WebhookID))
+		if st.TenantID != "" {
+			span.SetAttributes(attrTenantID.String(st.TenantID))
+		}
 	}
 	return ctx
 }

@@ -133,7 +133,14 @@ func (s *Service) TriggerError(ctx context.Context, errorType, errorMessage stri
 // refused, because a notification is stored in one atomic step with its
 // alert state. NaN or infinite numbers are invalid. On an error of
 // Storage, the IDs returned are those enqueued before it.
-func (s *Service) TriggerThreshold(ctx context.Context, metric string, value, threshold float64, environment string, opts ...TriggerOption) ([]string, error) {
+//
+// Like every trigger call, it has a producer span ("webhook.trigger",
+// kind threshold, with webhook.metric), whose traceparent the
+// notifications it enqueues store, so the spans of their attempts link
+// to it.
+func (s *Service) TriggerThreshold(ctx context.Context, metric string, value, threshold float64, environment string, opts ...TriggerOption) (ids []string, err error) {
+	ctx = s.tel.startStatefulCall(ctx, TriggerThreshold, metric)
+	defer func() { s.tel.endTrigger(ctx, ids, err) }()
 	var o triggerOptions
 	for _, opt := range opts {
 		if opt != nil {
@@ -154,6 +161,7 @@ func (s *Service) TriggerThreshold(ctx context.Context, metric string, value, th
 	if o.enqueuer != nil {
 		ps.add("enqueuer", "does not apply: a threshold alert is enqueued in one step with its state, in the Service's Storage")
 	}
+	s.tel.triggerTenant(ctx, o.tenant)
 	missing := s.checkTenant(&ps, o.tenant, "pass WithTenant")
 	if err := tenantErr(ps.err("threshold"), missing); err != nil {
 		return nil, err
@@ -184,7 +192,6 @@ func (s *Service) TriggerThreshold(ctx context.Context, metric string, value, th
 		ts = o.timestamp.UTC().Truncate(time.Microsecond)
 	}
 	extra := map[string]any{"reported_threshold": threshold}
-	var ids []string
 	for _, r := range refs {
 		got, err := s.stepCondition(ctx, r, environment, states[r.key(environment)], r.c.observe(value), now, ts, extra)
 		if err != nil {

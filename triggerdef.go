@@ -69,7 +69,9 @@ func (t TriggerType) Supported() bool { return t.Valid() }
 
 // Stateful reports whether triggers of type t are evaluated by the
 // Service against state kept in Storage (threshold, anomaly and
-// scheduled) rather than matched against each trigger call.
+// scheduled) rather than only matched against trigger calls. Anomaly
+// triggers are both: their detector keeps state, and they also match
+// TriggerAnomaly calls (see Trigger.Match).
 func (t TriggerType) Stateful() bool {
 	switch t {
 	case TriggerThreshold, TriggerAnomaly, TriggerScheduled:
@@ -277,7 +279,8 @@ func (c Condition) Match(metric string, value float64) bool {
 // raise names not starting with "$", TriggerError "$error",
 // TriggerFunnelComplete "$funnel_complete", TriggerCohortEntry
 // "$cohort_entry", TriggerAnomaly "$anomaly" and "$anomaly_resolved"),
-// and the data is seen as the Service sees it (see Filter.Match). For an
+// an event trigger's Events patterns must match it, and its filters must
+// hold on the data, seen as the Service sees it (see Filter.Match). For an
 // anomaly trigger, Match answers for TriggerAnomaly calls: data with the
 // call's "metric", "direction" and "status" (see Service.TriggerAnomaly)
 // matches when the metric is the trigger's, the side is one its

@@ -73,11 +73,24 @@ type stateDecision struct {
 // decide must be a pure function of the state it is given (it may be
 // called several times). It returns what the enqueue stored, if
 // anything.
-func (s *Service) updateState(ctx context.Context, st *TriggerState, decide func(st *TriggerState) (stateDecision, error)) (EnqueueResult, error) {
+//
+// The payloads of a decision's enqueue carry the traceparent of a
+// producer span (see Payload.TraceParent), so that the spans of their
+// attempts link to it: the span of the trigger call when ctx is one's
+// (see startStatefulCall), otherwise a span of the notification's own,
+// started at the first decision to enqueue and ended when updateState
+// returns. A call that enqueues nothing starts no span.
+func (s *Service) updateState(ctx context.Context, st *TriggerState, decide func(st *TriggerState) (stateDecision, error)) (saved EnqueueResult, err error) {
 	ts, ok := s.stateStore()
 	if !ok {
 		return EnqueueResult{}, errNoStateStore
 	}
+	spanCtx, traced := ctx, inStatefulCall(ctx)
+	defer func() {
+		if spanCtx != ctx {
+			s.tel.endTrigger(spanCtx, saved.DeliveryIDs, err)
+		}
+	}()
 	cur := st.Clone()
 	for attempt := 1; ; attempt++ {
 		next := cur.Clone()
@@ -85,7 +98,16 @@ func (s *Service) updateState(ctx context.Context, st *TriggerState, decide func
 		if err != nil || !d.changed {
 			return EnqueueResult{}, err
 		}
-		res, err := ts.SaveTriggerState(ctx, SaveTriggerStateParams{State: next, Enqueue: d.enqueue, Now: s.clock()})
+		if d.enqueue != nil {
+			if !traced {
+				spanCtx, traced = s.tel.startNotification(ctx, stateKind(next), d.enqueue, next), true
+			}
+			tp := traceParent(spanCtx)
+			for _, pl := range d.enqueue.Payloads {
+				pl.TraceParent = tp
+			}
+		}
+		res, err := ts.SaveTriggerState(spanCtx, SaveTriggerStateParams{State: next, Enqueue: d.enqueue, Now: s.clock()})
 		if err == nil {
 			if d.enqueue != nil && len(res.DeliveryIDs) > 0 && !res.Duplicate {
 				s.notify()

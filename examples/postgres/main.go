@@ -8,7 +8,10 @@
 //	go run ./examples/postgres -db postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 //
 // The URL defaults to $DATABASE_URL. The tables go into their own schema
-// (-schema), dropped at the end unless -keep is given.
+// (-schema), dropped at the end unless -keep is given. The pool allows
+// pgstore.MinPoolConns connections per worker, as each worker's own
+// process would (see the pgstore package documentation), or the URL's
+// pool_max_conns if that is more.
 package main
 
 import (
@@ -18,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -42,20 +46,41 @@ func main() {
 	if *dbURL == "" {
 		*dbURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	}
-	if err := run(*dbURL, *schema, *workers, *events, *keep); err != nil {
+	if err := run(*dbURL, *schema, *workers, *events, *keep, slog.Default()); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(dbURL, schema string, workers, events int, keep bool) error {
+// maxWorkers bounds -workers.
+const maxWorkers = 64
+
+// newPool connects to dbURL with room for workers workers. A process
+// that runs a Worker needs at least pgstore.MinPoolConns connections,
+// more than pgxpool's default (4, or the number of CPUs): the listener
+// holds one while the worker runs, and claims, result writes and trigger
+// calls take one each. Here every worker stands for a process of its
+// own, so the one pool allows MinPoolConns for each.
+func newPool(ctx context.Context, dbURL string, workers int) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = max(cfg.MaxConns, int32(workers*pgstore.MinPoolConns))
+	return pgxpool.NewWithConfig(ctx, cfg)
+}
+
+func run(dbURL, schema string, workers, events int, keep bool, logger *slog.Logger) error {
+	if workers < 1 || workers > maxWorkers {
+		return fmt.Errorf("-workers must be between 1 and %d", maxWorkers)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pool, err := pgxpool.New(ctx, dbURL)
+	pool, err := newPool(ctx, dbURL, workers)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	store, err := pgstore.New(pool, &pgstore.Config{Schema: schema})
+	store, err := pgstore.New(pool, &pgstore.Config{Schema: schema, Logger: logger})
 	if err != nil {
 		return err
 	}
