@@ -211,3 +211,34 @@ func TestHostSlotIsFreedBeforeTheResultIsWritten(t *testing.T) {
 	cancel()
 	require.NoError(t, recv(t, stopped, "Run to return"))
 }
+
+func TestWorkerDoesNotSpinClaimsWhileItsOnlyHostIsAtItsCap(t *testing.T) {
+	// Every webhook shares one host, whose cap (a quarter of the pool:
+	// 2) is reached at once. A slot freed by a finished request must
+	// not send the worker back to claim while every webhook it knows is
+	// still excluded: that claim could only come back empty, and with
+	// a claim per delivery the storage did several times the work.
+	rc := newReceiver(t, nil)
+	store := &claimCounter{Store: memstore.New(nil)}
+	svc, err := webhook.NewService(store, &webhook.Config{Network: webhook.NetworkPolicy{AllowPrivate: true}})
+	require.NoError(t, err)
+	const hooks, perHook = 8, 20
+	for i := range hooks {
+		_, err := svc.Create(t.Context(), &webhook.Webhook{Name: fmt.Sprint("w", i), URL: rc.URL + fmt.Sprint("/", i), Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+		require.NoError(t, err)
+	}
+	for range perHook {
+		_, err := svc.TriggerEvent(t.Context(), "e", nil, "")
+		require.NoError(t, err)
+	}
+	w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: 8, MaxPerWebhook: 4})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	n, err := w.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Equal(t, hooks*perHook, n)
+	assert.Len(t, rc.all(), hooks*perHook)
+	// Each claim takes up to a pool's worth (8); one a delivery is the spin.
+	assert.Less(t, store.claims.Load(), int32(hooks*perHook/2), "claims for %d deliveries", hooks*perHook)
+}

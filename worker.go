@@ -156,6 +156,11 @@ type Worker struct {
 	wg        sync.WaitGroup
 	results   chan recordReq // to the recorder, while one runs
 	webhooks  sendCache      // webhooks read to send, by version
+	// fruitless holds the webhooks the last claim excluded or returned
+	// (see stillFruitless); nil after an idle claim that found nothing,
+	// or once a wake-up other than a freed slot comes. Only the
+	// claiming loop uses it.
+	fruitless map[string]bool
 }
 
 // NewWorker returns a worker that sends the deliveries of svc's Storage
@@ -277,8 +282,10 @@ func (w *Worker) Run(ctx context.Context) error {
 			<-deadlined
 			return nil
 		case <-woken:
+			w.fruitless = nil // something new may be due
 		case <-freed:
 		case <-timer.C:
+			w.fruitless = nil
 		}
 	}
 }
@@ -394,7 +401,7 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 		}
 		now := w.svc.clock()
 		limit, exclude, token, idle := w.capacity(now)
-		if limit <= 0 {
+		if limit <= 0 || !idle && w.stillFruitless(exclude) {
 			return fillResult{more: true, token: token}, nil
 		}
 		cctx, cancel := context.WithTimeout(storeCtx, claimTimeout)
@@ -423,6 +430,16 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 			w.handBack(storeCtx, claims) // claimed while shutting down
 			return fillResult{}, err
 		}
+		w.fruitless = nil
+		if len(claims) > 0 || !idle {
+			w.fruitless = make(map[string]bool, len(exclude)+len(claims))
+			for _, id := range exclude {
+				w.fruitless[id] = true
+			}
+			for _, c := range claims {
+				w.fruitless[c.Delivery.WebhookID] = true
+			}
+		}
 		if len(claims) == 0 {
 			return fillResult{more: len(exclude) > 0, token: token, drained: idle}, nil
 		}
@@ -437,6 +454,28 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 			})
 		}
 	}
+}
+
+// stillFruitless reports whether a claim excluding exclude is not worth
+// making: every webhook the last claim excluded or returned is excluded
+// now. A slot freed while the host they share is at its cap then brings
+// back at best deliveries of webhooks this worker has not seen, and
+// usually nothing, at the price of a claim (two statements in pgstore)
+// for each delivery sent. The worker waits instead until one of those
+// webhooks leaves its cap, its host falls below its cap or a rate token
+// comes, or, in Run, until an enqueue or the poll wakes it; with
+// nothing in flight it always claims.
+func (w *Worker) stillFruitless(exclude []string) bool {
+	if w.fruitless == nil {
+		return false
+	}
+	n := 0
+	for _, id := range exclude {
+		if w.fruitless[id] {
+			n++
+		}
+	}
+	return n == len(w.fruitless)
 }
 
 // usable drops the claims a faulty Storage returned without a delivery,
