@@ -110,29 +110,57 @@ func badRequest(detail string, fields ...fieldProblem) *apiError {
 
 func notFound(detail string) *apiError { return newError(http.StatusNotFound, detail) }
 
-// hostError maps an error of Config.Tenant or Config.RateLimit to the
-// response, with def for an error it does not know.
-func hostError(err error, def int) *apiError {
+// HostStatus says how this package answers an error of the host's
+// Config.Tenant or Config.RateLimit, so that other handlers taking the
+// same function (the portal) answer alike: 429 with Retry-After for a
+// *RateLimitError; a *StatusError's status, headers and detail (its
+// status text when it has none); 403 for ErrForbidden; 401 for
+// ErrUnauthenticated. ok is false for any other error, which the caller
+// answers as it sees fit (this package: 401 from Tenant, 429 from
+// RateLimit).
+func HostStatus(err error) (status int, header http.Header, detail string, ok bool) {
 	var se *StatusError
 	var rl *RateLimitError
 	switch {
 	case errors.As(err, &rl):
-		e := newError(http.StatusTooManyRequests, "too many requests; retry later")
-		e.header = http.Header{"Retry-After": {retryAfter(rl.RetryAfter)}}
-		e.cause = err
-		return e
+		return http.StatusTooManyRequests, http.Header{"Retry-After": {retryAfter(rl.RetryAfter)}}, "", true
 	case errors.As(err, &se) && se.Status >= 400 && se.Status <= 599:
-		e := &apiError{status: se.Status, detail: se.Detail, header: se.Header, cause: err}
-		if e.detail == "" {
-			e.detail = http.StatusText(se.Status)
+		detail := se.Detail
+		if detail == "" {
+			detail = http.StatusText(se.Status)
 		}
-		return e
+		return se.Status, se.Header, detail, true
 	case errors.Is(err, ErrForbidden):
-		return &apiError{status: http.StatusForbidden, detail: "the credentials may not use this API", cause: err}
-	case errors.Is(err, ErrUnauthenticated) || def == http.StatusUnauthorized:
-		return &apiError{status: http.StatusUnauthorized, detail: "authentication required", cause: err}
+		return http.StatusForbidden, nil, "", true
+	case errors.Is(err, ErrUnauthenticated):
+		return http.StatusUnauthorized, nil, "", true
 	}
-	return &apiError{status: def, detail: http.StatusText(def), cause: err}
+	return 0, nil, "", false
+}
+
+// hostError maps an error of Config.Tenant or Config.RateLimit to the
+// response (see HostStatus), with def for an error it does not know.
+func hostError(err error, def int) *apiError {
+	status, header, detail, ok := HostStatus(err)
+	switch {
+	case !ok && def != http.StatusUnauthorized:
+		return &apiError{status: def, detail: http.StatusText(def), cause: err}
+	case !ok:
+		status = def
+	}
+	if detail == "" {
+		switch status {
+		case http.StatusTooManyRequests:
+			detail = "too many requests; retry later"
+		case http.StatusForbidden:
+			detail = "the credentials may not use this API"
+		case http.StatusUnauthorized:
+			detail = "authentication required"
+		default:
+			detail = http.StatusText(status)
+		}
+	}
+	return &apiError{status: status, detail: detail, header: header, cause: err}
 }
 
 // serviceError maps an error of the Service to the response.

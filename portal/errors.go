@@ -36,25 +36,24 @@ func badRequest(msg string) *pageError {
 }
 
 // hostError maps an error of Config.Tenant to the response, as httpapi
-// does for its own Config.Tenant.
+// does for its own Config.Tenant (see httpapi.HostStatus); an error it
+// does not know asks the visitor to sign in.
 func hostError(err error) *pageError {
-	var se *httpapi.StatusError
-	var rl *httpapi.RateLimitError
-	switch {
-	case errors.As(err, &rl):
-		secs := max(int64((rl.RetryAfter+999_999_999)/1_000_000_000), 1)
-		return &pageError{status: http.StatusTooManyRequests, message: "Too many requests; try again in a moment.",
-			header: http.Header{"Retry-After": {fmt.Sprint(secs)}}, cause: err}
-	case errors.As(err, &se) && se.Status >= 400 && se.Status <= 599:
-		msg := se.Detail
-		if msg == "" {
-			msg = http.StatusText(se.Status)
-		}
-		return &pageError{status: se.Status, message: msg, header: se.Header, cause: err}
-	case errors.Is(err, httpapi.ErrForbidden):
-		return &pageError{status: http.StatusForbidden, message: "You may not use this page.", cause: err}
+	status, header, detail, ok := httpapi.HostStatus(err)
+	if !ok {
+		status = http.StatusUnauthorized
 	}
-	return &pageError{status: http.StatusUnauthorized, message: "Please sign in first.", cause: err}
+	if detail == "" {
+		switch status {
+		case http.StatusTooManyRequests:
+			detail = "Too many requests; try again in a moment."
+		case http.StatusForbidden:
+			detail = "You may not use this page."
+		default:
+			detail = "Please sign in first."
+		}
+	}
+	return &pageError{status: status, message: detail, header: header, cause: err}
 }
 
 // serviceError maps an error of the Service to the response.
