@@ -22,11 +22,11 @@ func TestCappedClaimLocksOnlyWhatItReturns(t *testing.T) {
 	for _, sql := range []string{
 		`INSERT INTO {{schema}}.payloads (id, webhook_id, event_type, environment, "timestamp", body)
 			VALUES ('01900000-0000-7000-8000-000000000000', '01900000-0000-7000-8000-000000000000', 'e', 'p', now(), '\x7b7d')`,
-		`INSERT INTO {{schema}}.deliveries (id, webhook_id, payload_id, event_type, status, attempt, next_attempt_at, due_at, created_at)
+		`INSERT INTO {{schema}}.queue (id, webhook_id, payload_id, event_type, status, attempt, next_attempt_at, due_at, created_at)
 			SELECT gen_random_uuid(), ('01900000-0000-7000-8000-' || lpad(to_hex(g % 10), 12, '0'))::uuid,
 				'01900000-0000-7000-8000-000000000000', 'e', 'pending', 0, now() - interval '1 hour', now() - interval '1 hour' + g * interval '1 ms', now()
 			FROM generate_series(1, 400) g`,
-		`INSERT INTO {{schema}}.deliveries (id, webhook_id, payload_id, event_type, status, attempt, next_attempt_at, due_at, created_at)
+		`INSERT INTO {{schema}}.queue (id, webhook_id, payload_id, event_type, status, attempt, next_attempt_at, due_at, created_at)
 			SELECT gen_random_uuid(), '01900000-0000-7000-8000-0000000000ff',
 				'01900000-0000-7000-8000-000000000000', 'e', 'pending', 0, now() - interval '2 hours', now() - interval '2 hours', now()
 			FROM generate_series(1, 100) g`,
@@ -47,7 +47,7 @@ func TestCappedClaimLocksOnlyWhatItReturns(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	require.Equal(t, limit, n)
-	rows, err = tx.Query(ctx, s.stmt(`SELECT webhook_id::text FROM {{schema}}.deliveries WHERE status = 'delivering'`))
+	rows, err = tx.Query(ctx, s.stmt(`SELECT webhook_id::text FROM {{schema}}.queue WHERE status = 'delivering'`))
 	require.NoError(t, err)
 	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
@@ -62,7 +62,7 @@ func TestCappedClaimLocksOnlyWhatItReturns(t *testing.T) {
 	// Another session can lock every other row at once.
 	var free int
 	require.NoError(t, pool.QueryRow(ctx, s.stmt(`SELECT count(*) FROM (
-		SELECT id FROM {{schema}}.deliveries FOR UPDATE SKIP LOCKED) x`)).Scan(&free))
+		SELECT id FROM {{schema}}.queue FOR UPDATE SKIP LOCKED) x`)).Scan(&free))
 	assert.Equal(t, 500-limit, free, "rows locked beyond those claimed")
 
 	// And a second claim meanwhile takes other rows.

@@ -154,7 +154,7 @@ func TestCrashRecovery(t *testing.T) {
 	// finishes. Poll the database for the end state.
 	var delivered, other int
 	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
-		require.NoError(t, testPool(t).QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status <> 'delivered') FROM `+store.Schema()+`.deliveries`).Scan(&delivered, &other))
+		require.NoError(t, testPool(t).QueryRow(ctx, `SELECT (SELECT count(*) FILTER (WHERE status = 'delivered') FROM `+store.Schema()+`.deliveries), (SELECT count(*) FILTER (WHERE status <> 'delivered') FROM `+store.Schema()+`.deliveries) + (SELECT count(*) FROM `+store.Schema()+`.queue)`).Scan(&delivered, &other))
 		if other == 0 {
 			break
 		}

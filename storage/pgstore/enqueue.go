@@ -98,6 +98,9 @@ func (s *Store) enqueueIn(ctx context.Context, tx pgx.Tx, p webhook.EnqueueParam
 			return webhook.EnqueueResult{}, translate(err, "enqueue: payloads")
 		}
 	}
+	if err := s.lockStoredPayloads(ctx, tx, p); err != nil {
+		return webhook.EnqueueResult{}, err
+	}
 	if n := len(p.Deliveries); n > 0 {
 		var (
 			hooks, pids, types, statuses = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -134,6 +137,42 @@ func (s *Store) enqueueIn(ctx context.Context, tx pgx.Tx, p webhook.EnqueueParam
 		}
 	}
 	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
+}
+
+// lockStoredPayloads checks that the payloads p's deliveries refer to,
+// beyond those p stores, exist, and locks them (FOR KEY SHARE, as a
+// foreign key would) until tx ends, so that Prune cannot delete them
+// meanwhile: it locks them FOR UPDATE before it checks for references
+// (see pruneBatch). The queue has no foreign key to payloads, which
+// would make each payload Prune deletes scan the queue.
+func (s *Store) lockStoredPayloads(ctx context.Context, tx pgx.Tx, p webhook.EnqueueParams) error {
+	stored := make(map[string]bool, len(p.Payloads))
+	for _, pl := range p.Payloads {
+		stored[strings.ToLower(pl.ID)] = true
+	}
+	want := map[string]bool{}
+	var ids []string
+	for _, d := range p.Deliveries {
+		if id := strings.ToLower(d.PayloadID); !stored[id] && !want[id] {
+			want[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, s.replay.lockPayloads, ids)
+	if err != nil {
+		return translate(err, "enqueue: payloads")
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return translate(err, "enqueue: payloads")
+	}
+	if len(found) < len(ids) {
+		return fmt.Errorf("enqueue: a delivery's payload does not exist: %w", webhook.ErrNotFound)
+	}
+	return nil
 }
 
 // markRedelivered points each original at its redelivery. With replay,

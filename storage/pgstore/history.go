@@ -177,7 +177,7 @@ func (s *Store) GetPayload(ctx context.Context, id string) (*webhook.Payload, er
 
 // replayStatements holds the SQL of redeliveries and replays.
 type replayStatements struct {
-	markRedelivered, countDeliveries string
+	markRedelivered, countDeliveries, lockPayloads string
 }
 
 func newReplayStatements(schema string) replayStatements {
@@ -185,10 +185,21 @@ func newReplayStatements(schema string) replayStatements {
 	return replayStatements{
 		// Point each original ($2) at its redelivery ($1); with $3, only
 		// originals not redelivered yet. Returns the originals marked.
-		markRedelivered: q(`UPDATE {{schema}}.deliveries o SET redelivered_by = i.new_id::uuid
-			FROM unnest($1::text[], $2::text[]) AS i(new_id, orig_id)
-			WHERE o.id = i.orig_id::uuid AND NOT ($3 AND o.redelivered_by IS NOT NULL)
-			RETURNING o.id::text`),
-		countDeliveries: q(`SELECT count(*) FROM {{schema}}.deliveries WHERE id = ANY ($1::text[]::uuid[])`),
+		// An original is finished (in the history) when the Service
+		// redelivers it, but the Storage contract allows any.
+		markRedelivered: q(`WITH i AS (SELECT * FROM unnest($1::text[], $2::text[]) AS i(new_id, orig_id)),
+			h AS (
+				UPDATE {{schema}}.deliveries o SET redelivered_by = i.new_id::uuid FROM i
+				WHERE o.id = i.orig_id::uuid AND NOT ($3 AND o.redelivered_by IS NOT NULL)
+				RETURNING o.id
+			), q AS (
+				UPDATE {{schema}}.queue o SET redelivered_by = i.new_id::uuid FROM i
+				WHERE o.id = i.orig_id::uuid AND NOT ($3 AND o.redelivered_by IS NOT NULL)
+				RETURNING o.id
+			)
+			SELECT id::text FROM h UNION ALL SELECT id::text FROM q`),
+		lockPayloads: q(`SELECT id::text FROM {{schema}}.payloads WHERE id = ANY ($1::text[]::uuid[]) FOR KEY SHARE`),
+		countDeliveries: q(`SELECT (SELECT count(*) FROM {{schema}}.deliveries WHERE id = ANY ($1::text[]::uuid[]))
+			+ (SELECT count(*) FROM {{schema}}.queue WHERE id = ANY ($1::text[]::uuid[]))`),
 	}
 }

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,24 +20,30 @@ import (
 // "($n = ” OR column = $n)": pgx prepares a statement once per connection
 // and PostgreSQL may then plan it once for all arguments (a generic
 // plan), which could then use no index for the filters. So each shape of
-// filters gets a statement of its own, each of which reads an index in
-// the page's order (see TestHistoryPagesReadIndexesInOrder):
+// filters gets a statement of its own, each of which reads indexes in
+// the page's order (see TestHistoryPagesReadIndexesInOrder).
 //
-//   - no status filter: deliveries_webhook_idx backwards from the
-//     cursor, other filters checked on the way;
-//   - one status: deliveries_webhook_status_idx the same way, or
-//     deliveries_replayable_idx for the failed deliveries not
-//     redelivered that a replay reads;
-//   - several statuses: one such read of at most a page per status, in a
-//     lateral join over the statuses, merged newest first, so that the
-//     cost follows the page size and the number of statuses, not the
-//     length of the history.
+// Finished deliveries are in the history table, unfinished ones in the
+// queue (migration 008); a page reads the tables its statuses are in,
+// at most a page from each, merged newest first:
+//
+//   - the history: deliveries_webhook_idx backwards from the cursor when
+//     no status or both final ones are selected, other filters checked
+//     on the way; deliveries_webhook_status_idx for one status, or
+//     deliveries_replayable_idx for the failed deliveries not redelivered
+//     that a replay reads;
+//   - the queue: queue_webhook_idx (webhook_id, status, id), one read of
+//     at most a page per status selected (all three when none is), in a
+//     lateral join over the statuses,
+//
+// so that the cost follows the page size and the number of statuses,
+// not the length of the history or of the backlog.
 //
 // Event types, Since and Until are checked on the rows an index read
 // returns: a page filtered by them alone reads the webhook's deliveries
 // newest first until it is full.
 func (s *Store) listDeliveriesQuery(p webhook.ListDeliveriesParams, before string, attempts bool) (string, []any) {
-	table := pgx.Identifier{s.schema}.Sanitize() + ".deliveries"
+	schema := pgx.Identifier{s.schema}.Sanitize()
 	limit := webhook.PageLimit(p.Limit)
 	args := []any{p.WebhookID, before, limit}
 	arg := func(v any) string {
@@ -44,36 +51,61 @@ func (s *Store) listDeliveriesQuery(p webhook.ListDeliveriesParams, before strin
 		return "$" + strconv.Itoa(len(args))
 	}
 	statuses := p.SelectedStatuses()
-	conds := []string{"x.webhook_id = $1::uuid", "x.id < $2::uuid"}
-	switch {
-	case len(statuses) == 1 && statuses[0] == webhook.StatusFailed && p.NotRedelivered:
-		// The predicate of the partial index, spelt as in its definition.
-		conds = append(conds, "x.status = 'failed'", "x.redelivered_by IS NULL")
-	case len(statuses) == 1:
-		conds = append(conds, "x.status = "+arg(string(statuses[0])))
-	case len(statuses) > 1:
-		conds = append(conds, "x.status = st.status")
+	var final, open []string
+	for _, st := range statuses {
+		if st.Final() {
+			final = append(final, string(st))
+		} else {
+			open = append(open, string(st))
+		}
 	}
-	if p.NotRedelivered && !(len(statuses) == 1 && statuses[0] == webhook.StatusFailed) {
-		conds = append(conds, "x.redelivered_by IS NULL")
+	if len(statuses) == 0 {
+		open = []string{string(webhook.StatusPending), string(webhook.StatusRetrying), string(webhook.StatusDelivering)}
 	}
+	common := []string{"x.webhook_id = $1::uuid", "x.id < $2::uuid"}
 	if len(p.EventTypes) > 0 {
-		conds = append(conds, "x.event_type = ANY ("+arg(p.EventTypes)+"::text[])")
+		common = append(common, "x.event_type = ANY ("+arg(p.EventTypes)+"::text[])")
 	}
 	if !p.Since.IsZero() {
-		conds = append(conds, "x.created_at >= "+arg(p.Since)+"::timestamptz")
+		common = append(common, "x.created_at >= "+arg(p.Since)+"::timestamptz")
 	}
 	if !p.Until.IsZero() {
-		conds = append(conds, "x.created_at < "+arg(p.Until)+"::timestamptz")
+		common = append(common, "x.created_at < "+arg(p.Until)+"::timestamptz")
 	}
-	page := `SELECT x.* FROM ` + table + ` x WHERE ` + strings.Join(conds, " AND ") + ` ORDER BY x.id DESC LIMIT $3`
-	if len(statuses) > 1 {
-		names := make([]string, len(statuses))
-		for i, st := range statuses {
-			names[i] = string(st)
+	read := func(table string, conds []string) string {
+		return `SELECT x.* FROM ` + schema + `.` + table + ` x WHERE ` + strings.Join(conds, " AND ") + ` ORDER BY x.id DESC LIMIT $3`
+	}
+	var branches []string
+	if len(statuses) == 0 || len(final) > 0 {
+		conds := slices.Clone(common)
+		replayable := len(final) == 1 && final[0] == string(webhook.StatusFailed) && p.NotRedelivered
+		switch {
+		case replayable:
+			// The predicate of the partial index, spelt as in its definition.
+			conds = append(conds, "x.status = 'failed'", "x.redelivered_by IS NULL")
+		case len(final) == 1:
+			conds = append(conds, "x.status = "+arg(final[0]))
 		}
-		page = `SELECT y.* FROM unnest(` + arg(names) + `::text[]) AS st(status) CROSS JOIN LATERAL (` + page + `) y
-			ORDER BY y.id DESC LIMIT $3`
+		if p.NotRedelivered && !replayable {
+			conds = append(conds, "x.redelivered_by IS NULL")
+		}
+		branches = append(branches, read("deliveries", conds))
+	}
+	if len(open) > 0 {
+		conds := slices.Clone(common)
+		if p.NotRedelivered {
+			conds = append(conds, "x.redelivered_by IS NULL")
+		}
+		if len(open) == 1 {
+			branches = append(branches, read("queue", append(conds, "x.status = "+arg(open[0]))))
+		} else {
+			branches = append(branches, `SELECT y.* FROM unnest(`+arg(open)+`::text[]) AS st(status) CROSS JOIN LATERAL (`+
+				read("queue", append(conds, "x.status = st.status"))+`) y`)
+		}
+	}
+	page := `SELECT u.* FROM ((` + strings.Join(branches, `) UNION ALL (`) + `)) u ORDER BY u.id DESC LIMIT $3`
+	if len(branches) == 1 && !strings.HasPrefix(branches[0], "SELECT y.*") {
+		page = branches[0]
 	}
 	if !attempts {
 		return `SELECT ` + deliveryColumns + ` FROM (` + page + `) d ORDER BY d.id DESC`, args

@@ -219,7 +219,7 @@ func TestClaimSkipsRowsLockedElsewhere(t *testing.T) {
 	tx, err := testPool(t).Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx)
-	_, err = tx.Exec(ctx, `SELECT id FROM `+store.Schema()+`.deliveries ORDER BY due_at, id LIMIT 10 FOR UPDATE`)
+	_, err = tx.Exec(ctx, `SELECT id FROM `+store.Schema()+`.queue ORDER BY due_at, id LIMIT 10 FOR UPDATE`)
 	require.NoError(t, err)
 
 	for _, per := range []int{0, 1} {

@@ -44,16 +44,30 @@
 // Prune deletes finished deliveries, their attempts and unreferenced
 // payloads older than a cut-off, in small batches.
 //
-// # Indexes
+// # Tables and indexes
+//
+// Unfinished deliveries (pending, retrying, delivering) live in a table
+// of their own, the queue, with three indexes: its key, (due_at, id) for
+// claims, and (webhook_id, status, id) for history pages and stats. The
+// statement that records a final result moves the delivery to the
+// history table, deliveries, where it is written once and then only read
+// (and redelivered, and pruned). Claims and retries therefore rewrite
+// entries in the queue's three indexes alone, never in the history's
+// six, and the queue's size follows the backlog, not the retention.
+// Migration 008 moves what is unfinished when it runs; a process still
+// running an older version fails to enqueue after it, rather than write
+// deliveries no worker would claim: stop older processes before
+// migrating, or let their enqueues fail until they are replaced.
 //
 // At millions of rows the queries stay index-bound: claims read the first
-// rows of a partial index on due_at that holds only unfinished
-// deliveries (its size follows the backlog, not the history); history
-// pages read (webhook_id, id) or (webhook_id, status, id) backwards from
-// the cursor; pruning reads a partial index on completed_at; payloads
-// still referenced are found through an index on deliveries.payload_id;
-// replays read a partial index of the failed deliveries not replayed
-// yet. See the files in migrations/.
+// rows of the queue's due index; history pages read the history's
+// (webhook_id, id) or (webhook_id, status, id) backwards from the cursor
+// and the queue's (webhook_id, status, id) a status at a time, at most a
+// page from each; pruning reads a partial index on completed_at;
+// payloads still referenced by the history are found through an index on
+// deliveries.payload_id, and those referenced by the queue (redeliveries)
+// by one read of the queue per batch; replays read a partial index of the
+// failed deliveries not replayed yet. See the files in migrations/.
 //
 // # Stateful triggers and metrics
 //

@@ -58,6 +58,13 @@ func (s *Store) pruneBatch(ctx context.Context, before time.Time, batch int) (in
 		return 0, translate(err, "prune deliveries")
 	}
 	if len(payloads) > 0 {
+		// Lock the payloads first: an enqueue under way that refers to
+		// one holds it FOR KEY SHARE (lockStoredPayloads) until it
+		// commits, and the delete's own snapshot, taken after the lock,
+		// then sees its queued delivery.
+		if _, err := tx.Exec(ctx, s.sql.lockPrunedPayloads, payloads); err != nil {
+			return 0, translate(err, "prune payloads")
+		}
 		if _, err := tx.Exec(ctx, s.sql.prunePayloads, payloads); err != nil {
 			return 0, translate(err, "prune payloads")
 		}

@@ -29,20 +29,19 @@ func (s *Store) recordOne(ctx context.Context, q querier, p webhook.RecordAttemp
 	if !validID(p.DeliveryID) {
 		return fmt.Errorf("delivery %s: %w", p.DeliveryID, webhook.ErrNotFound), nil
 	}
-	var webhookID string
 	if p.Released {
+		var webhookID string
 		err = q.QueryRow(ctx, s.sql.releaseDelivery, p.DeliveryID, p.Token, p.NextAttemptAt).Scan(&webhookID)
 	} else {
-		var next, completed any
-		if p.Status.Final() {
-			completed = p.Now
-		} else {
-			next = p.NextAttemptAt
+		var rows pgx.Rows
+		rows, err = q.Query(ctx, s.sql.recordAttempts, recordArgs([]webhook.RecordAttemptParams{p})...)
+		if err == nil {
+			var recorded []string
+			recorded, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			if err == nil && len(recorded) == 0 {
+				err = pgx.ErrNoRows
+			}
 		}
-		a := p.Attempt
-		err = q.QueryRow(ctx, s.sql.recordAttempt, p.DeliveryID, p.Token, string(p.Status),
-			int32(a.StatusCode), text(a.ResponseBody), int64(a.Duration), text(a.Error), next, completed, a.StartedAt,
-		).Scan(&webhookID)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		var exists bool
@@ -70,7 +69,8 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 		return nil, translate(err, "record attempts")
 	}
 	defer tx.Rollback(ctx)
-	var batch []int
+	var batch, again []int
+	named := make(map[string]bool, len(ps))
 	for i, p := range ps {
 		if err := p.Validate(); err != nil {
 			errs[i] = err
@@ -84,30 +84,24 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 			errs[i] = refused
 			continue
 		}
+		// The statement names each delivery once; a second result for
+		// one is recorded after it, and so refused unless its token
+		// holds a lease again.
+		if id := strings.ToLower(p.DeliveryID); named[id] {
+			again = append(again, i)
+			continue
+		}
+		named[strings.ToLower(p.DeliveryID)] = true
 		batch = append(batch, i)
 	}
 	if len(batch) == 0 {
 		return errs, translate(tx.Commit(ctx), "record attempts")
 	}
-	n := len(batch)
-	var (
-		ids, tokens, statuses, bodies, msgs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		codes                               = make([]int32, n)
-		durs                                = make([]int64, n)
-		nexts, completed, started           = make([]*time.Time, n), make([]*time.Time, n), make([]time.Time, n)
-	)
+	params := make([]webhook.RecordAttemptParams, len(batch))
 	for j, i := range batch {
-		p := ps[i]
-		ids[j], tokens[j], statuses[j] = p.DeliveryID, p.Token, string(p.Status)
-		codes[j], bodies[j], durs[j], msgs[j] = int32(p.Attempt.StatusCode), text(p.Attempt.ResponseBody), int64(p.Attempt.Duration), text(p.Attempt.Error)
-		if p.Status.Final() {
-			completed[j] = &p.Now
-		} else {
-			nexts[j] = &p.NextAttemptAt
-		}
-		started[j] = p.Attempt.StartedAt
+		params[j] = ps[i]
 	}
-	rows, err := tx.Query(ctx, s.sql.recordAttempts, ids, tokens, statuses, codes, bodies, durs, msgs, nexts, completed, started)
+	rows, err := tx.Query(ctx, s.sql.recordAttempts, recordArgs(params)...)
 	if err != nil {
 		return nil, translate(err, "record attempts")
 	}
@@ -149,8 +143,38 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 			errs[i] = fmt.Errorf("delivery %s: %w", id, webhook.ErrNotFound)
 		}
 	}
+	for _, i := range again {
+		refused, err := s.recordOne(ctx, tx, ps[i])
+		if err != nil {
+			return nil, err
+		}
+		errs[i] = refused
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, translate(err, "record attempts")
 	}
 	return errs, nil
+}
+
+// recordArgs returns the arguments of the recordAttempts statement for
+// ps, valid results that are not releases.
+func recordArgs(ps []webhook.RecordAttemptParams) []any {
+	n := len(ps)
+	var (
+		ids, tokens, statuses, bodies, msgs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		codes                               = make([]int32, n)
+		durs                                = make([]int64, n)
+		nexts, completed, started           = make([]*time.Time, n), make([]*time.Time, n), make([]time.Time, n)
+	)
+	for j, p := range ps {
+		ids[j], tokens[j], statuses[j] = p.DeliveryID, p.Token, string(p.Status)
+		codes[j], bodies[j], durs[j], msgs[j] = int32(p.Attempt.StatusCode), text(p.Attempt.ResponseBody), int64(p.Attempt.Duration), text(p.Attempt.Error)
+		if p.Status.Final() {
+			completed[j] = &p.Now
+		} else {
+			nexts[j] = &p.NextAttemptAt
+		}
+		started[j] = p.Attempt.StartedAt
+	}
+	return []any{ids, tokens, statuses, codes, bodies, durs, msgs, nexts, completed, started}
 }

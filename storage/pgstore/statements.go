@@ -4,13 +4,13 @@ import "strings"
 
 // statements holds the store's SQL with the schema filled in.
 type statements struct {
-	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks                                      string
-	listTenantWebhooks                                                                                         string
-	webhookExists, releaseDelivery                                                                             string
-	insertKey, getKey, insertPayloads, insertDeliveries                                                        string
-	claim, claimCapped, claimCappedSkipping, recordAttempt, recordAttempts, deliveryExists, existingDeliveries string
-	getDelivery, listAttempts, getPayload                                                                      string
-	pruneDeliveries, prunePayloads, pruneKeys                                                                  string
+	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks                       string
+	listTenantWebhooks                                                                          string
+	webhookExists, releaseDelivery                                                              string
+	insertKey, getKey, insertPayloads, insertDeliveries                                         string
+	claim, claimCapped, claimCappedSkipping, recordAttempts, deliveryExists, existingDeliveries string
+	getDelivery, listAttempts, getPayload                                                       string
+	pruneDeliveries, lockPrunedPayloads, prunePayloads, pruneKeys                               string
 }
 
 func newStatements(schema string) statements {
@@ -57,7 +57,7 @@ func newStatements(schema string) statements {
 				AS p(id, webhook_id, event_type, environment, ts, body, trace_parent)`),
 		// $9..$11: the lease, for deliveries enqueued already leased.
 		// $12, $13: attempt budgets, and originals ('' for none).
-		insertDeliveries: q(`INSERT INTO {{schema}}.deliveries (id, webhook_id, payload_id, event_type, status, attempt,
+		insertDeliveries: q(`INSERT INTO {{schema}}.queue (id, webhook_id, payload_id, event_type, status, attempt,
 				next_attempt_at, due_at, lease_token, lease_worker, lease_expires_at, created_at, max_attempts, redelivery_of)
 			SELECT id::uuid, webhook_id::uuid, payload_id::uuid, event_type, status, attempt,
 				next_at, CASE WHEN $9::text IS NULL THEN next_at ELSE ` + enqueuedLeaseEnd + ` END,
@@ -79,7 +79,7 @@ func newStatements(schema string) statements {
 		// range of the index.
 		claim: q(claimSQL(`SELECT d.id, d.due_at AS was_due, d.status AS was_status, d.attempt AS was_attempt,
 					d.lease_worker AS was_worker, d.lease_expires_at AS was_expiry
-				FROM {{schema}}.deliveries d
+				FROM {{schema}}.queue d
 				WHERE ` + dueCondition + ` AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
 				ORDER BY d.due_at, d.id
 				LIMIT $3
@@ -92,13 +92,13 @@ func newStatements(schema string) statements {
 		// is checked again on the row locked) for the next one.
 		claimCapped: q(claimSQL(`SELECT d.id, d.due_at AS was_due, d.status AS was_status, d.attempt AS was_attempt,
 					d.lease_worker AS was_worker, d.lease_expires_at AS was_expiry
-				FROM {{schema}}.deliveries d
+				FROM {{schema}}.queue d
 				WHERE d.id = ANY (ARRAY(
 					SELECT r.id FROM (
 						SELECT c.id, row_number() OVER (PARTITION BY c.webhook_id ORDER BY c.due_at, c.id) AS rn
 						FROM (
 							SELECT d.id, d.webhook_id, d.due_at
-							FROM {{schema}}.deliveries d
+							FROM {{schema}}.queue d
 							WHERE ` + dueCondition + ` AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
 							ORDER BY d.due_at, d.id
 							LIMIT $8
@@ -116,7 +116,7 @@ func newStatements(schema string) statements {
 		// statement ends.
 		claimCappedSkipping: q(claimSQL(`WITH window_rows AS (
 					SELECT d.id, d.webhook_id, d.due_at, d.status, d.attempt, d.lease_worker, d.lease_expires_at
-					FROM {{schema}}.deliveries d
+					FROM {{schema}}.queue d
 					WHERE ` + dueCondition + ` AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
 					ORDER BY d.due_at, d.id
 					LIMIT $8
@@ -130,42 +130,50 @@ func newStatements(schema string) statements {
 				ORDER BY due_at, id
 				LIMIT $3`)),
 
-		// Record only while the token holds the lease; append the
-		// attempt in the same statement.
-		recordAttempt: q(`WITH upd AS (
-				UPDATE {{schema}}.deliveries
-				SET status = $3, status_code = $4, response_body = $5, duration_ns = $6, error = $7,
-					next_attempt_at = $8, due_at = $8, completed_at = $9,
-					lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL
-				WHERE id = $1 AND status = 'delivering' AND lease_token = $2
-				RETURNING id, attempt, webhook_id
-			), ins AS (
-				INSERT INTO {{schema}}.attempts (delivery_id, number, started_at, duration_ns, status_code, response_body, error)
-				SELECT id, attempt, $10, $6, $4, $5, $7 FROM upd
-			)
-			SELECT webhook_id::text FROM upd`),
-		deliveryExists:     q(`SELECT EXISTS (SELECT 1 FROM {{schema}}.deliveries WHERE id = $1)`),
-		existingDeliveries: q(`SELECT id::text FROM {{schema}}.deliveries WHERE id = ANY ($1::text[]::uuid[])`),
-		// recordAttempt for many deliveries at once; returns those recorded.
+		deliveryExists: q(`SELECT EXISTS (SELECT 1 FROM {{schema}}.queue WHERE id = $1)
+			OR EXISTS (SELECT 1 FROM {{schema}}.deliveries WHERE id = $1)`),
+		existingDeliveries: q(`SELECT id::text FROM {{schema}}.queue WHERE id = ANY ($1::text[]::uuid[])
+			UNION ALL SELECT id::text FROM {{schema}}.deliveries WHERE id = ANY ($1::text[]::uuid[])`),
+		// Record results, each only while its token holds the lease, and
+		// append their attempts, in one statement: a final result moves
+		// its delivery from the queue to the history, any other updates
+		// it in the queue. Returns the deliveries recorded. The input
+		// names each delivery once (RecordAttempts sees to it).
 		recordAttempts: q(`WITH input AS (
 				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::int8[], $7::text[],
 					$8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
 					AS i(id, token, status, code, body, dur, err, next_at, completed, started)
-			), upd AS (
-				UPDATE {{schema}}.deliveries d
+			), done AS (
+				DELETE FROM {{schema}}.queue q
+				USING input i
+				WHERE q.id = i.id::uuid AND q.status = 'delivering' AND q.lease_token = i.token AND i.completed IS NOT NULL
+				RETURNING q.id, q.webhook_id, q.payload_id, q.event_type, q.attempt, q.created_at, q.max_attempts,
+					q.redelivery_of, q.redelivered_by, i.status, i.code, i.body, i.dur, i.err, i.completed, i.started
+			), moved AS (
+				INSERT INTO {{schema}}.deliveries (id, webhook_id, payload_id, event_type, status, attempt,
+					status_code, response_body, duration_ns, error, created_at, completed_at, max_attempts, redelivery_of, redelivered_by)
+				SELECT id, webhook_id, payload_id, event_type, status, attempt,
+					code, body, dur, err, created_at, completed, max_attempts, redelivery_of, redelivered_by
+				FROM done
+			), again AS (
+				UPDATE {{schema}}.queue q
 				SET status = i.status, status_code = i.code, response_body = i.body, duration_ns = i.dur, error = i.err,
-					next_attempt_at = i.next_at, due_at = i.next_at, completed_at = i.completed,
+					next_attempt_at = i.next_at, due_at = i.next_at,
 					lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL
 				FROM input i
-				WHERE d.id = i.id::uuid AND d.status = 'delivering' AND d.lease_token = i.token
-				RETURNING d.id, d.attempt, i.started, i.dur, i.code, i.body, i.err
+				WHERE q.id = i.id::uuid AND q.status = 'delivering' AND q.lease_token = i.token AND i.completed IS NULL
+				RETURNING q.id, q.attempt, i.started, i.dur, i.code, i.body, i.err
+			), recorded AS (
+				SELECT id, attempt, started, dur, code, body, err FROM done
+				UNION ALL
+				SELECT id, attempt, started, dur, code, body, err FROM again
 			), ins AS (
 				INSERT INTO {{schema}}.attempts (delivery_id, number, started_at, duration_ns, status_code, response_body, error)
-				SELECT id, attempt, started, dur, code, body, err FROM upd
+				SELECT id, attempt, started, dur, code, body, err FROM recorded
 			)
-			SELECT id::text FROM upd`),
+			SELECT id::text FROM recorded`),
 		// Hand a lease back without an outcome: the attempt does not count.
-		releaseDelivery: q(`UPDATE {{schema}}.deliveries
+		releaseDelivery: q(`UPDATE {{schema}}.queue
 			SET attempt = greatest(attempt - 1, 0),
 				status = CASE WHEN attempt - 1 > 0 THEN 'retrying' ELSE 'pending' END,
 				next_attempt_at = $3, due_at = $3,
@@ -173,24 +181,41 @@ func newStatements(schema string) statements {
 			WHERE id = $1 AND status = 'delivering' AND lease_token = $2
 			RETURNING webhook_id::text`),
 
-		getDelivery: q(`SELECT ` + deliveryColumns + ` FROM {{schema}}.deliveries d WHERE d.id = $1`),
+		// A delivery is in the queue or in the history, never in both:
+		// it moves in one statement, and this one reads both tables in
+		// one snapshot.
+		getDelivery: q(`SELECT ` + deliveryColumns + ` FROM {{schema}}.queue d WHERE d.id = $1
+			UNION ALL
+			SELECT ` + deliveryColumns + ` FROM {{schema}}.deliveries d WHERE d.id = $1`),
 		listAttempts: q(`SELECT number, started_at, duration_ns, status_code, response_body, error
 			FROM {{schema}}.attempts WHERE delivery_id = $1 ORDER BY number`),
 		getPayload: q(`SELECT id::text, webhook_id::text, event_type, environment, "timestamp", body, trace_parent
 			FROM {{schema}}.payloads WHERE id = $1`),
 
+		// Only the history is pruned: a queued delivery is unfinished.
+		// Its attempts go with it.
 		pruneDeliveries: q(`WITH victims AS (
 				SELECT id FROM {{schema}}.deliveries
 				WHERE completed_at < $1
 				ORDER BY completed_at
 				LIMIT $2
 				FOR UPDATE SKIP LOCKED
+			), del AS (
+				DELETE FROM {{schema}}.deliveries d USING victims v WHERE d.id = v.id
+				RETURNING d.id, d.payload_id
+			), att AS (
+				DELETE FROM {{schema}}.attempts a USING del WHERE a.delivery_id = del.id
 			)
-			DELETE FROM {{schema}}.deliveries d USING victims v WHERE d.id = v.id
-			RETURNING d.payload_id::text`),
+			SELECT payload_id::text FROM del`),
+		// A payload may still be referred to by a redelivery, finished or
+		// queued. The queue has no index on payload_id (every claim would
+		// write to it): it is read once per batch (an InitPlan), each row
+		// looked up in the batch's hashed array.
+		lockPrunedPayloads: q(`SELECT 1 FROM {{schema}}.payloads WHERE id = ANY ($1::text[]::uuid[]) FOR UPDATE`),
 		prunePayloads: q(`DELETE FROM {{schema}}.payloads p
 			WHERE p.id = ANY ($1::text[]::uuid[])
-			AND NOT EXISTS (SELECT 1 FROM {{schema}}.deliveries d WHERE d.payload_id = p.id)`),
+			AND NOT EXISTS (SELECT 1 FROM {{schema}}.deliveries d WHERE d.payload_id = p.id)
+			AND NOT (p.id = ANY (ARRAY(SELECT q.payload_id FROM {{schema}}.queue q WHERE q.payload_id = ANY ($1::text[]::uuid[]))))`),
 		pruneKeys: q(`DELETE FROM {{schema}}.idempotency_keys
 			WHERE key IN (SELECT key FROM {{schema}}.idempotency_keys WHERE created_at < $1 LIMIT $2)`),
 	}
@@ -206,13 +231,13 @@ func claimSQL(due string) string {
 			INSERT INTO {{schema}}.attempts (delivery_id, number, started_at, duration_ns, status_code, response_body, error)
 			SELECT due.id, was_attempt, coalesce(was_expiry, $1), 0, 0, '',
 				'lease of worker "' || coalesce(was_worker, '') || '" expired before the attempt was recorded'
-			FROM due JOIN {{schema}}.deliveries x ON x.id = due.id
+			FROM due JOIN {{schema}}.queue x ON x.id = due.id
 			WHERE was_status = 'delivering' AND NOT (x.max_attempts > 0 AND was_attempt > x.max_attempts)
 			ON CONFLICT DO NOTHING
 		), claimed AS (
 			-- A lease taken past the attempt budget sent nothing: it is
 			-- not counted (see lost).
-			UPDATE {{schema}}.deliveries d
+			UPDATE {{schema}}.queue d
 			SET status = 'delivering',
 				attempt = CASE WHEN due.was_status = 'delivering' AND d.max_attempts > 0 AND d.attempt > d.max_attempts
 					THEN d.attempt ELSE d.attempt + 1 END,

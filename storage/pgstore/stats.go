@@ -13,17 +13,18 @@ import (
 
 var _ webhook.QueueStatsReader = (*Store)(nil)
 
-// The queue view reads deliveries_due_idx (migration 001), which holds
-// only unfinished deliveries: its cost follows the backlog, not the
-// history. A covering index of its own (status, due_at, webhook_id)
-// halved its time, but cost every claim and result one more index
-// write; a view that is polled every few seconds is not worth that. due_at is NextAttemptAt while pending or retrying (and the
-// lease's expiry while delivering, which Due and OldestDue leave out).
+// The queue view reads the queue table (migration 008), which holds only
+// unfinished deliveries: its cost follows the backlog, not the history.
+// An index of its own (status, due_at, webhook_id) would cost every
+// claim and result one more index write; a view that is polled every
+// few seconds is not worth that. due_at is NextAttemptAt while pending
+// or retrying (and the lease's expiry while delivering, which Due and
+// OldestDue leave out).
 const (
 	queueDepthSQL = `SELECT status, count(*), count(*) FILTER (WHERE due_at <= $1::timestamptz), min(due_at)
-		FROM {{schema}}.deliveries WHERE due_at IS NOT NULL
+		FROM {{schema}}.queue
 		GROUP BY status`
-	queueTopSQL = `SELECT webhook_id::text, count(*) FROM {{schema}}.deliveries WHERE due_at IS NOT NULL
+	queueTopSQL = `SELECT webhook_id::text, count(*) FROM {{schema}}.queue
 		GROUP BY webhook_id ORDER BY count(*) DESC, webhook_id LIMIT $1`
 )
 
@@ -96,19 +97,25 @@ const outcomeSQL = `CASE
 		WHEN starts_with(x.error, 'not sent') OR starts_with(x.error, 'canceled') OR starts_with(x.error, 'lease of worker ') THEN 'aborted'
 		ELSE 'network_error' END`
 
-// The window's deliveries are read through deliveries_webhook_created_idx
-// (migration 006) and their attempts through the attempts' primary key:
-// only the webhook's rows in the window, never the history.
+// The window's finished deliveries are read through
+// deliveries_webhook_created_idx (migration 006), its unfinished ones
+// through queue_webhook_idx (the webhook's backlog), and their attempts
+// through the attempts' primary key: only the webhook's rows in the
+// window and its backlog, never the history.
 const (
+	windowSQL = `(SELECT x.id, x.status, x.status_code, x.error FROM {{schema}}.deliveries x
+			WHERE x.webhook_id = $1::uuid AND x.created_at >= $2::timestamptz
+		UNION ALL
+		SELECT x.id, x.status, x.status_code, x.error FROM {{schema}}.queue x
+			WHERE x.webhook_id = $1::uuid AND x.created_at >= $2::timestamptz)`
 	statsDeliveriesSQL = `SELECT x.status, ` + outcomeSQL + `, count(*)
-		FROM {{schema}}.deliveries x WHERE x.webhook_id = $1::uuid AND x.created_at >= $2::timestamptz
+		FROM ` + windowSQL + ` x
 		GROUP BY 1, 2`
 	statsAttemptsCTE = `WITH a AS (
 			SELECT x.delivery_id, x.number, x.started_at, x.duration_ns, x.status_code, x.error, o.outcome,
 				x.status_code <> 0 OR o.outcome IN ('timeout', 'network_error') AS timed
-			FROM {{schema}}.deliveries d JOIN {{schema}}.attempts x ON x.delivery_id = d.id,
+			FROM ` + windowSQL + ` d JOIN {{schema}}.attempts x ON x.delivery_id = d.id,
 				LATERAL (SELECT ` + outcomeSQL + ` AS outcome) o
-			WHERE d.webhook_id = $1::uuid AND d.created_at >= $2::timestamptz
 		)`
 	// One pass over the window's attempts: counts by outcome, the
 	// latency of those that reached the endpoint (see

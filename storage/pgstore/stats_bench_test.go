@@ -50,13 +50,14 @@ func statsStore(b *testing.B) *pgstore.Store {
 			SELECT d.id, n, d.created_at, 1000000 + abs(hashtext(d.id::text) % 1000000), CASE WHEN n < d.attempt THEN 503 ELSE d.status_code END, '',
 				CASE WHEN d.status_code = 200 AND n = d.attempt THEN '' ELSE 'HTTP 503' END
 			FROM {{q}}.deliveries d, generate_series(1, d.attempt) n`,
-		`INSERT INTO {{q}}.deliveries (id, webhook_id, payload_id, event_type, status, attempt, next_attempt_at, due_at, created_at)
+		`INSERT INTO {{q}}.queue (id, webhook_id, payload_id, event_type, status, attempt, next_attempt_at, due_at, created_at)
 			SELECT gen_random_uuid(), ('01900000-0000-7000-8000-' || lpad(to_hex(((g::bigint * g) % 1000)::int), 12, '0'))::uuid,
 				'01900000-0000-7000-8000-000000000000', 'e', CASE WHEN g % 3 = 0 THEN 'retrying' ELSE 'pending' END, 0,
 				now() + (g || ' milliseconds')::interval, now() + (g || ' milliseconds')::interval, now()
 			FROM generate_series(1, {{backlog}}) g`,
 		`VACUUM ANALYZE {{q}}.deliveries`,
 		`VACUUM ANALYZE {{q}}.attempts`,
+		`VACUUM ANALYZE {{q}}.queue`,
 	} {
 		sql = strings.NewReplacer("{{q}}", q, "{{history}}", strconv.Itoa(*statsHistory), "{{backlog}}", strconv.Itoa(*statsBacklog)).Replace(sql)
 		if _, err := testPool(b).Exec(ctx, sql); err != nil {

@@ -203,6 +203,6 @@ func TestSaveTriggerStateManyKeysConcurrently(t *testing.T) {
 		assert.EqualValues(t, rounds, st.Version, st.Key)
 	}
 	var n int
-	require.NoError(t, testPool(t).QueryRow(ctx, `SELECT count(*) FROM `+s.Schema()+`.deliveries`).Scan(&n))
+	require.NoError(t, testPool(t).QueryRow(ctx, `SELECT count(*) FROM `+s.Schema()+`.queue`).Scan(&n))
 	assert.Equal(t, keys*rounds, n, "one delivery per key and version")
 }
