@@ -3,9 +3,11 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/analytics-webhooks/webhook"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -32,23 +34,48 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	if s.callerClock {
 		leaseNow = &p.Now
 	}
-	if p.MaxPerWebhook > 0 && p.MaxPerWebhook < p.Limit {
-		// Rank a window of due deliveries to spread the claim across
-		// webhooks; excluded webhooks never enter the window. Only the
-		// rows returned are locked, but when every candidate was locked
-		// by another claimer nothing is returned though more may be due:
-		// then lock the window, skipping the locked rows, and rank that.
-		window := min(p.Limit*16, 10000)
-		args := []any{p.Now, exclude, p.Limit, lease, text(p.WorkerID), leaseNow, p.MaxPerWebhook, window}
-		claims, err := s.collectClaims(s.pool.Query(ctx, s.sql.claimCapped, args...))
-		if err == nil && len(claims) == 0 {
-			claims, err = s.collectClaims(s.pool.Query(ctx, s.sql.claimCappedSkipping, args...))
-		}
+	perWebhook := p.MaxPerWebhook
+	if perWebhook <= 0 || perWebhook > p.Limit {
+		perWebhook = p.Limit
+	}
+	if perWebhook == p.Limit && len(exclude) == 0 {
+		claims, err := s.collectClaims(s.pool.Query(ctx, s.sql.claim, p.Now, exclude, p.Limit, lease, text(p.WorkerID), leaseNow))
 		return s.claimed(ctx, p, claims, err)
 	}
-	claims, err := s.collectClaims(s.pool.Query(ctx, s.sql.claim, p.Now, exclude, p.Limit, lease, text(p.WorkerID), leaseNow))
+	// Rank a window of due deliveries to spread the claim across
+	// webhooks, locking only the rows returned.
+	window := min(p.Limit*16, 10000)
+	args := []any{p.Now, exclude, p.Limit, lease, text(p.WorkerID), leaseNow, perWebhook, window}
+	claims, err := s.collectClaims(s.pool.Query(ctx, s.sql.claimCapped, args...))
+	if err == nil && len(claims) < p.Limit && len(exclude) > 0 {
+		// The window may have held only excluded webhooks' deliveries
+		// (a long backlog of a webhook at its cap): read the others a
+		// webhook at a time, skipping those claimed already when the
+		// claim is capped per webhook (so that the cap holds).
+		more := slices.Clone(exclude)
+		if perWebhook < p.Limit {
+			for _, c := range claims {
+				more = append(more, c.Delivery.WebhookID)
+			}
+		}
+		var rest []*webhook.Claim
+		rest, err = s.collectClaims(s.pool.Query(ctx, s.sql.claimByWebhook,
+			p.Now, more, p.Limit-len(claims), lease, text(p.WorkerID), leaseNow, perWebhook, max(4*p.Limit, byWebhookWalk), uuid.NewString()))
+		claims = append(claims, rest...)
+	}
+	if err == nil && len(claims) == 0 {
+		// Every candidate may have been locked by another claimer,
+		// though more are due: lock the window, skipping the locked
+		// rows, and rank that.
+		claims, err = s.collectClaims(s.pool.Query(ctx, s.sql.claimCappedSkipping, args...))
+	}
 	return s.claimed(ctx, p, claims, err)
 }
+
+// byWebhookWalk is the fewest webhooks a claim that reads the queue a
+// webhook at a time walks (claimByWebhookDue): every webhook of a queue
+// that holds no more, a random stretch of the others.
+const byWebhookWalk = 256
 
 // claimed finishes ClaimDeliveries with the claims collected.
 func (s *Store) claimed(ctx context.Context, p webhook.ClaimParams, claims []*webhook.Claim, err error) ([]*webhook.Claim, error) {

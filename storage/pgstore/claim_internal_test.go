@@ -2,10 +2,14 @@ package pgstore
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/analytics-webhooks/webhook"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -47,7 +51,7 @@ func TestCappedClaimLocksOnlyWhatItReturns(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	require.Equal(t, limit, n)
-	rows, err = tx.Query(ctx, s.stmt(`SELECT webhook_id::text FROM {{schema}}.queue WHERE status = 'delivering'`))
+	rows, err = tx.Query(ctx, s.stmt(`SELECT webhook_id::text FROM {{schema}}.queue WHERE lease_token IS NOT NULL`))
 	require.NoError(t, err)
 	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
@@ -74,4 +78,96 @@ func TestCappedClaimLocksOnlyWhatItReturns(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	assert.Equal(t, 10-limit, n, "the other webhooks' first rows, skipping the locked ones")
+}
+
+// A webhook at its cap (excluded from claims) with a long due backlog at
+// the head of the queue costs a claim neither its time nor the others'
+// deliveries: no claim statement reads more than a bounded number of
+// queue rows, however long that backlog, and the claim returns the other
+// webhooks' due deliveries, one of each.
+func TestClaimDoesNotReadExcludedBacklogs(t *testing.T) {
+	s, pool := unmigratedStore(t)
+	require.NoError(t, s.Migrate(t.Context()))
+	ctx := t.Context()
+	const backlog = 20000
+	excluded := "01900000-0000-7000-8000-0000000000ff"
+	for _, sql := range []string{
+		`INSERT INTO {{schema}}.payloads (id, webhook_id, event_type, environment, "timestamp", body)
+			VALUES ('01900000-0000-7000-8000-000000000000', '01900000-0000-7000-8000-000000000000', 'e', 'p', now(), '\x7b7d')`,
+		`INSERT INTO {{schema}}.queue (id, webhook_id, payload_id, event_type, status, attempt, next_attempt_at, due_at, created_at)
+			SELECT gen_random_uuid(), '` + excluded + `',
+				'01900000-0000-7000-8000-000000000000', 'e', 'pending', 0, now() - interval '2 hours', now() - interval '2 hours' + g * interval '1 ms', now()
+			FROM generate_series(1, ` + strconv.Itoa(backlog) + `) g`,
+		`INSERT INTO {{schema}}.queue (id, webhook_id, payload_id, event_type, status, attempt, next_attempt_at, due_at, created_at)
+			SELECT gen_random_uuid(), ('01900000-0000-7000-8000-' || lpad(to_hex(g % 10), 12, '0'))::uuid,
+				'01900000-0000-7000-8000-000000000000', 'e', 'pending', 0, now() - interval '1 hour', now() - interval '1 hour' + g * interval '1 ms', now()
+			FROM generate_series(1, 400) g`,
+		`ANALYZE {{schema}}.queue`,
+	} {
+		_, err := pool.Exec(ctx, s.stmt(sql))
+		require.NoError(t, err)
+	}
+
+	// What each statement ClaimDeliveries may run reads.
+	const limit = 16
+	lease := time.Minute.Microseconds()
+	exclude := []string{excluded}
+	for name, run := range map[string]struct {
+		sql  string
+		args []any
+	}{
+		"capped":    {s.sql.claimCapped, []any{time.Now(), exclude, limit, lease, "w", nil, 1, limit * 16}},
+		"skipping":  {s.sql.claimCappedSkipping, []any{time.Now(), exclude, limit, lease, "w", nil, 1, limit * 16}},
+		"byWebhook": {s.sql.claimByWebhook, []any{time.Now(), exclude, limit, lease, "w", nil, 1, byWebhookWalk, "40000000-0000-7000-8000-000000000000"}},
+	} {
+		read := queueRowsRead(t, pool, run.sql, run.args...)
+		assert.Less(t, read, 2000, "%s reads %d queue rows of a %d backlog", name, read, backlog)
+	}
+
+	cs, err := s.ClaimDeliveries(ctx, webhook.ClaimParams{WorkerID: "w", Limit: limit, LeaseDuration: time.Minute, Now: time.Now(),
+		MaxPerWebhook: 1, ExcludeWebhooks: exclude})
+	require.NoError(t, err)
+	seen := map[string]bool{}
+	for _, c := range cs {
+		assert.NotEqual(t, excluded, c.Delivery.WebhookID)
+		assert.False(t, seen[c.Delivery.WebhookID], "one per webhook")
+		seen[c.Delivery.WebhookID] = true
+	}
+	assert.Len(t, seen, 10, "every other webhook's earliest delivery")
+}
+
+// queueRowsRead runs sql with args under EXPLAIN ANALYZE in a transaction
+// it rolls back, and returns how many rows its plan's nodes that read the
+// queue (scans of the table or its indexes) read: returned or removed by
+// a filter, over all loops.
+func queueRowsRead(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	ctx := t.Context()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(context.Background())
+	var plan []struct {
+		Plan map[string]any `json:"Plan"`
+	}
+	require.NoError(t, tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+sql, args...).Scan(&plan))
+	require.Len(t, plan, 1)
+	var walk func(n map[string]any) int
+	walk = func(n map[string]any) int {
+		total := 0
+		if rel, _ := n["Relation Name"].(string); rel == "queue" && strings.HasSuffix(n["Node Type"].(string), "Scan") {
+			rows, _ := n["Actual Rows"].(float64)
+			removed, _ := n["Rows Removed by Filter"].(float64) // per loop, as the rows
+			loops, _ := n["Actual Loops"].(float64)
+			total += int((rows + removed) * loops)
+		}
+		if kids, ok := n["Plans"].([]any); ok {
+			for _, k := range kids {
+				if m, ok := k.(map[string]any); ok {
+					total += walk(m)
+				}
+			}
+		}
+		return total
+	}
+	return walk(plan[0].Plan)
 }

@@ -22,8 +22,14 @@ type deliveryCols struct {
 	durationNS      int64
 }
 
+// statusColumn is the status of the delivery row aliased d, of the
+// queue or the history: a leased queued delivery is delivering, whatever
+// its status column says (the status it returns to if the lease is
+// handed back; see claimSQL).
+const statusColumn = `CASE WHEN d.lease_token IS NULL THEN d.status ELSE 'delivering' END`
+
 // deliveryColumns lists the columns dest scans, in order.
-const deliveryColumns = `d.id::text, d.webhook_id::text, d.payload_id::text, d.event_type, d.status, d.attempt,
+const deliveryColumns = `d.id::text, d.webhook_id::text, d.payload_id::text, d.event_type, ` + statusColumn + `, d.attempt,
 	d.next_attempt_at, d.status_code, d.response_body, d.duration_ns, d.error, d.created_at, d.completed_at,
 	d.max_attempts, coalesce(d.redelivery_of::text, ''), coalesce(d.redelivered_by::text, '')`
 

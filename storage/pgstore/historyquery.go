@@ -33,8 +33,9 @@ import (
 //     deliveries_replayable_idx for the failed deliveries not redelivered
 //     that a replay reads;
 //   - the queue: queue_webhook_idx (webhook_id, status, id), one read of
-//     at most a page per status selected (all three when none is), in a
-//     lateral join over the statuses,
+//     at most a page per stored status (pending, retrying) a selected
+//     status may be under (a delivering delivery is a leased one of
+//     either), in a lateral join over them,
 //
 // so that the cost follows the page size and the number of statuses,
 // not the length of the history or of the backlog.
@@ -92,14 +93,28 @@ func (s *Store) listDeliveriesQuery(p webhook.ListDeliveriesParams, before strin
 		branches = append(branches, read("deliveries", conds))
 	}
 	if len(open) > 0 {
+		// The queue's status column says pending or retrying; a leased
+		// delivery is delivering (statusColumn). Read the stored
+		// statuses a selected status may be under, and check the
+		// derived one unless every unfinished status is selected.
+		delivering := slices.Contains(open, string(webhook.StatusDelivering))
+		var stored []string
+		for _, st := range []string{string(webhook.StatusPending), string(webhook.StatusRetrying)} {
+			if delivering || slices.Contains(open, st) {
+				stored = append(stored, st)
+			}
+		}
 		conds := slices.Clone(common)
 		if p.NotRedelivered {
 			conds = append(conds, "x.redelivered_by IS NULL")
 		}
-		if len(open) == 1 {
-			branches = append(branches, read("queue", append(conds, "x.status = "+arg(open[0]))))
+		if len(open) < 3 {
+			conds = append(conds, "(CASE WHEN x.lease_token IS NULL THEN x.status ELSE 'delivering' END) = ANY ("+arg(open)+"::text[])")
+		}
+		if len(stored) == 1 {
+			branches = append(branches, read("queue", append(conds, "x.status = "+arg(stored[0]))))
 		} else {
-			branches = append(branches, `SELECT y.* FROM unnest(`+arg(open)+`::text[]) AS st(status) CROSS JOIN LATERAL (`+
+			branches = append(branches, `SELECT y.* FROM unnest(`+arg(stored)+`::text[]) AS st(status) CROSS JOIN LATERAL (`+
 				read("queue", append(conds, "x.status = st.status"))+`) y`)
 		}
 	}

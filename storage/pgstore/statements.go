@@ -4,13 +4,13 @@ import "strings"
 
 // statements holds the store's SQL with the schema filled in.
 type statements struct {
-	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks                       string
-	listTenantWebhooks                                                                          string
-	webhookExists, releaseDelivery                                                              string
-	insertKey, getKey, insertPayloads, insertDeliveries                                         string
-	claim, claimCapped, claimCappedSkipping, recordAttempts, deliveryExists, existingDeliveries string
-	getDelivery, listAttempts, getPayload                                                       string
-	pruneDeliveries, lockPrunedPayloads, prunePayloads, pruneKeys                               string
+	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks                                       string
+	listTenantWebhooks                                                                                          string
+	webhookExists, releaseDelivery                                                                              string
+	insertKey, getKey, insertPayloads, insertDeliveries                                                         string
+	claim, claimCapped, claimCappedSkipping, claimByWebhook, recordAttempts, deliveryExists, existingDeliveries string
+	getDelivery, listAttempts, getPayload                                                                       string
+	pruneDeliveries, lockPrunedPayloads, prunePayloads, pruneKeys                                               string
 }
 
 func newStatements(schema string) statements {
@@ -55,80 +55,23 @@ func newStatements(schema string) statements {
 			SELECT id::uuid, webhook_id::uuid, event_type, environment, ts, body, trace_parent
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::text[])
 				AS p(id, webhook_id, event_type, environment, ts, body, trace_parent)`),
-		// $9..$11: the lease, for deliveries enqueued already leased.
+		// $9..$11: the lease, for deliveries enqueued already leased
+		// (stored with the status they will have if the lease is handed
+		// back, as a claim leaves it; see claimSQL).
 		// $12, $13: attempt budgets, and originals ('' for none).
 		insertDeliveries: q(`INSERT INTO {{schema}}.queue (id, webhook_id, payload_id, event_type, status, attempt,
 				next_attempt_at, due_at, lease_token, lease_worker, lease_expires_at, created_at, max_attempts, redelivery_of)
-			SELECT id::uuid, webhook_id::uuid, payload_id::uuid, event_type, status, attempt,
-				next_at, CASE WHEN $9::text IS NULL THEN next_at ELSE ` + enqueuedLeaseEnd + ` END,
-				$9::text, $10::text, ` + enqueuedLeaseEnd + `, created, max_attempts, nullif(redelivery_of, '')::uuid
+			SELECT id::uuid, webhook_id::uuid, payload_id::uuid, event_type,
+				CASE WHEN status <> 'delivering' THEN status WHEN attempt > 1 THEN 'retrying' ELSE 'pending' END, attempt,
+				next_at, next_at, $9::text, $10::text, ` + enqueuedLeaseEnd + `, created, max_attempts, nullif(redelivery_of, '')::uuid
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::timestamptz[], $8::timestamptz[],
 					$12::int4[], $13::text[])
 				AS d(id, webhook_id, payload_id, event_type, status, attempt, next_at, created, max_attempts, redelivery_of)`),
 
-		// One statement claims: lock the earliest due deliveries that are
-		// free (SKIP LOCKED: concurrent claimers never wait for or share
-		// rows), record the abandoned attempts of expired leases, and
-		// lease them. Parameters: $1 the caller's now, $2 excluded
-		// webhooks, $3 limit, $4 lease duration in microseconds, $5
-		// worker, $6 the lease clock's now (NULL: the database's).
-		//
-		// due_at holds two clocks: NextAttemptAt (the callers') while
-		// pending or retrying, the lease expiry (the lease clock's) while
-		// delivering; each is compared with its own clock, inside one
-		// range of the index.
-		claim: q(claimSQL(`SELECT d.id, d.due_at AS was_due, d.status AS was_status, d.attempt AS was_attempt,
-					d.lease_worker AS was_worker, d.lease_expires_at AS was_expiry
-				FROM {{schema}}.queue d
-				WHERE ` + dueCondition + ` AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
-				ORDER BY d.due_at, d.id
-				LIMIT $3
-				FOR UPDATE SKIP LOCKED`)),
-		// The same with a cap per webhook: rank a window of due
-		// deliveries ($8 rows) without locking it, keep at most $7 of
-		// each webhook, then lock only the rows returned ($3 at most):
-		// the lock is taken as each candidate passes, and a candidate
-		// another claimer holds or has just taken is skipped (its due_at
-		// is checked again on the row locked) for the next one.
-		claimCapped: q(claimSQL(`SELECT d.id, d.due_at AS was_due, d.status AS was_status, d.attempt AS was_attempt,
-					d.lease_worker AS was_worker, d.lease_expires_at AS was_expiry
-				FROM {{schema}}.queue d
-				WHERE d.id = ANY (ARRAY(
-					SELECT r.id FROM (
-						SELECT c.id, row_number() OVER (PARTITION BY c.webhook_id ORDER BY c.due_at, c.id) AS rn
-						FROM (
-							SELECT d.id, d.webhook_id, d.due_at
-							FROM {{schema}}.queue d
-							WHERE ` + dueCondition + ` AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
-							ORDER BY d.due_at, d.id
-							LIMIT $8
-						) c
-					) r WHERE r.rn <= $7
-				)) AND ` + dueCondition + `
-				ORDER BY d.due_at, d.id
-				LIMIT $3
-				FOR UPDATE SKIP LOCKED`)),
-		// When the candidates claimCapped ranked were all locked by
-		// other claimers (or taken meanwhile), it returns nothing: this
-		// variant then locks a window of free due deliveries ($8 rows),
-		// skipping the locked ones, and keeps at most $7 of each webhook
-		// and $3 in all; the rest of the window is unlocked when the
-		// statement ends.
-		claimCappedSkipping: q(claimSQL(`WITH window_rows AS (
-					SELECT d.id, d.webhook_id, d.due_at, d.status, d.attempt, d.lease_worker, d.lease_expires_at
-					FROM {{schema}}.queue d
-					WHERE ` + dueCondition + ` AND NOT (d.webhook_id = ANY ($2::text[]::uuid[]))
-					ORDER BY d.due_at, d.id
-					LIMIT $8
-					FOR UPDATE SKIP LOCKED
-				), ranked AS (
-					SELECT *, row_number() OVER (PARTITION BY webhook_id ORDER BY due_at, id) AS rn FROM window_rows
-				)
-				SELECT id, due_at AS was_due, status AS was_status, attempt AS was_attempt,
-					lease_worker AS was_worker, lease_expires_at AS was_expiry
-				FROM ranked WHERE rn <= $7
-				ORDER BY due_at, id
-				LIMIT $3`)),
+		claim:               q(claimSQL(claimDue)),
+		claimCapped:         q(claimSQL(claimCappedDue)),
+		claimCappedSkipping: q(claimSQL(claimSkippingDue)),
+		claimByWebhook:      q(claimSQL(claimByWebhookDue)),
 
 		deliveryExists: q(`SELECT EXISTS (SELECT 1 FROM {{schema}}.queue WHERE id = $1)
 			OR EXISTS (SELECT 1 FROM {{schema}}.deliveries WHERE id = $1)`),
@@ -146,7 +89,7 @@ func newStatements(schema string) statements {
 			), done AS (
 				DELETE FROM {{schema}}.queue q
 				USING input i
-				WHERE q.id = i.id::uuid AND q.status = 'delivering' AND q.lease_token = i.token AND i.completed IS NOT NULL
+				WHERE q.id = i.id::uuid AND q.lease_token = i.token AND i.completed IS NOT NULL
 				RETURNING q.id, q.webhook_id, q.payload_id, q.event_type, q.attempt, q.created_at, q.max_attempts,
 					q.redelivery_of, q.redelivered_by, i.status, i.code, i.body, i.dur, i.err, i.completed, i.started
 			), moved AS (
@@ -161,7 +104,7 @@ func newStatements(schema string) statements {
 					next_attempt_at = i.next_at, due_at = i.next_at,
 					lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL
 				FROM input i
-				WHERE q.id = i.id::uuid AND q.status = 'delivering' AND q.lease_token = i.token AND i.completed IS NULL
+				WHERE q.id = i.id::uuid AND q.lease_token = i.token AND i.completed IS NULL
 				RETURNING q.id, q.attempt, i.started, i.dur, i.code, i.body, i.err
 			), recorded AS (
 				SELECT id, attempt, started, dur, code, body, err FROM done
@@ -178,7 +121,7 @@ func newStatements(schema string) statements {
 				status = CASE WHEN attempt - 1 > 0 THEN 'retrying' ELSE 'pending' END,
 				next_attempt_at = $3, due_at = $3,
 				lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL
-			WHERE id = $1 AND status = 'delivering' AND lease_token = $2
+			WHERE id = $1 AND lease_token = $2
 			RETURNING webhook_id::text`),
 
 		// A delivery is in the queue or in the history, never in both:
@@ -220,56 +163,3 @@ func newStatements(schema string) statements {
 			WHERE key IN (SELECT key FROM {{schema}}.idempotency_keys WHERE created_at < $1 LIMIT $2)`),
 	}
 }
-
-// claimSQL wraps the selection of due deliveries (columns id, was_due,
-// was_status, was_attempt, was_worker, was_expiry) into the statement
-// that records abandoned attempts, leases the rows and returns them with
-// their payloads.
-func claimSQL(due string) string {
-	return `WITH due AS (` + due + `
-		), lost AS (
-			INSERT INTO {{schema}}.attempts (delivery_id, number, started_at, duration_ns, status_code, response_body, error)
-			SELECT due.id, was_attempt, coalesce(was_expiry, $1), 0, 0, '',
-				'lease of worker "' || coalesce(was_worker, '') || '" expired before the attempt was recorded'
-			FROM due JOIN {{schema}}.queue x ON x.id = due.id
-			WHERE was_status = 'delivering' AND NOT (x.max_attempts > 0 AND was_attempt > x.max_attempts)
-			ON CONFLICT DO NOTHING
-		), claimed AS (
-			-- A lease taken past the attempt budget sent nothing: it is
-			-- not counted (see lost).
-			UPDATE {{schema}}.queue d
-			SET status = 'delivering',
-				attempt = CASE WHEN due.was_status = 'delivering' AND d.max_attempts > 0 AND d.attempt > d.max_attempts
-					THEN d.attempt ELSE d.attempt + 1 END,
-				lease_token = gen_random_uuid()::text, lease_worker = $5,
-				lease_expires_at = ` + leaseNow + ` + $4::bigint * interval '1 microsecond',
-				due_at = ` + leaseNow + ` + $4::bigint * interval '1 microsecond'
-			FROM due WHERE d.id = due.id
-			RETURNING d.*, due.was_due
-		)
-		SELECT ` + deliveryColumns + `,
-			d.lease_token, d.lease_worker, d.lease_expires_at,
-			p.webhook_id::text, p.event_type, p.environment, p."timestamp", p.body,
-			coalesce(w.version, 0), p.trace_parent
-		FROM claimed d JOIN {{schema}}.payloads p ON p.id = d.payload_id
-			LEFT JOIN {{schema}}.webhooks w ON w.id = d.webhook_id
-		ORDER BY d.was_due, d.id`
-}
-
-// enqueuedLeaseEnd is when the lease of a delivery enqueued already
-// leased ends: $11 microseconds (its duration on the caller's clock)
-// after $14, the caller's now in tests that simulate time and the
-// database's now() otherwise, so the lease lasts as long as the caller
-// meant whatever its clock says.
-const enqueuedLeaseEnd = `coalesce($14::timestamptz, now()) + $11::bigint * interval '1 microsecond'`
-
-// leaseNow is the lease clock in the claim statements: the database's,
-// unless a test passes its simulated time as $6.
-const leaseNow = `coalesce($6::timestamptz, now())`
-
-// dueCondition selects due deliveries: pending or retrying ones whose
-// next attempt is due by the caller's clock ($1), and delivering ones
-// whose lease expired by the lease clock. The first term bounds the
-// index range.
-const dueCondition = `d.due_at <= greatest($1::timestamptz, ` + leaseNow + `)
-					AND CASE WHEN d.status = 'delivering' THEN d.due_at <= ` + leaseNow + ` ELSE d.due_at <= $1::timestamptz END`

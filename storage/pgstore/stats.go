@@ -17,13 +17,14 @@ var _ webhook.QueueStatsReader = (*Store)(nil)
 // unfinished deliveries: its cost follows the backlog, not the history.
 // An index of its own (status, due_at, webhook_id) would cost every
 // claim and result one more index write; a view that is polled every
-// few seconds is not worth that. due_at is NextAttemptAt while pending
-// or retrying (and the lease's expiry while delivering, which Due and
-// OldestDue leave out).
+// few seconds is not worth that. due_at is NextAttemptAt (a leased
+// delivery keeps the one it was claimed at, which Due and OldestDue leave
+// out).
 const (
-	queueDepthSQL = `SELECT status, count(*), count(*) FILTER (WHERE due_at <= $1::timestamptz), min(due_at)
+	queueDepthSQL = `SELECT CASE WHEN lease_token IS NULL THEN status ELSE 'delivering' END AS st,
+			count(*), count(*) FILTER (WHERE due_at <= $1::timestamptz), min(due_at)
 		FROM {{schema}}.queue
-		GROUP BY status`
+		GROUP BY st`
 	queueTopSQL = `SELECT webhook_id::text, count(*) FROM {{schema}}.queue
 		GROUP BY webhook_id ORDER BY count(*) DESC, webhook_id LIMIT $1`
 )
@@ -106,7 +107,7 @@ const (
 	windowSQL = `(SELECT x.id, x.status, x.status_code, x.error FROM {{schema}}.deliveries x
 			WHERE x.webhook_id = $1::uuid AND x.created_at >= $2::timestamptz
 		UNION ALL
-		SELECT x.id, x.status, x.status_code, x.error FROM {{schema}}.queue x
+		SELECT x.id, CASE WHEN x.lease_token IS NULL THEN x.status ELSE 'delivering' END, x.status_code, x.error FROM {{schema}}.queue x
 			WHERE x.webhook_id = $1::uuid AND x.created_at >= $2::timestamptz)`
 	statsDeliveriesSQL = `SELECT x.status, ` + outcomeSQL + `, count(*)
 		FROM ` + windowSQL + ` x

@@ -5,31 +5,46 @@
 --
 -- Why: a claim and a result change due_at and status, which the indexes
 -- of deliveries hold, so no update there is HOT and each rewrote an entry
--- in every index of the history (six of them). The queue has three
--- indexes and holds only the backlog, so it stays small and in memory;
--- a finished delivery is written to the history once.
+-- in every index of the history (six of them). In the queue a claim
+-- writes no index entry at all (see below) and a retry four; the queue
+-- holds only the backlog, so it stays small and in memory; and a
+-- finished delivery is written to the history once.
 --
 -- The queue has the columns of deliveries, in the same order (a later
 -- migration that adds a column to one adds it to both), so that a row
 -- moves with INSERT ... SELECT and both are read by one column list.
-CREATE TABLE {{schema}}.queue (LIKE {{schema}}.deliveries INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+CREATE TABLE {{schema}}.queue (LIKE {{schema}}.deliveries INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
+    -- Room on each page for the new version of a row a claim leases, so
+    -- that the update is HOT (no index entry written).
+    WITH (fillfactor = 60);
+-- status is pending or retrying: a claim sets the lease and leaves the
+-- status (and due_at) as they were, so that it changes no indexed
+-- column; a leased delivery is delivering.
 ALTER TABLE {{schema}}.queue
     ADD PRIMARY KEY (id),
     ALTER COLUMN due_at SET NOT NULL,
-    ADD CONSTRAINT queue_unfinished CHECK (status IN ('pending', 'retrying', 'delivering'));
+    ADD CONSTRAINT queue_unfinished CHECK (status IN ('pending', 'retrying'));
 -- Claims: the earliest due first.
 CREATE INDEX queue_due_idx ON {{schema}}.queue (due_at, id);
 -- History pages of unfinished deliveries, a status at a time, newest
--- first; the queue view's top backlogs.
+-- first; stats; and the claims' walk over the webhooks of the queue.
 CREATE INDEX queue_webhook_idx ON {{schema}}.queue (webhook_id, status, id);
+-- A webhook's earliest due deliveries: claims that skip webhooks at their
+-- caps without reading their backlogs.
+CREATE INDEX queue_webhook_due_idx ON {{schema}}.queue (webhook_id, due_at, id);
 
 -- Move what is unfinished. Leases keep their tokens and expiries, so an
 -- attempt under way when this runs is recorded as before, or claimed
--- again once its lease expires.
+-- again once its lease expires (its due_at was the lease's expiry).
 WITH moved AS (
     DELETE FROM {{schema}}.deliveries WHERE status NOT IN ('delivered', 'failed') RETURNING *
 )
-INSERT INTO {{schema}}.queue SELECT * FROM moved;
+INSERT INTO {{schema}}.queue
+SELECT id, webhook_id, payload_id, event_type,
+    CASE WHEN status <> 'delivering' THEN status WHEN attempt > 1 THEN 'retrying' ELSE 'pending' END,
+    attempt, next_attempt_at, due_at, lease_token, lease_worker, lease_expires_at, status_code, response_body,
+    duration_ns, error, created_at, completed_at, redelivery_of, redelivered_by, max_attempts
+FROM moved;
 
 -- The history holds finished deliveries only. A process still running an
 -- older version fails to enqueue (this check refuses its rows) rather
