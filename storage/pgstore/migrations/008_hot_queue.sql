@@ -16,7 +16,7 @@
 CREATE TABLE {{schema}}.queue (LIKE {{schema}}.deliveries INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
     -- Room on each page for the new version of a row a claim leases, so
     -- that the update is HOT (no index entry written).
-    WITH (fillfactor = 60);
+    WITH (fillfactor = 50);
 -- status is pending or retrying: a claim sets the lease and leaves the
 -- status (and due_at) as they were, so that it changes no indexed
 -- column; a leased delivery is delivering.
