@@ -38,7 +38,11 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	if perWebhook <= 0 || perWebhook > p.Limit {
 		perWebhook = p.Limit
 	}
-	if perWebhook == p.Limit && len(exclude) == 0 {
+	// The plain claim only without a cap and exclusions. It is planned
+	// afresh for every call (PostgreSQL finds its generic plan dearer
+	// than one made for the limit given), so a worker's claims, which
+	// have a cap, do not use it even for one delivery.
+	if p.MaxPerWebhook <= 0 && len(exclude) == 0 {
 		claims, err := s.collectClaims(s.pool.Query(ctx, s.sql.claim, p.Now, exclude, p.Limit, lease, text(p.WorkerID), leaseNow))
 		return s.claimed(ctx, p, claims, err)
 	}

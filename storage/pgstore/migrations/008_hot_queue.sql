@@ -56,3 +56,9 @@ DROP INDEX {{schema}}.deliveries_due_idx;
 -- Attempts belong to queued deliveries as well as finished ones; Prune
 -- deletes a finished delivery's attempts with it.
 ALTER TABLE {{schema}}.attempts DROP CONSTRAINT IF EXISTS attempts_delivery_id_fkey;
+-- A finished delivery's payload exists: its queued row's did, and Prune
+-- deletes a payload only when neither table refers to it, reading both
+-- in one snapshot (a delivery moves in one statement). The check the
+-- foreign key made on every move (a lookup and a row lock, which is a
+-- WAL record) bought nothing.
+ALTER TABLE {{schema}}.deliveries DROP CONSTRAINT IF EXISTS deliveries_payload_id_fkey;
