@@ -1,9 +1,11 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/analytics-webhooks/webhook"
@@ -65,7 +67,13 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 		var rest []*webhook.Claim
 		rest, err = s.collectClaims(s.pool.Query(ctx, s.sql.claimByWebhook,
 			p.Now, more, p.Limit-len(claims), lease, text(p.WorkerID), leaseNow, perWebhook, max(4*p.Limit, byWebhookWalk), uuid.NewString()))
-		claims = append(claims, rest...)
+		if len(rest) > 0 {
+			// Earliest due first, over both statements' claims.
+			claims = append(claims, rest...)
+			slices.SortStableFunc(claims, func(a, b *webhook.Claim) int {
+				return cmp.Or(a.Delivery.NextAttemptAt.Compare(b.Delivery.NextAttemptAt), strings.Compare(a.Delivery.ID, b.Delivery.ID))
+			})
+		}
 	}
 	if err == nil && len(claims) == 0 {
 		// Every candidate may have been locked by another claimer,
