@@ -159,12 +159,17 @@ func claimSQL(due string) string {
 		)
 		SELECT ` + deliveryColumns + `,
 			d.lease_token, d.lease_worker, d.lease_expires_at,
-			p.webhook_id::text, p.event_type, p.environment, p."timestamp", p.body,
+			p.webhook_id::text, p.event_type, p.environment, p."timestamp", ` + payloadBody + `,
 			coalesce(w.version, 0), p.trace_parent
 		FROM claimed d JOIN {{schema}}.payloads p ON p.id = d.payload_id
+			LEFT JOIN {{schema}}.payload_tails t ON t.id = p.tail_id
 			LEFT JOIN {{schema}}.webhooks w ON w.id = d.webhook_id
 		ORDER BY d.was_due, d.id`
 }
+
+// payloadBody is the body of the payload aliased p, whose tail, if it
+// has one (migration 009), is aliased t.
+const payloadBody = `CASE WHEN p.tail_id IS NULL THEN p.body ELSE p.body || t.body END`
 
 // enqueuedLeaseEnd is when the lease of a delivery enqueued already
 // leased ends: $11 microseconds (its duration on the caller's clock)

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/internal/bodytail"
 )
 
 // Enqueue implements webhook.Storage.
@@ -94,7 +96,11 @@ func (s *Store) enqueueIn(ctx context.Context, tx pgx.Tx, p webhook.EnqueueParam
 			pids[i], hooks[i], types[i], envs[i], stamps[i], bodies[i] = pl.ID, pl.WebhookID, text(pl.EventType), text(pl.Environment), pl.Timestamp, pl.Body
 			traces[i] = text(pl.TraceParent)
 		}
-		if _, err := tx.Exec(ctx, s.sql.insertPayloads, pids, hooks, types, envs, stamps, bodies, traces); err != nil {
+		tails, err := s.storeSharedTail(ctx, tx, bodies)
+		if err != nil {
+			return webhook.EnqueueResult{}, err
+		}
+		if _, err := tx.Exec(ctx, s.sql.insertPayloads, pids, hooks, types, envs, stamps, bodies, traces, tails); err != nil {
 			return webhook.EnqueueResult{}, translate(err, "enqueue: payloads")
 		}
 	}
@@ -137,6 +143,30 @@ func (s *Store) enqueueIn(ctx context.Context, tx pgx.Tx, p webhook.EnqueueParam
 		}
 	}
 	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
+}
+
+// storeSharedTail stores once the tail that bodies (those of one
+// Enqueue) share, if any is worth it, and cuts it off the bodies that
+// end with it. It returns each body's tail ID, "" for a body stored
+// whole.
+func (s *Store) storeSharedTail(ctx context.Context, tx pgx.Tx, bodies [][]byte) ([]string, error) {
+	tails := make([]string, len(bodies))
+	n, uses := bodytail.Shared(bodies)
+	if n == 0 {
+		return tails, nil
+	}
+	id, refs := uuid.NewString(), 0
+	tail := bodies[0][len(bodies[0])-n:]
+	for i, b := range bodies {
+		if uses[i] {
+			bodies[i], tails[i] = b[:len(b)-n:len(b)-n], id
+			refs++
+		}
+	}
+	if _, err := tx.Exec(ctx, s.sql.insertTail, id, tail, refs); err != nil {
+		return nil, translate(err, "enqueue: payloads")
+	}
+	return tails, nil
 }
 
 // lockStoredPayloads checks that the payloads p's deliveries refer to,

@@ -65,8 +65,27 @@ func (s *Store) pruneBatch(ctx context.Context, before time.Time, batch int) (in
 		if _, err := tx.Exec(ctx, s.sql.lockPrunedPayloads, payloads); err != nil {
 			return 0, translate(err, "prune payloads")
 		}
-		if _, err := tx.Exec(ctx, s.sql.prunePayloads, payloads); err != nil {
+		rows, err := tx.Query(ctx, s.sql.prunePayloads, payloads)
+		if err != nil {
 			return 0, translate(err, "prune payloads")
+		}
+		tails, err := pgx.CollectRows(rows, pgx.RowTo[*string])
+		if err != nil {
+			return 0, translate(err, "prune payloads")
+		}
+		var ids []string
+		for _, t := range tails {
+			if t != nil {
+				ids = append(ids, *t)
+			}
+		}
+		if len(ids) > 0 {
+			if _, err := tx.Exec(ctx, s.sql.releaseTails, ids); err != nil {
+				return 0, translate(err, "prune payload tails")
+			}
+			if _, err := tx.Exec(ctx, s.sql.pruneTails, ids); err != nil {
+				return 0, translate(err, "prune payload tails")
+			}
 		}
 	}
 	return len(payloads), translate(tx.Commit(ctx), "prune")

@@ -10,7 +10,7 @@ type statements struct {
 	insertKey, getKey, insertPayloads, insertDeliveries                                                         string
 	claim, claimCapped, claimCappedSkipping, claimByWebhook, recordAttempts, deliveryExists, existingDeliveries string
 	getDelivery, listAttempts, getPayload                                                                       string
-	pruneDeliveries, lockPrunedPayloads, prunePayloads, pruneKeys                                               string
+	pruneDeliveries, lockPrunedPayloads, prunePayloads, releaseTails, pruneTails, pruneKeys, insertTail         string
 }
 
 func newStatements(schema string) statements {
@@ -51,10 +51,12 @@ func newStatements(schema string) statements {
 		insertKey: q(`INSERT INTO {{schema}}.idempotency_keys (key, delivery_ids, created_at)
 			VALUES ($1, $2::text[]::uuid[], $3) ON CONFLICT (key) DO NOTHING`),
 		getKey: q(`SELECT delivery_ids::text[] FROM {{schema}}.idempotency_keys WHERE key = $1`),
-		insertPayloads: q(`INSERT INTO {{schema}}.payloads (id, webhook_id, event_type, environment, "timestamp", body, trace_parent)
-			SELECT id::uuid, webhook_id::uuid, event_type, environment, ts, body, trace_parent
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::text[])
-				AS p(id, webhook_id, event_type, environment, ts, body, trace_parent)`),
+		// $8: the tail each body goes on with ('' for none).
+		insertPayloads: q(`INSERT INTO {{schema}}.payloads (id, webhook_id, event_type, environment, "timestamp", body, trace_parent, tail_id)
+			SELECT id::uuid, webhook_id::uuid, event_type, environment, ts, body, trace_parent, nullif(tail_id, '')::uuid
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::text[], $8::text[])
+				AS p(id, webhook_id, event_type, environment, ts, body, trace_parent, tail_id)`),
+		insertTail: q(`INSERT INTO {{schema}}.payload_tails (id, body, refs) VALUES ($1, $2, $3)`),
 		// $9..$11: the lease, for deliveries enqueued already leased
 		// (stored with the status they will have if the lease is handed
 		// back, as a claim leaves it; see claimSQL).
@@ -132,8 +134,8 @@ func newStatements(schema string) statements {
 			SELECT ` + deliveryColumns + ` FROM {{schema}}.deliveries d WHERE d.id = $1`),
 		listAttempts: q(`SELECT number, started_at, duration_ns, status_code, response_body, error
 			FROM {{schema}}.attempts WHERE delivery_id = $1 ORDER BY number`),
-		getPayload: q(`SELECT id::text, webhook_id::text, event_type, environment, "timestamp", body, trace_parent
-			FROM {{schema}}.payloads WHERE id = $1`),
+		getPayload: q(`SELECT p.id::text, p.webhook_id::text, p.event_type, p.environment, p."timestamp", ` + payloadBody + `, p.trace_parent
+			FROM {{schema}}.payloads p LEFT JOIN {{schema}}.payload_tails t ON t.id = p.tail_id WHERE p.id = $1`),
 
 		// Only the history is pruned: a queued delivery is unfinished.
 		// Its attempts go with it.
@@ -155,10 +157,18 @@ func newStatements(schema string) statements {
 		// write to it): it is read once per batch (an InitPlan), each row
 		// looked up in the batch's hashed array.
 		lockPrunedPayloads: q(`SELECT 1 FROM {{schema}}.payloads WHERE id = ANY ($1::text[]::uuid[]) FOR UPDATE`),
+		// Returns the tails of the payloads deleted, one row per payload.
 		prunePayloads: q(`DELETE FROM {{schema}}.payloads p
 			WHERE p.id = ANY ($1::text[]::uuid[])
 			AND NOT EXISTS (SELECT 1 FROM {{schema}}.deliveries d WHERE d.payload_id = p.id)
-			AND NOT (p.id = ANY (ARRAY(SELECT q.payload_id FROM {{schema}}.queue q WHERE q.payload_id = ANY ($1::text[]::uuid[]))))`),
+			AND NOT (p.id = ANY (ARRAY(SELECT q.payload_id FROM {{schema}}.queue q WHERE q.payload_id = ANY ($1::text[]::uuid[]))))
+			RETURNING p.tail_id::text`),
+		// Count the deleted payloads off their tails ($1, one element per
+		// payload), then delete the tails no payload ends with any more.
+		releaseTails: q(`UPDATE {{schema}}.payload_tails t SET refs = greatest(t.refs - c.n, 0)
+			FROM (SELECT id::uuid AS id, count(*) AS n FROM unnest($1::text[]) AS u(id) GROUP BY id) c
+			WHERE t.id = c.id`),
+		pruneTails: q(`DELETE FROM {{schema}}.payload_tails WHERE id = ANY ($1::text[]::uuid[]) AND refs = 0`),
 		pruneKeys: q(`DELETE FROM {{schema}}.idempotency_keys
 			WHERE key IN (SELECT key FROM {{schema}}.idempotency_keys WHERE created_at < $1 LIMIT $2)`),
 	}
