@@ -33,11 +33,14 @@ CREATE INDEX queue_webhook_idx ON {{schema}}.queue (webhook_id, status, id);
 -- caps without reading their backlogs.
 CREATE INDEX queue_webhook_due_idx ON {{schema}}.queue (webhook_id, due_at, id);
 
--- Move what is unfinished. Leases keep their tokens and expiries, so an
--- attempt under way when this runs is recorded as before, or claimed
--- again once its lease expires (its due_at was the lease's expiry).
+-- Move what is unfinished: the rows of deliveries_due_idx, which holds
+-- exactly those (due_at is NULL once a delivery is final), so the move
+-- reads the backlog, not the history. Leases keep their tokens and
+-- expiries, so an attempt under way when this runs is recorded as
+-- before, or claimed again once its lease expires (its due_at was the
+-- lease's expiry).
 WITH moved AS (
-    DELETE FROM {{schema}}.deliveries WHERE status NOT IN ('delivered', 'failed') RETURNING *
+    DELETE FROM {{schema}}.deliveries WHERE due_at IS NOT NULL RETURNING *
 )
 INSERT INTO {{schema}}.queue
 SELECT id, webhook_id, payload_id, event_type,
@@ -48,9 +51,11 @@ FROM moved;
 
 -- The history holds finished deliveries only. A process still running an
 -- older version fails to enqueue (this check refuses its rows) rather
--- than write deliveries no worker would claim.
+-- than write deliveries no worker would claim. NOT VALID: the rows there
+-- are final already, and validating would read the whole history while
+-- the table is locked.
 ALTER TABLE {{schema}}.deliveries
-    ADD CONSTRAINT deliveries_finished CHECK (status IN ('delivered', 'failed'));
+    ADD CONSTRAINT deliveries_finished CHECK (status IN ('delivered', 'failed')) NOT VALID;
 DROP INDEX {{schema}}.deliveries_due_idx;
 
 -- Attempts belong to queued deliveries as well as finished ones; Prune
