@@ -47,20 +47,30 @@
 // # Tables and indexes
 //
 // Unfinished deliveries (pending, retrying, delivering) live in a table
-// of their own, the queue, with three indexes: its key, (due_at, id) for
-// claims, and (webhook_id, status, id) for history pages and stats. The
-// statement that records a final result moves the delivery to the
-// history table, deliveries, where it is written once and then only read
-// (and redelivered, and pruned). Claims and retries therefore rewrite
-// entries in the queue's three indexes alone, never in the history's
-// six, and the queue's size follows the backlog, not the retention.
+// of their own, the queue; the statement that records a final result
+// moves the delivery to the history table, deliveries, where it is
+// written once and then only read (and redelivered, and pruned). The
+// queue's size follows the backlog, not the retention. A claim sets a
+// row's lease and attempt number and leaves its indexed columns alone,
+// so PostgreSQL updates it in place (a HOT update, for which the queue's
+// fillfactor leaves room) and writes no index entry; a leased row is
+// delivering. A claim reads a bounded window of the earliest due rows,
+// and when the deliveries of webhooks it must skip (those at a worker's
+// cap) fill that window, it reads the queue a webhook at a time instead:
+// a long backlog of one webhook never slows the claims of the others.
 // Migration 008 moves what is unfinished when it runs; a process still
 // running an older version fails to enqueue after it, rather than write
-// deliveries no worker would claim: stop older processes before
-// migrating, or let their enqueues fail until they are replaced.
+// deliveries no worker would claim: replace older processes when you
+// migrate.
 //
-// At millions of rows the queries stay index-bound: claims read the first
-// rows of the queue's due index; history pages read the history's
+// The payloads of one trigger call differ only at their start (the
+// payload and webhook IDs): Enqueue stores the tail their bodies share
+// once, so an event's data is stored once however many webhooks it fans
+// out to, and every body reads back byte for byte.
+//
+// At millions of rows the queries stay index-bound: claims read the
+// queue's (due_at, id) index, or a webhook's earliest due rows through
+// (webhook_id, due_at, id); history pages read the history's
 // (webhook_id, id) or (webhook_id, status, id) backwards from the cursor
 // and the queue's (webhook_id, status, id) a status at a time, at most a
 // page from each; pruning reads a partial index on completed_at;
