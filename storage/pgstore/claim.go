@@ -64,10 +64,17 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 				more = append(more, c.Delivery.WebhookID)
 			}
 		}
-		var rest []*webhook.Claim
-		rest, err = s.collectClaims(s.pool.Query(ctx, s.sql.claimByWebhook,
+		rest, err := s.collectClaims(s.pool.Query(ctx, s.sql.claimByWebhook,
 			p.Now, more, p.Limit-len(claims), lease, text(p.WorkerID), leaseNow, perWebhook, max(4*p.Limit, byWebhookWalk), uuid.NewString()))
-		if len(rest) > 0 {
+		switch {
+		case err != nil && len(claims) > 0:
+			// The first statement's leases are committed: return them
+			// rather than leave them to expire (and count as attempts).
+			s.log.WarnContext(ctx, "pgstore: claiming beyond a window of excluded webhooks' deliveries failed", "error", err)
+			return s.claimed(ctx, p, claims, nil)
+		case err != nil:
+			return nil, err
+		case len(rest) > 0:
 			// Earliest due first, over both statements' claims.
 			claims = append(claims, rest...)
 			slices.SortStableFunc(claims, func(a, b *webhook.Claim) int {

@@ -171,3 +171,31 @@ func queueRowsRead(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) in
 	}
 	return walk(plan[0].Plan)
 }
+
+// When the claim's second statement (reading a webhook at a time) fails,
+// the deliveries the first leased are returned, not left leased to a
+// caller that never sees them until their leases expire.
+func TestClaimKeepsFirstLeasesWhenTheSecondStatementFails(t *testing.T) {
+	s, pool := unmigratedStore(t)
+	require.NoError(t, s.Migrate(t.Context()))
+	ctx := t.Context()
+	for _, sql := range []string{
+		`INSERT INTO {{schema}}.payloads (id, webhook_id, event_type, environment, "timestamp", body)
+			VALUES ('01900000-0000-7000-8000-000000000000', '01900000-0000-7000-8000-000000000000', 'e', 'p', now(), '\x7b7d')`,
+		`INSERT INTO {{schema}}.queue (id, webhook_id, payload_id, event_type, status, attempt, next_attempt_at, due_at, created_at)
+			SELECT gen_random_uuid(), ('01900000-0000-7000-8000-' || lpad(to_hex(g % 10), 12, '0'))::uuid,
+				'01900000-0000-7000-8000-000000000000', 'e', 'pending', 0, now() - interval '1 hour', now() - interval '1 hour' + g * interval '1 ms', now()
+			FROM generate_series(1, 20) g`,
+	} {
+		_, err := pool.Exec(ctx, s.stmt(sql))
+		require.NoError(t, err)
+	}
+	s.sql.claimByWebhook = `SELECT broken`
+	cs, err := s.ClaimDeliveries(ctx, webhook.ClaimParams{WorkerID: "w", Limit: 16, LeaseDuration: time.Minute, Now: time.Now(),
+		MaxPerWebhook: 1, ExcludeWebhooks: []string{"01900000-0000-7000-8000-0000000000ff"}})
+	require.NoError(t, err)
+	assert.Len(t, cs, 10, "one of each webhook, from the first statement")
+	var leased int
+	require.NoError(t, pool.QueryRow(ctx, s.stmt(`SELECT count(*) FROM {{schema}}.queue WHERE lease_token IS NOT NULL`)).Scan(&leased))
+	assert.Equal(t, len(cs), leased, "every leased delivery is returned")
+}
