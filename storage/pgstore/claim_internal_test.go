@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,22 +90,7 @@ func TestClaimDoesNotReadExcludedBacklogs(t *testing.T) {
 	ctx := t.Context()
 	const backlog = 20000
 	excluded := "01900000-0000-7000-8000-0000000000ff"
-	for _, sql := range []string{
-		`INSERT INTO {{schema}}.payloads (id, webhook_id, event_type, environment, "timestamp", body)
-			VALUES ('01900000-0000-7000-8000-000000000000', '01900000-0000-7000-8000-000000000000', 'e', 'p', now(), '\x7b7d')`,
-		`INSERT INTO {{schema}}.queue (id, webhook_id, payload_id, event_type, status, attempt, next_attempt_at, due_at, created_at)
-			SELECT gen_random_uuid(), '` + excluded + `',
-				'01900000-0000-7000-8000-000000000000', 'e', 'pending', 0, now() - interval '2 hours', now() - interval '2 hours' + g * interval '1 ms', now()
-			FROM generate_series(1, ` + strconv.Itoa(backlog) + `) g`,
-		`INSERT INTO {{schema}}.queue (id, webhook_id, payload_id, event_type, status, attempt, next_attempt_at, due_at, created_at)
-			SELECT gen_random_uuid(), ('01900000-0000-7000-8000-' || lpad(to_hex(g % 10), 12, '0'))::uuid,
-				'01900000-0000-7000-8000-000000000000', 'e', 'pending', 0, now() - interval '1 hour', now() - interval '1 hour' + g * interval '1 ms', now()
-			FROM generate_series(1, 400) g`,
-		`ANALYZE {{schema}}.queue`,
-	} {
-		_, err := pool.Exec(ctx, s.stmt(sql))
-		require.NoError(t, err)
-	}
+	seedSQL(t, s, pool, seedPayload, seedQueued(backlog, 1, excluded, "2 hours"), seedQueued(400, 10, "", "1 hour"), `ANALYZE {{schema}}.queue`)
 
 	// What each statement ClaimDeliveries may run reads.
 	const limit = 16
@@ -179,17 +163,7 @@ func TestClaimKeepsFirstLeasesWhenTheSecondStatementFails(t *testing.T) {
 	s, pool := unmigratedStore(t)
 	require.NoError(t, s.Migrate(t.Context()))
 	ctx := t.Context()
-	for _, sql := range []string{
-		`INSERT INTO {{schema}}.payloads (id, webhook_id, event_type, environment, "timestamp", body)
-			VALUES ('01900000-0000-7000-8000-000000000000', '01900000-0000-7000-8000-000000000000', 'e', 'p', now(), '\x7b7d')`,
-		`INSERT INTO {{schema}}.queue (id, webhook_id, payload_id, event_type, status, attempt, next_attempt_at, due_at, created_at)
-			SELECT gen_random_uuid(), ('01900000-0000-7000-8000-' || lpad(to_hex(g % 10), 12, '0'))::uuid,
-				'01900000-0000-7000-8000-000000000000', 'e', 'pending', 0, now() - interval '1 hour', now() - interval '1 hour' + g * interval '1 ms', now()
-			FROM generate_series(1, 20) g`,
-	} {
-		_, err := pool.Exec(ctx, s.stmt(sql))
-		require.NoError(t, err)
-	}
+	seedSQL(t, s, pool, seedPayload, seedQueued(20, 10, "", "1 hour"))
 	s.sql.claimByWebhook = `SELECT broken`
 	cs, err := s.ClaimDeliveries(ctx, webhook.ClaimParams{WorkerID: "w", Limit: 16, LeaseDuration: time.Minute, Now: time.Now(),
 		MaxPerWebhook: 1, ExcludeWebhooks: []string{"01900000-0000-7000-8000-0000000000ff"}})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io/fs"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/analytics-webhooks/webhook"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -106,13 +108,7 @@ func TestMigrationMovesUnfinishedDeliveriesToTheQueue(t *testing.T) {
 func TestDeliveryIsFoundWhileItMoves(t *testing.T) {
 	ctx := t.Context()
 	s, _ := unmigratedStore(t)
-	require.NoError(t, s.Migrate(ctx))
-	svc, err := webhook.NewService(s, &webhook.Config{Network: webhook.NetworkPolicy{AllowPrivate: true}})
-	require.NoError(t, err)
-	for range 4 {
-		_, err := svc.Create(ctx, &webhook.Webhook{Name: "h", URL: "https://example.com/", Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
-		require.NoError(t, err)
-	}
+	svc := serviceWithHooks(t, s, 4)
 	var ids []string
 	for range 25 {
 		got, err := svc.TriggerEvent(ctx, "e", nil, "")
@@ -162,12 +158,8 @@ func TestDeliveryIsFoundWhileItMoves(t *testing.T) {
 func TestRecordAttemptsNamingADeliveryTwice(t *testing.T) {
 	ctx := t.Context()
 	s, _ := unmigratedStore(t)
-	require.NoError(t, s.Migrate(ctx))
-	svc, err := webhook.NewService(s, &webhook.Config{Network: webhook.NetworkPolicy{AllowPrivate: true}})
-	require.NoError(t, err)
-	_, err = svc.Create(ctx, &webhook.Webhook{Name: "h", URL: "https://example.com/", Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
-	require.NoError(t, err)
-	_, err = svc.TriggerEvent(ctx, "e", nil, "")
+	svc := serviceWithHooks(t, s, 1)
+	_, err := svc.TriggerEvent(ctx, "e", nil, "")
 	require.NoError(t, err)
 	cs, err := s.ClaimDeliveries(ctx, webhook.ClaimParams{WorkerID: "w", Limit: 1, LeaseDuration: time.Minute, Now: time.Now()})
 	require.NoError(t, err)
@@ -197,11 +189,7 @@ func TestRecordAttemptsNamingADeliveryTwice(t *testing.T) {
 func TestPruneKeepsPayloadsOfQueuedRedeliveries(t *testing.T) {
 	ctx := t.Context()
 	s, pool := unmigratedStore(t)
-	require.NoError(t, s.Migrate(ctx))
-	svc, err := webhook.NewService(s, &webhook.Config{Network: webhook.NetworkPolicy{AllowPrivate: true}})
-	require.NoError(t, err)
-	_, err = svc.Create(ctx, &webhook.Webhook{Name: "h", URL: "https://example.com/", Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
-	require.NoError(t, err)
+	svc := serviceWithHooks(t, s, 1)
 	ids, err := svc.TriggerEvent(ctx, "e", map[string]any{"k": "v"}, "")
 	require.NoError(t, err)
 	require.Len(t, ids, 1)
@@ -245,4 +233,45 @@ func extractData(t *testing.T, body []byte) []byte {
 	var v map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(body, &v))
 	return v["data"]
+}
+
+// serviceWithHooks migrates s and returns a Service over it with n
+// webhooks subscribed to every event.
+func serviceWithHooks(t *testing.T, s *Store, n int) *webhook.Service {
+	t.Helper()
+	require.NoError(t, s.Migrate(t.Context()))
+	svc, err := webhook.NewService(s, &webhook.Config{Network: webhook.NetworkPolicy{AllowPrivate: true}})
+	require.NoError(t, err)
+	for range n {
+		_, err := svc.Create(t.Context(), &webhook.Webhook{Name: "h", URL: "https://example.com/", Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+		require.NoError(t, err)
+	}
+	return svc
+}
+
+// seedSQL runs the statements of a test's fixture, {{schema}} filled in.
+func seedSQL(t *testing.T, s *Store, pool *pgxpool.Pool, sqls ...string) {
+	t.Helper()
+	for _, sql := range sqls {
+		_, err := pool.Exec(t.Context(), s.stmt(sql))
+		require.NoError(t, err)
+	}
+}
+
+// seedPayload is the fixtures' one payload, which their deliveries share.
+const seedPayload = `INSERT INTO {{schema}}.payloads (id, webhook_id, event_type, environment, "timestamp", body)
+	VALUES ('01900000-0000-7000-8000-000000000000', '01900000-0000-7000-8000-000000000000', 'e', 'p', now(), '\x7b7d')`
+
+// seedQueued returns the statement that queues n due deliveries of the
+// fixtures' payload, over webhooks 01900000-0000-7000-8000-00000000000k
+// for k < hooks (in hex), due from age ago on, a millisecond apart.
+func seedQueued(n, hooks int, webhook, age string) string {
+	hook := `('01900000-0000-7000-8000-' || lpad(to_hex(g % ` + strconv.Itoa(hooks) + `), 12, '0'))::uuid`
+	if webhook != "" {
+		hook = `'` + webhook + `'::uuid`
+	}
+	return `INSERT INTO {{schema}}.queue (id, webhook_id, payload_id, event_type, status, attempt, next_attempt_at, due_at, created_at)
+		SELECT gen_random_uuid(), ` + hook + `, '01900000-0000-7000-8000-000000000000', 'e', 'pending', 0,
+			now() - interval '` + age + `', now() - interval '` + age + `' + g * interval '1 ms', now()
+		FROM generate_series(1, ` + strconv.Itoa(n) + `) g`
 }
