@@ -46,6 +46,13 @@ func (s *Store) enqueue(ctx context.Context, q querier, own bool, p webhook.Enqu
 	if err := checkEnqueue(p); err != nil {
 		return webhook.EnqueueResult{}, err
 	}
+	if own && batchable(p) {
+		ids := make([]string, len(p.Deliveries))
+		for i, d := range p.Deliveries {
+			ids[i] = d.ID
+		}
+		return s.enqueueBatch(ctx, p, ids)
+	}
 	tx, err := q.Begin(ctx) // a savepoint inside a caller's transaction
 	if err != nil {
 		return webhook.EnqueueResult{}, translate(err, "enqueue")
@@ -85,27 +92,71 @@ func (s *Store) enqueueIn(ctx context.Context, tx pgx.Tx, p webhook.EnqueueParam
 			return webhook.EnqueueResult{DeliveryIDs: prev, Duplicate: true}, nil
 		}
 	}
-	if n := len(p.Payloads); n > 0 {
-		var (
-			pids, hooks, types, envs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-			stamps                   = make([]time.Time, n)
-			bodies                   = make([][]byte, n)
-			traces                   = make([]string, n)
-		)
-		for i, pl := range p.Payloads {
-			pids[i], hooks[i], types[i], envs[i], stamps[i], bodies[i] = pl.ID, pl.WebhookID, text(pl.EventType), text(pl.Environment), pl.Timestamp, pl.Body
-			traces[i] = text(pl.TraceParent)
+	st := s.enqueueStatements(p, ids)
+	if st.tail != nil {
+		if _, err := tx.Exec(ctx, s.sql.insertTail, st.tail...); err != nil {
+			return webhook.EnqueueResult{}, translate(err, "enqueue: payloads")
 		}
-		tails, err := s.storeSharedTail(ctx, tx, bodies)
-		if err != nil {
-			return webhook.EnqueueResult{}, err
-		}
-		if _, err := tx.Exec(ctx, s.sql.insertPayloads, pids, hooks, types, envs, stamps, bodies, traces, tails); err != nil {
+	}
+	if st.payloads != nil {
+		if _, err := tx.Exec(ctx, s.sql.insertPayloads, st.payloads...); err != nil {
 			return webhook.EnqueueResult{}, translate(err, "enqueue: payloads")
 		}
 	}
 	if err := s.lockStoredPayloads(ctx, tx, p); err != nil {
 		return webhook.EnqueueResult{}, err
+	}
+	if st.deliveries != nil {
+		if _, err := tx.Exec(ctx, s.sql.insertDeliveries, st.deliveries...); err != nil {
+			return webhook.EnqueueResult{}, translate(err, "enqueue: deliveries")
+		}
+		if err := s.markRedelivered(ctx, tx, st.redoneBy, st.redone, p.Replay); err != nil {
+			return webhook.EnqueueResult{}, err
+		}
+		if _, err := tx.Exec(ctx, s.sql.notify, s.channel); err != nil {
+			return webhook.EnqueueResult{}, translate(err, "enqueue: notify")
+		}
+	}
+	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
+}
+
+// enqueueArgs holds the arguments of an enqueue's statements; nil for a
+// statement it does not run.
+type enqueueArgs struct {
+	tail, payloads, deliveries []any
+	// The originals p redelivers, and their redeliveries.
+	redone, redoneBy []string
+}
+
+// enqueueStatements returns the arguments of p's statements, whose
+// deliveries have IDs ids. The tail the payloads' bodies share, if any
+// is worth it, is stored once (insertTail) and cut off the bodies that
+// end with it, each of which then names it.
+func (s *Store) enqueueStatements(p webhook.EnqueueParams, ids []string) enqueueArgs {
+	var a enqueueArgs
+	if n := len(p.Payloads); n > 0 {
+		var (
+			pids, hooks, types, envs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			stamps                   = make([]time.Time, n)
+			bodies                   = make([][]byte, n)
+			traces, tails            = make([]string, n), make([]string, n)
+		)
+		for i, pl := range p.Payloads {
+			pids[i], hooks[i], types[i], envs[i], stamps[i], bodies[i] = pl.ID, pl.WebhookID, text(pl.EventType), text(pl.Environment), pl.Timestamp, pl.Body
+			traces[i] = text(pl.TraceParent)
+		}
+		if k, uses := bodytail.Shared(bodies); k > 0 {
+			id, refs := uuid.NewString(), 0
+			tail := bodies[0][len(bodies[0])-k:]
+			for i, b := range bodies {
+				if uses[i] {
+					bodies[i], tails[i] = b[:len(b)-k:len(b)-k], id
+					refs++
+				}
+			}
+			a.tail = []any{id, tail, refs}
+		}
+		a.payloads = []any{pids, hooks, types, envs, stamps, bodies, traces, tails}
 	}
 	if n := len(p.Deliveries); n > 0 {
 		var (
@@ -113,14 +164,13 @@ func (s *Store) enqueueIn(ctx context.Context, tx pgx.Tx, p webhook.EnqueueParam
 			attempts, budgets            = make([]int32, n), make([]int32, n)
 			next, created                = make([]time.Time, n), make([]time.Time, n)
 			origs                        = make([]string, n)
-			redone, redoneBy             []string
 		)
 		for i, d := range p.Deliveries {
 			hooks[i], pids[i], types[i], statuses[i] = d.WebhookID, d.PayloadID, text(d.EventType), string(d.Status)
 			attempts[i], next[i], created[i] = int32(d.Attempt), d.NextAttemptAt, d.CreatedAt
 			budgets[i], origs[i] = int32(min(max(d.MaxAttempts, 0), math.MaxInt32)), d.RedeliveryOf
 			if d.RedeliveryOf != "" {
-				redone, redoneBy = append(redone, d.RedeliveryOf), append(redoneBy, d.ID)
+				a.redone, a.redoneBy = append(a.redone, d.RedeliveryOf), append(a.redoneBy, d.ID)
 			}
 		}
 		// A lease runs on the database's clock (see claim.go): it is
@@ -132,41 +182,56 @@ func (s *Store) enqueueIn(ctx context.Context, tx pgx.Tx, p webhook.EnqueueParam
 				leaseNow = p.Now
 			}
 		}
-		if _, err := tx.Exec(ctx, s.sql.insertDeliveries, ids, hooks, pids, types, statuses, attempts, next, created, token, worker, length, budgets, origs, leaseNow); err != nil {
-			return webhook.EnqueueResult{}, translate(err, "enqueue: deliveries")
-		}
-		if err := s.markRedelivered(ctx, tx, redoneBy, redone, p.Replay); err != nil {
-			return webhook.EnqueueResult{}, err
-		}
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, s.channel); err != nil {
-			return webhook.EnqueueResult{}, translate(err, "enqueue: notify")
-		}
+		a.deliveries = []any{ids, hooks, pids, types, statuses, attempts, next, created, token, worker, length, budgets, origs, leaseNow}
 	}
-	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
+	return a
 }
 
-// storeSharedTail stores once the tail that bodies (those of one
-// Enqueue) share, if any is worth it, and cuts it off the bodies that
-// end with it. It returns each body's tail ID, "" for a body stored
-// whole.
-func (s *Store) storeSharedTail(ctx context.Context, tx pgx.Tx, bodies [][]byte) ([]string, error) {
-	tails := make([]string, len(bodies))
-	n, uses := bodytail.Shared(bodies)
-	if n == 0 {
-		return tails, nil
+// batchable reports whether p can be enqueued in one round trip
+// (enqueueBatch): it needs no answer from the database on the way, as an
+// idempotency key, a redelivery or a payload stored earlier do.
+func batchable(p webhook.EnqueueParams) bool {
+	if p.IdempotencyKey != "" {
+		return false
 	}
-	id, refs := uuid.NewString(), 0
-	tail := bodies[0][len(bodies[0])-n:]
-	for i, b := range bodies {
-		if uses[i] {
-			bodies[i], tails[i] = b[:len(b)-n:len(b)-n], id
-			refs++
+	stored := make(map[string]bool, len(p.Payloads))
+	for _, pl := range p.Payloads {
+		stored[strings.ToLower(pl.ID)] = true
+	}
+	for _, d := range p.Deliveries {
+		if d.RedeliveryOf != "" || !stored[strings.ToLower(d.PayloadID)] {
+			return false
 		}
 	}
-	if _, err := tx.Exec(ctx, s.sql.insertTail, id, tail, refs); err != nil {
-		return nil, translate(err, "enqueue: payloads")
+	return true
+}
+
+// enqueueBatch enqueues p, which batchable accepted, in one round trip:
+// its statements go in one pgx batch, which PostgreSQL runs as one
+// implicit transaction (all or nothing; the NOTIFY goes out when it
+// commits). A failure whose outcome is unknown (the connection lost
+// after the batch was sent) is webhook.ErrCommitUnknown.
+func (s *Store) enqueueBatch(ctx context.Context, p webhook.EnqueueParams, ids []string) (webhook.EnqueueResult, error) {
+	st := s.enqueueStatements(p, ids)
+	var b pgx.Batch
+	if st.tail != nil {
+		b.Queue(s.sql.insertTail, st.tail...)
 	}
-	return tails, nil
+	if st.payloads != nil {
+		b.Queue(s.sql.insertPayloads, st.payloads...)
+	}
+	if st.deliveries != nil {
+		b.Queue(s.sql.insertDeliveries, st.deliveries...)
+		b.Queue(s.sql.notify, s.channel)
+	}
+	if b.Len() == 0 {
+		return webhook.EnqueueResult{DeliveryIDs: ids}, nil
+	}
+	err := s.pool.SendBatch(ctx, &b).Close()
+	if err != nil {
+		return webhook.EnqueueResult{}, commitError(err, "enqueue")
+	}
+	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
 }
 
 // lockStoredPayloads checks that the payloads p's deliveries refer to,

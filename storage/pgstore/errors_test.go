@@ -3,8 +3,10 @@ package pgstore_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -244,4 +246,75 @@ func TestWebhookWritesReportUnknownCommit(t *testing.T) {
 	ws, err := direct.ListWebhooks(ctx, webhook.ListWebhooksParams{})
 	require.NoError(t, err)
 	assert.Len(t, ws, 1, "the webhook was stored")
+}
+
+// A trigger call without an idempotency key is enqueued in one round
+// trip (one batch, one implicit transaction): a connection lost after
+// the server ran the batch is an unknown outcome, and it did commit; a
+// statement of the batch that fails writes nothing.
+func TestEnqueueBatchReportsUnknownCommit(t *testing.T) {
+	for _, simple := range []bool{false, true} {
+		t.Run(fmt.Sprintf("simple=%v", simple), func(t *testing.T) {
+			direct := newStore(t)
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			proxied, cutter := proxiedStore(t, ctx, direct, simple)
+			// The NOTIFY's channel travels only with the batch's
+			// execution (a bound parameter), never with a statement's
+			// preparation.
+			cutter.match = []byte(direct.Schema() + "_deliveries")
+
+			svc := newService(t, proxied)
+			hook := createHook(t, svc, "http://127.0.0.1:1/")
+			cutter.armed.Store(true)
+			ids, err := svc.TriggerEvent(ctx, "order.created", map[string]any{"id": "o-1"}, "")
+			select {
+			case <-cutter.cut:
+			default:
+				t.Fatalf("the proxy never saw the batch; TriggerEvent returned %v, %v", ids, err)
+			}
+			require.ErrorIs(t, err, webhook.ErrCommitUnknown)
+			ds, err := direct.ListDeliveries(ctx, webhook.ListDeliveriesParams{WebhookID: hook.ID})
+			require.NoError(t, err)
+			assert.Len(t, ds, 1, "the batch committed")
+		})
+	}
+}
+
+// A batch is all or nothing: when its last statement fails, the payloads
+// and the shared tail its first statements wrote are not stored.
+func TestEnqueueBatchIsAllOrNothing(t *testing.T) {
+	store := newStore(t)
+	ctx := t.Context()
+	now := time.Now().UTC()
+	body := func(i int) []byte {
+		return []byte(fmt.Sprintf(`{"id":"%d"`, i) + strings.Repeat(`,"x":"shared"`, 20) + `}`)
+	}
+	hook := "01900000-0000-7000-8000-0000000000aa"
+	p := webhook.EnqueueParams{Now: now}
+	taken := "01900000-0000-7000-8000-0000000000d1"
+	for i := range 3 {
+		pid := fmt.Sprintf("01900000-0000-7000-8000-%012d", 100+i)
+		p.Payloads = append(p.Payloads, &webhook.Payload{ID: pid, WebhookID: hook, EventType: "e", Timestamp: now, Body: body(i)})
+		p.Deliveries = append(p.Deliveries, &webhook.Delivery{ID: fmt.Sprintf("01900000-0000-7000-8000-%012d", 200+i), WebhookID: hook,
+			PayloadID: pid, EventType: "e", Status: webhook.StatusPending, NextAttemptAt: now, CreatedAt: now})
+	}
+	// A delivery ID already used: the deliveries' insert fails.
+	first := webhook.EnqueueParams{Now: now, Payloads: []*webhook.Payload{{ID: "01900000-0000-7000-8000-0000000000f1", WebhookID: hook, EventType: "e", Timestamp: now, Body: body(9)}},
+		Deliveries: []*webhook.Delivery{{ID: taken, WebhookID: hook, PayloadID: "01900000-0000-7000-8000-0000000000f1", EventType: "e",
+			Status: webhook.StatusPending, NextAttemptAt: now, CreatedAt: now}}}
+	_, err := store.Enqueue(ctx, first)
+	require.NoError(t, err)
+	p.Deliveries[2].ID = taken
+	_, err = store.Enqueue(ctx, p)
+	require.Error(t, err)
+	var payloads, tails int
+	q := store.Schema()
+	require.NoError(t, testPool(t).QueryRow(ctx, `SELECT (SELECT count(*) FROM `+q+`.payloads), (SELECT count(*) FROM `+q+`.payload_tails)`).Scan(&payloads, &tails))
+	assert.Equal(t, 1, payloads, "only the first enqueue's payload")
+	assert.Zero(t, tails, "the failed batch's shared tail is not stored")
+	for _, pl := range p.Payloads {
+		_, err := store.GetPayload(ctx, pl.ID)
+		assert.ErrorIs(t, err, webhook.ErrNotFound)
+	}
 }

@@ -10,7 +10,7 @@ type statements struct {
 	insertKey, getKey, insertPayloads, insertDeliveries                                                         string
 	claim, claimCapped, claimCappedSkipping, claimByWebhook, recordAttempts, deliveryExists, existingDeliveries string
 	getDelivery, listAttempts, getPayload                                                                       string
-	pruneDeliveries, lockPrunedPayloads, prunePayloads, releaseTails, pruneTails, pruneKeys, insertTail         string
+	pruneDeliveries, lockPrunedPayloads, prunePayloads, releaseTails, pruneTails, pruneKeys, insertTail, notify string
 }
 
 func newStatements(schema string) statements {
@@ -56,6 +56,7 @@ func newStatements(schema string) statements {
 			SELECT id::uuid, webhook_id::uuid, event_type, environment, ts, body, trace_parent, nullif(tail_id, '')::uuid
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::text[], $8::text[])
 				AS p(id, webhook_id, event_type, environment, ts, body, trace_parent, tail_id)`),
+		notify:     `SELECT pg_notify($1, '')`,
 		insertTail: q(`INSERT INTO {{schema}}.payload_tails (id, body, refs) VALUES ($1, $2, $3)`),
 		// $9..$11: the lease, for deliveries enqueued already leased
 		// (stored with the status they will have if the lease is handed
