@@ -138,8 +138,16 @@ func (s *Store) enqueueIn(ctx context.Context, tx pgx.Tx, p webhook.EnqueueParam
 		if err := s.markRedelivered(ctx, tx, redoneBy, redone, p.Replay); err != nil {
 			return webhook.EnqueueResult{}, err
 		}
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, s.channel); err != nil {
-			return webhook.EnqueueResult{}, translate(err, "enqueue: notify")
+		// The queue's primary key refuses the ID of a queued delivery;
+		// one in the history is looked up here, after the insert, so
+		// that this statement's snapshot sees a delivery whose move
+		// from the queue the insert waited for.
+		var clash bool
+		if err := tx.QueryRow(ctx, s.sql.finishedOrNotify, s.channel, ids).Scan(nil, &clash); err != nil {
+			return webhook.EnqueueResult{}, translate(err, "enqueue: deliveries")
+		}
+		if clash {
+			return webhook.EnqueueResult{}, fmt.Errorf("enqueue: deliveries: %w: a finished delivery has the ID", webhook.ErrDuplicate)
 		}
 	}
 	return webhook.EnqueueResult{DeliveryIDs: ids}, nil

@@ -7,7 +7,7 @@ type statements struct {
 	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks                                       string
 	listTenantWebhooks                                                                                          string
 	webhookExists, releaseDelivery                                                                              string
-	insertKey, getKey, insertPayloads, insertDeliveries                                                         string
+	insertKey, getKey, insertPayloads, insertDeliveries, finishedOrNotify                                       string
 	claim, claimCapped, claimCappedSkipping, claimByWebhook, recordAttempts, deliveryExists, existingDeliveries string
 	getDelivery, listAttempts, getPayload                                                                       string
 	pruneDeliveries, lockPrunedPayloads, prunePayloads, releaseTails, pruneTails, pruneKeys, insertTail         string
@@ -69,6 +69,12 @@ func newStatements(schema string) statements {
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::timestamptz[], $8::timestamptz[],
 					$12::int4[], $13::text[])
 				AS d(id, webhook_id, payload_id, event_type, status, attempt, next_at, created, max_attempts, redelivery_of)`),
+
+		// After insertDeliveries: a wake-up for the workers ($1), sent
+		// if the enqueue commits, and whether the history holds one of
+		// the IDs ($2), in which case it must not.
+		finishedOrNotify: q(`SELECT pg_notify($1, ''),
+			EXISTS (SELECT 1 FROM {{schema}}.deliveries WHERE id = ANY ($2::text[]::uuid[]))`),
 
 		claim:               q(claimSQL(claimDue)),
 		claimCapped:         q(claimSQL(claimCappedDue)),
