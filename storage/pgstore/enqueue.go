@@ -113,6 +113,9 @@ func (s *Store) enqueueIn(ctx context.Context, tx pgx.Tx, p webhook.EnqueueParam
 		if err := s.markRedelivered(ctx, tx, st.redoneBy, st.redone, p.Replay); err != nil {
 			return webhook.EnqueueResult{}, err
 		}
+		if _, err := tx.Exec(ctx, s.sql.refuseFinished, ids); err != nil {
+			return webhook.EnqueueResult{}, translate(err, "enqueue: deliveries")
+		}
 		if _, err := tx.Exec(ctx, s.sql.notify, s.channel); err != nil {
 			return webhook.EnqueueResult{}, translate(err, "enqueue: notify")
 		}
@@ -222,6 +225,7 @@ func (s *Store) enqueueBatch(ctx context.Context, p webhook.EnqueueParams, ids [
 	}
 	if st.deliveries != nil {
 		b.Queue(s.sql.insertDeliveries, st.deliveries...)
+		b.Queue(s.sql.refuseFinished, ids)
 		b.Queue(s.sql.notify, s.channel)
 	}
 	if b.Len() == 0 {

@@ -7,7 +7,7 @@ type statements struct {
 	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks                                       string
 	listTenantWebhooks                                                                                          string
 	webhookExists, releaseDelivery                                                                              string
-	insertKey, getKey, insertPayloads, insertDeliveries                                                         string
+	insertKey, getKey, insertPayloads, insertDeliveries, refuseFinished                                         string
 	claim, claimCapped, claimCappedSkipping, claimByWebhook, recordAttempts, deliveryExists, existingDeliveries string
 	getDelivery, listAttempts, getPayload                                                                       string
 	pruneDeliveries, lockPrunedPayloads, prunePayloads, releaseTails, pruneTails, pruneKeys, insertTail, notify string
@@ -70,6 +70,17 @@ func newStatements(schema string) statements {
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::timestamptz[], $8::timestamptz[],
 					$12::int4[], $13::text[])
 				AS d(id, webhook_id, payload_id, event_type, status, attempt, next_at, created, max_attempts, redelivery_of)`),
+
+		// After insertDeliveries: the queue's primary key refuses the ID
+		// of a queued delivery, and this the ID of a finished one ($1),
+		// by inserting the history's row again, which fails with the
+		// history's own unique violation (webhook.ErrDuplicate) and so
+		// rolls the enqueue back. It runs after the insert, so that its
+		// snapshot sees a delivery whose move from the queue the insert
+		// waited for.
+		refuseFinished: q(`INSERT INTO {{schema}}.deliveries (id, webhook_id, payload_id, event_type, status, attempt, created_at)
+			SELECT h.id, h.webhook_id, h.payload_id, h.event_type, h.status, h.attempt, h.created_at
+			FROM {{schema}}.deliveries h WHERE h.id = ANY ($1::text[]::uuid[])`),
 
 		claim:               q(claimSQL(claimDue)),
 		claimCapped:         q(claimSQL(claimCappedDue)),

@@ -247,3 +247,37 @@ func testEnqueueLeased(t *testing.T, s webhook.Storage) {
 	require.Equal(t, []string{d2.ID}, claimIDs(cs))
 	require.Equal(t, 2, cs[0].Delivery.Attempt)
 }
+
+// testEnqueueDuplicateOfFinished checks that an ID clashes with a
+// delivery whatever its status: a finished one too, so that an Enqueue
+// retried after ErrCommitUnknown whose first try committed and was
+// delivered meanwhile stores nothing (and sends nothing) again.
+func testEnqueueDuplicateOfFinished(t *testing.T, s webhook.Storage) {
+	ctx := t.Context()
+	hook := newID(t)
+	pl, d := newDelivery(t, hook, t0)
+	_, err := s.Enqueue(ctx, webhook.EnqueueParams{Payloads: []*webhook.Payload{pl}, Deliveries: []*webhook.Delivery{d}, Now: t0})
+	require.NoError(t, err)
+	c := claim(t, s, t0, 1)
+	require.Len(t, c, 1)
+	require.NoError(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{DeliveryID: d.ID, Token: c[0].Lease.Token, Status: webhook.StatusDelivered,
+		Attempt: webhook.Attempt{StartedAt: t0, StatusCode: 200}, Now: t0.Add(time.Second)}))
+
+	// The same delivery again, on the stored payload.
+	again := *d
+	_, err = s.Enqueue(ctx, webhook.EnqueueParams{Deliveries: []*webhook.Delivery{&again}, Now: t0})
+	require.ErrorIs(t, err, webhook.ErrDuplicate)
+	// And in a batch with a new one, which is not stored either.
+	p2, d2 := newDelivery(t, hook, t0)
+	_, err = s.Enqueue(ctx, webhook.EnqueueParams{Payloads: []*webhook.Payload{p2}, Deliveries: []*webhook.Delivery{d2, &again}, Now: t0})
+	require.ErrorIs(t, err, webhook.ErrDuplicate)
+	assertNothingStored(t, s, []*webhook.Payload{p2}, []*webhook.Delivery{d2})
+
+	got, err := s.GetDelivery(ctx, d.ID)
+	require.NoError(t, err)
+	require.Equal(t, webhook.StatusDelivered, got.Status)
+	require.Empty(t, claim(t, s, t0.Add(time.Hour), 10), "nothing to send again")
+	ds, err := s.ListDeliveries(ctx, webhook.ListDeliveriesParams{WebhookID: hook})
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+}

@@ -78,6 +78,7 @@ var cases = []struct {
 	{"ListWebhooksPages", testListWebhooksPages},
 	{"EnqueueRoundTrip", testEnqueueRoundTrip},
 	{"EnqueueAllOrNothing", testEnqueueAllOrNothing},
+	{"EnqueueDuplicateOfFinished", testEnqueueDuplicateOfFinished},
 	{"EnqueueRedelivery", testEnqueueRedelivery},
 	{"EnqueueInvalid", testEnqueueInvalid},
 	{"IdempotencyKey", testIdempotencyKey},

@@ -13,6 +13,17 @@
 -- The queue has the columns of deliveries, in the same order (a later
 -- migration that adds a column to one adds it to both), so that a row
 -- moves with INSERT ... SELECT and both are read by one column list.
+-- First take every table this migration alters, before it moves
+-- anything: a process still running an older version that records a
+-- result for a delivery being moved holds the history's table lock
+-- while it waits for the row, so taking the lock to alter the history
+-- only after the move would deadlock with it, and the deadlock could
+-- abort the migration after the move's work. Taken here, older
+-- statements wait for the migration instead (as they would for the
+-- ALTER TABLEs below anyway, and the move keeps the backlog's rows
+-- locked until the end).
+LOCK TABLE {{schema}}.deliveries, {{schema}}.attempts, {{schema}}.payloads IN ACCESS EXCLUSIVE MODE;
+
 CREATE TABLE {{schema}}.queue (LIKE {{schema}}.deliveries INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
     -- Room on each page for the new version of a row a claim leases, so
     -- that the update is HOT (no index entry written).
