@@ -98,7 +98,9 @@ type Storage interface {
 	Enqueue(ctx context.Context, p EnqueueParams) (EnqueueResult, error)
 
 	// ClaimDeliveries leases up to p.Limit due deliveries to the caller
-	// and returns them with their payloads, earliest due first, honouring
+	// and returns them with their payloads, earliest due first (a
+	// delivery whose lease expired counts as due at its NextAttemptAt or
+	// at its lease's expiry, as the backend keeps it), honouring
 	// p.ExcludeWebhooks and p.MaxPerWebhook. A
 	// delivery is due when it is pending or retrying and its
 	// NextAttemptAt is not after p.Now, or when it is delivering and its

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -172,4 +173,60 @@ func TestClaimKeepsFirstLeasesWhenTheSecondStatementFails(t *testing.T) {
 	var leased int
 	require.NoError(t, pool.QueryRow(ctx, s.stmt(`SELECT count(*) FROM {{schema}}.queue WHERE lease_token IS NOT NULL`)).Scan(&leased))
 	assert.Equal(t, len(cs), leased, "every leased delivery is returned")
+}
+
+// A worker whose clock runs ahead claims a delivery that is due by its
+// clock only, and dies: once the lease expires (on the database's
+// clock), a worker whose clock is right reclaims it, rather than wait
+// until its own clock reaches the due time the other's clock set.
+func TestExpiredLeaseOfAFastClockIsReclaimed(t *testing.T) {
+	s, pool := unmigratedStore(t)
+	require.NoError(t, s.Migrate(t.Context()))
+	ctx := t.Context()
+	seedSQL(t, s, pool, seedPayload,
+		`INSERT INTO {{schema}}.queue (id, webhook_id, payload_id, event_type, status, attempt, next_attempt_at, due_at, created_at)
+			VALUES ('01900000-0000-7000-8000-000000000010', '01900000-0000-7000-8000-0000000000aa', '01900000-0000-7000-8000-000000000000',
+				'e', 'retrying', 1, now() + interval '30 minutes', now() + interval '30 minutes', now())`)
+	fast := time.Now().Add(time.Hour)
+	cs, err := s.ClaimDeliveries(ctx, webhook.ClaimParams{WorkerID: "fast", Limit: 1, LeaseDuration: time.Minute, Now: fast, MaxPerWebhook: 1})
+	require.NoError(t, err)
+	require.Len(t, cs, 1, "due by the fast clock")
+	// The fast worker dies; its lease expires.
+	seedSQL(t, s, pool, `UPDATE {{schema}}.queue SET lease_expires_at = now() - interval '1 second'`)
+	cs, err = s.ClaimDeliveries(ctx, webhook.ClaimParams{WorkerID: "right", Limit: 1, LeaseDuration: time.Minute, Now: time.Now(), MaxPerWebhook: 1})
+	require.NoError(t, err)
+	require.Len(t, cs, 1, "reclaimed once the lease expired")
+	assert.Equal(t, "right", cs[0].Lease.WorkerID)
+	assert.Equal(t, 3, cs[0].Delivery.Attempt, "the abandoned attempt counts")
+}
+
+// The walk over webhooks counts only those not excluded: a worker with
+// more webhooks at their caps than the walk's length still reaches the
+// others.
+func TestClaimByWebhookWalksPastExcludedWebhooks(t *testing.T) {
+	s, pool := unmigratedStore(t)
+	require.NoError(t, s.Migrate(t.Context()))
+	ctx := t.Context()
+	const excludedHooks = byWebhookWalk + 44
+	seedSQL(t, s, pool, seedPayload, seedQueued(excludedHooks, excludedHooks, "", "1 hour"),
+		seedQueued(1, 1, "01900000-0000-7000-8000-ffffffffffff", "1 minute"))
+	exclude := make([]string, excludedHooks)
+	for i := range exclude {
+		exclude[i] = fmt.Sprintf("01900000-0000-7000-8000-%012x", i)
+	}
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(context.Background())
+	// The walk starts at the lowest ID: every excluded webhook comes
+	// before the other.
+	rows, err := tx.Query(ctx, s.sql.claimByWebhook, time.Now(), exclude, 1, time.Minute.Microseconds(), "w", nil, 1, byWebhookWalk, minUUID)
+	require.NoError(t, err)
+	var got []string
+	for rows.Next() {
+		vals, err := rows.Values()
+		require.NoError(t, err)
+		got = append(got, vals[1].(string))
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []string{"01900000-0000-7000-8000-ffffffffffff"}, got)
 }

@@ -12,7 +12,8 @@ package pgstore
 //
 // A claim changes no indexed column: it sets the lease (token, worker,
 // expiry) and the attempt number, and leaves status and due_at as they
-// were, so that PostgreSQL updates the row in place (a HOT update, the
+// were (due_at unless the claimer's clock runs ahead of the lease
+// clock), so that PostgreSQL updates the row in place (a HOT update, the
 // queue's fillfactor leaving room for it) and writes no index entry. A
 // leased row is "delivering" (see statusColumn); it stays in the due
 // index, where claims pass over it until its lease expires.
@@ -94,8 +95,9 @@ const claimSkippingDue = `WITH window_rows AS (
 
 // claimByWebhookDue reads the queue a webhook at a time: it walks the
 // distinct webhooks of the queue (a loose scan of queue_webhook_idx, one
-// index probe per webhook) from $9 upwards, wrapping around, for at most
-// $8 webhooks; skips the excluded ones without reading their deliveries;
+// index probe per webhook) from $9 upwards, wrapping around, until it
+// has $8 webhooks that are not excluded, skipping the excluded ones
+// without reading their deliveries;
 // takes the earliest claimable ones of each (at most $7, through
 // queue_webhook_due_idx); and locks the earliest $3 of those. Its cost
 // follows the number of webhooks walked, never the length of a backlog.
@@ -117,7 +119,7 @@ const claimByWebhookDue = `SELECT ` + dueColumns + `
 			FROM down WHERE down.webhook_id IS NOT NULL
 		), hooks AS (
 			SELECT h.webhook_id FROM (SELECT webhook_id FROM up UNION ALL SELECT webhook_id FROM down) h
-			WHERE h.webhook_id IS NOT NULL
+			WHERE h.webhook_id IS NOT NULL AND NOT (h.webhook_id = ANY ($2::text[]::uuid[]))
 			LIMIT $8
 		)
 		SELECT c.id FROM hooks h CROSS JOIN LATERAL (
@@ -126,7 +128,6 @@ const claimByWebhookDue = `SELECT ` + dueColumns + `
 			ORDER BY d.due_at, d.id
 			LIMIT $7
 		) c
-		WHERE NOT (h.webhook_id = ANY ($2::text[]::uuid[]))
 		ORDER BY c.due_at, c.id
 		LIMIT $3
 	)) AND ` + dueCondition + `
@@ -153,7 +154,12 @@ func claimSQL(due string) string {
 			SET attempt = CASE WHEN due.was_leased AND d.max_attempts > 0 AND d.attempt > d.max_attempts
 					THEN d.attempt ELSE d.attempt + 1 END,
 				lease_token = gen_random_uuid()::text, lease_worker = $5,
-				lease_expires_at = ` + leaseNow + ` + $4::bigint * interval '1 microsecond'
+				lease_expires_at = ` + leaseNow + ` + $4::bigint * interval '1 microsecond',
+				-- Unchanged (so still HOT) unless the claimer's clock ran
+				-- ahead of the lease clock: then the lease clock's now, so
+				-- that once the lease expires a claimer whose clock is
+				-- right finds the delivery due.
+				due_at = least(d.due_at, ` + leaseNow + `)
 			FROM due WHERE d.id = due.id
 			RETURNING d.*, due.was_due
 		)
