@@ -105,7 +105,11 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 	// the host their webhook has now. Attempts whose request is over and
 	// whose result is being written do not count: the host is done
 	// with them.
-	load := make(map[string]int, len(w.sending))
+	if w.load == nil {
+		w.load = make(map[string]int)
+	}
+	load := w.load // reused: only the claiming loop calls capacity
+	clear(load)
 	maps.Copy(load, w.sending)
 	for _, e := range w.hooks {
 		if e.host != "" {
@@ -190,6 +194,9 @@ func (w *Worker) tryAdmit(hook *Webhook, now time.Time) (unadmit func(), wait ti
 	e.learn(hook)
 	host := e.host
 	if (e.max > 0 && e.sending >= min(e.max, w.cfg.MaxPerWebhook)) || w.sending[host] >= w.cfg.MaxPerHost {
+		if w.slotFreed == nil {
+			w.slotFreed = make(chan struct{})
+		}
 		return nil, 0, false, w.slotFreed
 	}
 	if e.limiter != nil {
@@ -211,8 +218,10 @@ func (w *Worker) tryAdmit(hook *Webhook, now time.Time) (unadmit func(), wait ti
 		if w.sending[host]--; w.sending[host] <= 0 {
 			delete(w.sending, host)
 		}
-		close(w.slotFreed) // wake the deliveries waiting in admit
-		w.slotFreed = make(chan struct{})
+		if w.slotFreed != nil {
+			close(w.slotFreed) // wake the deliveries waiting in admit
+			w.slotFreed = nil
+		}
 	}, 0, true, nil
 }
 

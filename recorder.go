@@ -137,8 +137,7 @@ func (w *Worker) writeClaim(ctx context.Context, c *Claim, p RecordAttemptParams
 	until := time.Now().Add(c.Lease.ExpiresAt.Sub(w.svc.clock()) - writeSlack) // on the real clock
 	first, cancel := context.WithDeadline(ctx, later(until, time.Now().Add(recordTimeout)))
 	defer cancel()
-	retries, cancel := context.WithDeadline(ctx, until)
-	defer cancel()
+	var retries context.Context // made at the first retry
 	delay := firstWriteRetry
 	for wctx := first; ; wctx = retries {
 		err := w.write(wctx, p, queued)
@@ -158,6 +157,11 @@ func (w *Worker) writeClaim(ctx context.Context, c *Claim, p RecordAttemptParams
 		case <-t.C:
 		}
 		delay = min(2*delay, maxWriteRetry)
+		if retries == nil {
+			var cancel context.CancelFunc
+			retries, cancel = context.WithDeadline(ctx, until)
+			defer cancel()
+		}
 	}
 }
 
@@ -224,7 +228,7 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 			p.Status = StatusFailed
 		}
 	}
-	log := deliveryLog(s.log, d, hook).With("status", p.Status)
+	log := func() *slog.Logger { return deliveryLog(s.log, d, hook).With("status", p.Status) } // built only to log
 	if res.outcome == OutcomeGone {
 		// Disable first: a worker that stops before the result is
 		// written leaves the webhook disabled (the delivery then fails
@@ -242,23 +246,28 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 	}
 	if err != nil {
 		if errors.Is(err, ErrLeaseLost) {
-			log.WarnContext(ctx, "webhook: result refused: the lease was lost to another worker")
+			log().WarnContext(ctx, "webhook: result refused: the lease was lost to another worker")
 		} else {
-			log.ErrorContext(ctx, "webhook: recording the attempt failed; the delivery will be retried after its lease", "error", err)
+			log().ErrorContext(ctx, "webhook: recording the attempt failed; the delivery will be retried after its lease", "error", err)
 		}
 		return
 	}
 	w.settled.Add(1)
 	s.tel.recordAttempt(ctx, d, res, p.Status, now)
+	if p.Status == StatusDelivered && (hook == nil || hook.ConsecutiveFailures == 0) && !s.log.Enabled(ctx, slog.LevelDebug) {
+		return // nothing to log, no health to reset (see noteHealth), no hook to run
+	}
 	hctx, cancel := context.WithTimeout(ctx, recordTimeout) // for the hooks and the health policy
 	defer cancel()
 	switch p.Status {
 	case StatusDelivered:
-		log.DebugContext(hctx, "webhook: delivered", "status_code", res.attempt.StatusCode, slog.Duration("duration", res.attempt.Duration))
+		if s.log.Enabled(hctx, slog.LevelDebug) {
+			log().DebugContext(hctx, "webhook: delivered", "status_code", res.attempt.StatusCode, slog.Duration("duration", res.attempt.Duration))
+		}
 	case StatusRetrying:
-		log.InfoContext(hctx, "webhook: attempt failed; will retry", "error", res.attempt.Error, "next_attempt_at", p.NextAttemptAt)
+		log().InfoContext(hctx, "webhook: attempt failed; will retry", "error", res.attempt.Error, "next_attempt_at", p.NextAttemptAt)
 	case StatusFailed:
-		log.WarnContext(hctx, "webhook: delivery failed for good", "error", res.attempt.Error)
+		log().WarnContext(hctx, "webhook: delivery failed for good", "error", res.attempt.Error)
 	}
 	if hook != nil && (p.Status == StatusDelivered || (p.Status == StatusFailed && res.outcome == OutcomeRetry)) {
 		s.noteHealth(hctx, hook, p.Status == StatusDelivered)

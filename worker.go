@@ -146,8 +146,9 @@ type Worker struct {
 	mu      sync.Mutex
 	hooks   map[string]*endpoint // per-webhook state, while it matters
 	sending map[string]int       // admitted attempts per destination host
-	// slotFreed is closed, and replaced, whenever an admitted attempt
-	// ends: deliveries waiting in admit for a slot look again.
+	// slotFreed is closed whenever an admitted attempt ends, and made
+	// anew by the next delivery that must wait in admit for a slot:
+	// deliveries waiting for one look again. It is nil while none waits.
 	slotFreed chan struct{}
 	total     int           // claimed deliveries holding a slot
 	writing   int           // attempts whose slot was freed once their result was queued, not yet answered
@@ -161,6 +162,8 @@ type Worker struct {
 	// or once a wake-up other than a freed slot comes. Only the
 	// claiming loop uses it.
 	fruitless map[string]bool
+	spare     map[string]bool // an emptied fruitless, for reuse
+	load      map[string]int  // capacity's, reused from call to call
 }
 
 // NewWorker returns a worker that sends the deliveries of svc's Storage
@@ -195,7 +198,7 @@ func NewWorker(svc *Service, cfg *WorkerConfig) (*Worker, error) {
 		_, _ = crand.Read(b[:])
 		c.WorkerID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
-	return &Worker{svc: svc, cfg: c, hooks: map[string]*endpoint{}, sending: map[string]int{}, slotFreed: make(chan struct{}), freed: make(chan struct{}, 1)}, nil
+	return &Worker{svc: svc, cfg: c, hooks: map[string]*endpoint{}, sending: map[string]int{}, freed: make(chan struct{}, 1)}, nil
 }
 
 // ID returns the worker's ID, as recorded in leases.
@@ -282,10 +285,10 @@ func (w *Worker) Run(ctx context.Context) error {
 			<-deadlined
 			return nil
 		case <-woken:
-			w.fruitless = nil // something new may be due
+			w.dropFruitless() // something new may be due
 		case <-freed:
 		case <-timer.C:
-			w.fruitless = nil
+			w.dropFruitless()
 		}
 	}
 }
@@ -430,9 +433,12 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 			w.handBack(storeCtx, claims) // claimed while shutting down
 			return fillResult{}, err
 		}
-		w.fruitless = nil
+		w.dropFruitless()
 		if len(claims) > 0 || !idle {
-			w.fruitless = make(map[string]bool, len(exclude)+len(claims))
+			w.fruitless, w.spare = w.spare, nil
+			if w.fruitless == nil {
+				w.fruitless = make(map[string]bool, len(exclude)+len(claims))
+			}
 			for _, id := range exclude {
 				w.fruitless[id] = true
 			}
@@ -478,6 +484,15 @@ func (w *Worker) stillFruitless(exclude []string) bool {
 	return n == len(w.fruitless)
 }
 
+// dropFruitless forgets the webhooks of the last claim (see
+// stillFruitless), keeping the emptied map for the next claim.
+func (w *Worker) dropFruitless() {
+	if w.fruitless != nil {
+		clear(w.fruitless)
+		w.spare, w.fruitless = w.fruitless, nil
+	}
+}
+
 // usable drops the claims a faulty Storage returned without a delivery,
 // which cannot be attempted or handed back: they wait for their leases.
 func (w *Worker) usable(claims []*Claim) []*Claim {
@@ -507,11 +522,11 @@ func (w *Worker) handBack(ctx context.Context, claims []*Claim) {
 func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim, sl *slot) {
 	s := w.svc
 	d := c.Delivery
-	log := deliveryLog(s.log, d, nil)
+	log := func() *slog.Logger { return deliveryLog(s.log, d, nil) } // built only to log
 	hook, err := s.webhookForSend(ctx, d.WebhookID, c.WebhookVersion, &w.webhooks)
 	switch {
 	case c.Payload == nil:
-		log.ErrorContext(ctx, "webhook: the storage returned a claim without its payload; handing the delivery back")
+		log().ErrorContext(ctx, "webhook: the storage returned a claim without its payload; handing the delivery back")
 		w.release(wctx, c, storageRetryDelay)
 		return
 	case d.EventType == EventTypeTest:
@@ -523,7 +538,7 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim, sl *slot) {
 		w.record(wctx, c, nil, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook was deleted"}}, sl)
 		return
 	case err != nil:
-		log.ErrorContext(ctx, "webhook: loading the webhook failed; handing the delivery back", "error", err)
+		log().ErrorContext(ctx, "webhook: loading the webhook failed; handing the delivery back", "error", err)
 		w.release(wctx, c, storageRetryDelay)
 		return
 	case hook.Disabled:
@@ -549,8 +564,14 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim, sl *slot) {
 	// the webhook's or the host's slot, or a busy shared host would go
 	// at the pace of the storage.
 	sl.admitted = true
-	unadmit = sync.OnceFunc(unadmit)
-	defer unadmit()
+	over := false
+	requestOver := func() { // once: at the end of the request, or on return
+		if !over {
+			over = true
+			unadmit()
+		}
+	}
+	defer requestOver()
 	timeout := s.timeout
 	if hook.Timeout > 0 {
 		timeout = hook.Timeout
@@ -560,7 +581,7 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim, sl *slot) {
 	// the delivery once the lease expires.
 	if left := c.Lease.ExpiresAt.Sub(s.clock()) - leaseMargin; left < timeout {
 		if left < minAttemptTime {
-			log.WarnContext(ctx, "webhook: lease too short to attempt; handing the delivery back", slog.Duration("lease_left", left+leaseMargin))
+			log().WarnContext(ctx, "webhook: lease too short to attempt; handing the delivery back", slog.Duration("lease_left", left+leaseMargin))
 			w.release(wctx, c, minReleaseDelay)
 			return
 		}
@@ -572,7 +593,7 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim, sl *slot) {
 		// Say why the request had less time than the webhook asks for.
 		res.attempt.Error += fmt.Sprintf(" (the webhook's timeout of %v was shortened to fit the worker's lease; raise WorkerConfig.LeaseDuration)", configured)
 	}
-	unadmit()
+	requestOver()
 	if ctx.Err() != nil && res.attempt.StatusCode == 0 {
 		// The worker is shutting down and aborted the request before an
 		// answer came: hand the delivery back; the attempt does not count.
