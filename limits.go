@@ -90,7 +90,7 @@ func (w *Worker) track(claims []*Claim) {
 }
 
 // capacity returns how many deliveries may be claimed now, which
-// webhooks must not be claimed (at their own in-flight cap, on a host at
+// webhooks must not be claimed (in a slice the next call reuses) (at their own in-flight cap, on a host at
 // its cap, or out of rate tokens), how soon the first rate-limited one
 // gets a token, and whether nothing is in flight.
 //
@@ -111,6 +111,7 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 	load := w.load // reused: only the claiming loop calls capacity
 	clear(load)
 	maps.Copy(load, w.sending)
+	exclude = w.exclude[:0] // reused too: the claim reads it only during the call
 	for _, e := range w.hooks {
 		if e.host != "" {
 			load[e.host] += e.inflight - e.sending - e.writing
@@ -146,6 +147,7 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 	// Results waiting for their write no longer hold a slot, but at
 	// most Concurrency of them are waited for beyond the slots.
 	limit = min(w.cfg.Concurrency-w.total, 2*w.cfg.Concurrency-w.total-w.writing, w.cfg.BatchSize)
+	w.exclude = exclude
 	return limit, exclude, token, w.total == 0 && w.writing == 0
 }
 

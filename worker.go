@@ -163,7 +163,9 @@ type Worker struct {
 	// claiming loop uses it.
 	fruitless map[string]bool
 	spare     map[string]bool // an emptied fruitless, for reuse
-	load      map[string]int  // capacity's, reused from call to call
+	// load and exclude are capacity's, reused from call to call.
+	load    map[string]int
+	exclude []string
 }
 
 // NewWorker returns a worker that sends the deliveries of svc's Storage
