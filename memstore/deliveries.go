@@ -130,13 +130,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dues := s.dueLocked(p)
-	tokens := make([]string, len(dues))
-	for i := range tokens {
-		t, err := newToken()
-		if err != nil {
-			return nil, err // nothing changed yet
-		}
-		tokens[i] = t
+	tokens, err := newTokens(len(dues))
+	if err != nil {
+		return nil, err // nothing changed yet
 	}
 	claims := make([]*webhook.Claim, 0, len(dues))
 	for i, d := range dues {
@@ -168,12 +164,23 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	return claims, nil
 }
 
-func newToken() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("memstore: lease token: %w", err)
+// newTokens returns n lease tokens, each 16 random bytes in hex, in
+// one string of their own.
+func newTokens(n int) ([]string, error) {
+	if n == 0 {
+		return nil, nil
 	}
-	return hex.EncodeToString(b[:]), nil
+	const size = 16
+	b := make([]byte, size*n, 3*size*n) // the random bytes, then their hex
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("memstore: lease token: %w", err)
+	}
+	all := string(hex.AppendEncode(b[len(b):], b))
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i] = all[2*size*i : 2*size*(i+1)]
+	}
+	return tokens, nil
 }
 
 // RecordAttempt implements webhook.Storage.

@@ -22,6 +22,10 @@ type queue struct {
 	webhookID string
 	h         dueHeap
 	pos       int // index in Store.top
+	// During a claim (dueLocked) only: how many it took, and whether
+	// the claim excludes the webhook.
+	taken    int
+	excluded bool
 }
 
 // due is when d can be claimed, in microseconds.
@@ -129,11 +133,9 @@ func (s *Store) dequeueLocked(d *delivery) {
 // p.ExcludeWebhooks and p.MaxPerWebhook allow, and leaves the heaps as
 // they were: the caller changes the deliveries and requeues them.
 func (s *Store) dueLocked(p webhook.ClaimParams) []*delivery {
-	var excluded map[string]bool
-	if len(p.ExcludeWebhooks) > 0 {
-		excluded = make(map[string]bool, len(p.ExcludeWebhooks))
-		for _, id := range p.ExcludeWebhooks {
-			excluded[id] = true
+	for _, id := range p.ExcludeWebhooks {
+		if q := s.queues[id]; q != nil {
+			q.excluded = true
 		}
 	}
 	var (
@@ -142,21 +144,20 @@ func (s *Store) dueLocked(p webhook.ClaimParams) []*delivery {
 	)
 	// Taken deliveries leave their queues for the time of the claim, so
 	// that the next due one comes up; they are put back at the end.
-	taken := map[*queue]int{}
 	for len(out) < p.Limit && len(s.top) > 0 {
 		q := s.top[0]
 		d := q.h[0]
 		if d.due() > micros(p.Now) {
 			break
 		}
-		if excluded[q.webhookID] {
+		if q.excluded {
 			aside = append(aside, heap.Pop(&s.top).(*queue))
 			continue
 		}
 		heap.Pop(&q.h)
 		out = append(out, d)
-		taken[q]++
-		if len(q.h) == 0 || (p.MaxPerWebhook > 0 && taken[q] >= p.MaxPerWebhook) {
+		q.taken++
+		if len(q.h) == 0 || (p.MaxPerWebhook > 0 && q.taken >= p.MaxPerWebhook) {
 			aside = append(aside, heap.Pop(&s.top).(*queue))
 		} else {
 			heap.Fix(&s.top, 0)
@@ -165,6 +166,7 @@ func (s *Store) dueLocked(p webhook.ClaimParams) []*delivery {
 	// One change at a time, each repaired at once: a heap is repaired
 	// only when it has one element out of place.
 	for _, d := range out {
+		d.q.taken = 0
 		heap.Push(&d.q.h, d)
 		if d.q.pos >= 0 {
 			heap.Fix(&s.top, d.q.pos)
@@ -172,6 +174,11 @@ func (s *Store) dueLocked(p webhook.ClaimParams) []*delivery {
 	}
 	for _, q := range aside {
 		heap.Push(&s.top, q)
+	}
+	for _, id := range p.ExcludeWebhooks {
+		if q := s.queues[id]; q != nil {
+			q.excluded = false
+		}
 	}
 	return out
 }
