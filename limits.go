@@ -318,3 +318,61 @@ func (w *Worker) signalFreed() {
 	default:
 	}
 }
+
+// runners are the goroutines that run a worker's attempts while Run or
+// RunOnce runs: a goroutine whose attempt ended waits for the next one,
+// so that each attempt does not start a goroutine (and grow its stack)
+// anew.
+type runners struct {
+	jobs chan func()    // to an idle runner; unbuffered
+	stop chan struct{}  // closed when the run ends; nil between runs
+	wg   sync.WaitGroup // the runners
+}
+
+// startRunners prepares the runners of a run and returns the function
+// that ends them once every attempt has finished.
+func (w *Worker) startRunners() (stop func()) {
+	r := &w.runners
+	if r.jobs == nil {
+		r.jobs = make(chan func())
+	}
+	r.stop = make(chan struct{})
+	return func() {
+		w.wg.Wait()
+		close(r.stop)
+		r.wg.Wait()
+		r.stop = nil
+	}
+}
+
+// spawn runs f, counted in w.wg, on an idle runner or a new one. Only
+// the claiming loop calls it.
+func (w *Worker) spawn(f func()) {
+	r := &w.runners
+	if r.stop == nil {
+		w.wg.Go(f) // not within a run: cannot happen
+		return
+	}
+	w.wg.Add(1)
+	select {
+	case r.jobs <- f:
+	default:
+		r.wg.Add(1)
+		go w.run(f, r.stop)
+	}
+}
+
+// run is a runner: it runs f and then the jobs it is given, until stop
+// is closed.
+func (w *Worker) run(f func(), stop <-chan struct{}) {
+	defer w.runners.wg.Done()
+	for {
+		f()
+		w.wg.Done()
+		select {
+		case f = <-w.runners.jobs:
+		case <-stop:
+			return
+		}
+	}
+}

@@ -156,6 +156,7 @@ type Worker struct {
 	freed     chan struct{} // signalled when an attempt finishes
 	wg        sync.WaitGroup
 	results   chan recordReq // to the recorder, while one runs
+	runners   runners        // the attempts' goroutines (see spawn)
 	webhooks  sendCache      // webhooks read to send, by version
 	// fruitless holds the webhooks the last claim excluded or returned
 	// (see stillFruitless); nil after an idle claim that found nothing,
@@ -229,6 +230,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	sendCtx, abort := context.WithCancel(storeCtx)
 	defer abort()
 	defer w.startRecorder(storeCtx)() // stops after the attempts: deferred first, runs last
+	defer w.startRunners()()
 	// The drain's deadlines count from ctx's end, also while a claim is
 	// under way.
 	drained, deadlined := make(chan struct{}), make(chan struct{})
@@ -358,6 +360,7 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownTimeout, cutOff) })
 	defer stop()
 	defer w.startRecorder(storeCtx)()
+	defer w.startRunners()()
 	before := w.settled.Load()
 	settled := func() int { return int(w.settled.Load() - before) }
 	for {
@@ -453,7 +456,7 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 		}
 		w.track(claims)
 		for _, c := range claims {
-			w.wg.Go(func() {
+			w.spawn(func() {
 				sl := w.newSlot(c.Delivery.WebhookID)
 				defer sl.end()
 				sctx, wctx, span := w.svc.tel.startDelivery(sendCtx, storeCtx, c)
