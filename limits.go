@@ -32,6 +32,46 @@ type endpoint struct {
 	limiter  *rate.Limiter // the webhook's RateLimit, once seen
 	url      string        // the webhook's URL, once seen
 	host     string        // the destination host of url; "" until seen
+	hl       *hostLoad     // host's load, as capacity last found it
+}
+
+// hostLoad is capacity's count of the requests to one destination
+// host (see Worker.capacity), kept from call to call so that it need
+// not be looked up by the host's name for each webhook.
+type hostLoad struct {
+	host  string
+	load  int
+	epoch uint64 // the call of capacity load is of
+}
+
+// add adds n to the load of the call epoch.
+func (hl *hostLoad) add(epoch uint64, n int) {
+	if hl.epoch != epoch {
+		hl.load, hl.epoch = 0, epoch
+	}
+	hl.load += n
+}
+
+// get returns the load of the call epoch.
+func (hl *hostLoad) get(epoch uint64) int {
+	if hl.epoch != epoch {
+		return 0
+	}
+	return hl.load
+}
+
+// hostLoad returns the hostLoad of host, made on first need. w.mu is
+// held.
+func (w *Worker) hostLoad(host string) *hostLoad {
+	hl := w.hostLoads[host]
+	if hl == nil {
+		if w.hostLoads == nil {
+			w.hostLoads = make(map[string]*hostLoad)
+		}
+		hl = &hostLoad{host: host}
+		w.hostLoads[host] = hl
+	}
+	return hl
 }
 
 // learn takes the webhook's current limits and destination.
@@ -105,18 +145,20 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 	// the host their webhook has now. Attempts whose request is over and
 	// whose result is being written do not count: the host is done
 	// with them.
-	if w.load == nil {
-		w.load = make(map[string]int)
+	w.epoch++
+	for host, n := range w.sending {
+		w.hostLoad(host).add(w.epoch, n)
 	}
-	load := w.load // reused: only the claiming loop calls capacity
-	clear(load)
-	maps.Copy(load, w.sending)
-	exclude = w.exclude[:0] // reused too: the claim reads it only during the call
 	for _, e := range w.hooks {
 		if e.host != "" {
-			load[e.host] += e.inflight - e.sending - e.writing
+			if e.hl == nil || e.hl.host != e.host {
+				e.hl = w.hostLoad(e.host)
+			}
+			e.hl.add(w.epoch, e.inflight-e.sending-e.writing)
 		}
 	}
+	load := func(e *endpoint) int { return e.hl.get(w.epoch) } // for e.host != ""
+	exclude = w.exclude[:0]                                    // reused: the claim reads it only during the call
 	for id, e := range w.hooks {
 		limit := w.cfg.MaxPerWebhook
 		if e.max > 0 {
@@ -128,7 +170,7 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 			tokens = e.limiter.TokensAt(now) - float64(e.inflight-e.sending)
 		}
 		switch {
-		case e.inflight >= limit, e.host != "" && load[e.host] >= w.cfg.MaxPerHost:
+		case e.inflight >= limit, e.host != "" && load(e) >= w.cfg.MaxPerHost:
 			exclude = append(exclude, id)
 		case tokens < 1:
 			exclude = append(exclude, id)
@@ -139,7 +181,7 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 			if token == 0 || wait < token {
 				token = wait
 			}
-		case e.inflight == 0 && (e.host == "" || load[e.host] == 0) &&
+		case e.inflight == 0 && (e.host == "" || load(e) == 0) &&
 			(e.limiter == nil || e.limiter.TokensAt(now) >= float64(e.limiter.Burst())):
 			delete(w.hooks, id) // nothing left to remember
 		}
@@ -148,6 +190,10 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 	// most Concurrency of them are waited for beyond the slots.
 	limit = min(w.cfg.Concurrency-w.total, 2*w.cfg.Concurrency-w.total-w.writing, w.cfg.BatchSize)
 	w.exclude = exclude
+	if len(w.hostLoads) > 2*(len(w.hooks)+len(w.sending))+16 {
+		// Forget the hosts no webhook or attempt counts on any more.
+		maps.DeleteFunc(w.hostLoads, func(_ string, hl *hostLoad) bool { return hl.epoch != w.epoch })
+	}
 	return limit, exclude, token, w.total == 0 && w.writing == 0
 }
 

@@ -164,9 +164,11 @@ type Worker struct {
 	// claiming loop uses it.
 	fruitless map[string]bool
 	spare     map[string]bool // an emptied fruitless, for reuse
-	// load and exclude are capacity's, reused from call to call.
-	load    map[string]int
-	exclude []string
+	// hostLoads, epoch and exclude are capacity's, kept from call to
+	// call (see hostLoad).
+	hostLoads map[string]*hostLoad
+	epoch     uint64
+	exclude   []string
 }
 
 // NewWorker returns a worker that sends the deliveries of svc's Storage

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,6 +105,7 @@ func benchWorkerMemstore(b *testing.B, overHTTP bool) {
 	runCtx, stop := context.WithCancel(ctx)
 	runErr := make(chan error, 1)
 	b.ReportAllocs()
+	cpu0 := cpuTime(b)
 	b.ResetTimer()
 	go func() { runErr <- w.Run(runCtx) }()
 	select {
@@ -112,9 +114,19 @@ func benchWorkerMemstore(b *testing.B, overHTTP bool) {
 		b.Fatal("timed out")
 	}
 	b.StopTimer()
+	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(doer.want), "cpu-µs/delivery")
 	b.ReportMetric(float64(store.claims.Load())/float64(doer.want), "claims/delivery")
 	stop()
 	if err := <-runErr; err != nil && !errors.Is(err, context.Canceled) {
 		b.Fatal(err)
 	}
+}
+
+// cpuTime returns the CPU time (user and system) the process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
