@@ -25,6 +25,8 @@ const minTokenWait = 50 * time.Millisecond
 
 // endpoint is what a worker tracks of one webhook.
 type endpoint struct {
+	id       string        // the webhook's
+	idx      int           // index in Worker.tracked
 	inflight int           // claimed and not yet finished
 	sending  int           // admitted by admit, its request not yet over
 	writing  int           // its request over, its result not yet written
@@ -115,8 +117,9 @@ func (w *Worker) track(claims []*Claim) {
 	for _, c := range claims {
 		e := w.hooks[c.Delivery.WebhookID]
 		if e == nil {
-			e = &endpoint{}
+			e = &endpoint{id: c.Delivery.WebhookID, idx: len(w.tracked)}
 			w.hooks[c.Delivery.WebhookID] = e
+			w.tracked = append(w.tracked, e)
 			// Learn the webhook's own limits before the next claim.
 			if idx != nil {
 				if cw, ok := idx.byID[c.Delivery.WebhookID]; ok {
@@ -149,7 +152,7 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 	for host, n := range w.sending {
 		w.hostLoad(host).add(w.epoch, n)
 	}
-	for _, e := range w.hooks {
+	for _, e := range w.tracked {
 		if e.host != "" {
 			if e.hl == nil || e.hl.host != e.host {
 				e.hl = w.hostLoad(e.host)
@@ -159,7 +162,8 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 	}
 	load := func(e *endpoint) int { return e.hl.get(w.epoch) } // for e.host != ""
 	exclude = w.exclude[:0]                                    // reused: the claim reads it only during the call
-	for id, e := range w.hooks {
+	for i := len(w.tracked) - 1; i >= 0; i-- {                 // backwards: forgetting moves the last one to i
+		e := w.tracked[i]
 		limit := w.cfg.MaxPerWebhook
 		if e.max > 0 {
 			limit = min(limit, e.max)
@@ -171,9 +175,9 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 		}
 		switch {
 		case e.inflight >= limit, e.host != "" && load(e) >= w.cfg.MaxPerHost:
-			exclude = append(exclude, id)
+			exclude = append(exclude, e.id)
 		case tokens < 1:
-			exclude = append(exclude, id)
+			exclude = append(exclude, e.id)
 			// The limiter's rate is at least MinRateLimit, so the wait
 			// stays within hours; never wake sooner than minTokenWait.
 			secs := (1 - tokens) / float64(e.limiter.Limit())
@@ -183,7 +187,7 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 			}
 		case e.inflight == 0 && (e.host == "" || load(e) == 0) &&
 			(e.limiter == nil || e.limiter.TokensAt(now) >= float64(e.limiter.Burst())):
-			delete(w.hooks, id) // nothing left to remember
+			w.forget(e) // nothing left to remember
 		}
 	}
 	// Results waiting for their write no longer hold a slot, but at
@@ -195,6 +199,15 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 		maps.DeleteFunc(w.hostLoads, func(_ string, hl *hostLoad) bool { return hl.epoch != w.epoch })
 	}
 	return limit, exclude, token, w.total == 0 && w.writing == 0
+}
+
+// forget stops tracking e. w.mu is held.
+func (w *Worker) forget(e *endpoint) {
+	delete(w.hooks, e.id)
+	last := w.tracked[len(w.tracked)-1]
+	w.tracked[e.idx], last.idx = last, e.idx
+	w.tracked[len(w.tracked)-1] = nil
+	w.tracked = w.tracked[:len(w.tracked)-1]
 }
 
 // admit applies the webhook's own limits and its host's cap to a claimed

@@ -52,8 +52,11 @@ func (w *Worker) startRecorder(ctx context.Context) (stop func()) {
 // recordLoop writes the results that arrive, each batch holding all that
 // queued up while the previous write was under way.
 func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
+	var batch []recordReq        // reused from batch to batch
+	var ps []RecordAttemptParams // likewise: the Storage reads it only during the call
 	for first := range w.results {
-		batch := []recordReq{first}
+		clear(batch) // let the answered requests go
+		batch = append(batch[:0], first)
 	collect:
 		for len(batch) < maxRecordBatch {
 			select {
@@ -66,9 +69,10 @@ func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
 				break collect
 			}
 		}
-		ps := make([]RecordAttemptParams, len(batch))
-		for i, r := range batch {
-			ps[i] = r.p
+		clear(ps)
+		ps = ps[:0]
+		for _, r := range batch {
+			ps = append(ps, r.p)
 		}
 		rctx, cancel := context.WithTimeout(ctx, recordTimeout)
 		errs, err := br.RecordAttempts(rctx, ps)

@@ -91,14 +91,21 @@ func (s *Service) sendRequest(ctx context.Context, w *Webhook, pl *Payload, deli
 	if err != nil {
 		return fail(OutcomeAbort, "not sent: invalid URL")
 	}
-	h := make(http.Header, len(w.Headers)+len(sendHeaderKeys)+2)
+	n := len(sendHeaderKeys) - 1 // all but X-Webhook-Signature
+	if w.SignatureScheme == SchemeHex {
+		n++
+	}
+	if w.PropagateTrace {
+		n++ // traceparent
+	}
+	h := make(http.Header, len(w.Headers)+n) // just enough: more than 8 makes a bigger map
 	for k, v := range w.Headers {
 		h.Set(k, v)
 	}
 	// The library's headers, which override the webhook's own: set as
 	// Header.Set would, their values sharing one allocation.
 	vals := []string{"application/json", userAgent, pl.ID, strconv.FormatInt(now.Unix(), 10), sig, w.ID, deliveryID, ""}
-	n := len(vals) - 1
+	n = len(vals) - 1
 	if w.SignatureScheme == SchemeHex {
 		vals[n] = SignHex(w.Secret, pl.Body)
 		n++

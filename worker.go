@@ -145,6 +145,7 @@ type Worker struct {
 
 	mu      sync.Mutex
 	hooks   map[string]*endpoint // per-webhook state, while it matters
+	tracked []*endpoint          // hooks' endpoints, for iterating
 	sending map[string]int       // admitted attempts per destination host
 	// slotFreed is closed whenever an admitted attempt ends, and made
 	// anew by the next delivery that must wait in admit for a slot:
