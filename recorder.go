@@ -105,13 +105,23 @@ func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
 	}
 }
 
-// write records one result once, through the recorder when one runs.
-// With a recorder it waits for the recorder's answer, or for ctx.
-func (w *Worker) write(ctx context.Context, p RecordAttemptParams, queued func()) error {
+// write records one result once, through the recorder when one runs,
+// by deadline: with a recorder it waits for the recorder's answer until
+// then, or until ctx is done.
+func (w *Worker) write(ctx context.Context, deadline time.Time, p RecordAttemptParams, queued func()) error {
 	if w.results == nil {
-		rctx, cancel := context.WithTimeout(ctx, recordTimeout)
+		rctx, cancel := context.WithDeadline(ctx, earlier(deadline, time.Now().Add(recordTimeout)))
 		defer cancel()
 		return w.svc.store.RecordAttempt(rctx, p)
+	}
+	// A timer, not a context: the wait need not be a child of ctx.
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	over := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("record attempt: %w", err)
+		}
+		return fmt.Errorf("record attempt: %w", context.DeadlineExceeded)
 	}
 	r := recordReq{p: p, done: make(chan error, 1)}
 	select {
@@ -120,13 +130,17 @@ func (w *Worker) write(ctx context.Context, p RecordAttemptParams, queued func()
 			queued()
 		}
 	case <-ctx.Done():
-		return fmt.Errorf("record attempt: %w", ctx.Err())
+		return over()
+	case <-t.C:
+		return over()
 	}
 	select {
 	case err := <-r.done:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("record attempt: %w", ctx.Err())
+		return over()
+	case <-t.C:
+		return over()
 	}
 }
 
@@ -139,12 +153,9 @@ func (w *Worker) write(ctx context.Context, p RecordAttemptParams, queued func()
 // (lost lease, unknown delivery, invalid result) and when ctx is done.
 func (w *Worker) writeClaim(ctx context.Context, c *Claim, p RecordAttemptParams, queued func()) error {
 	until := time.Now().Add(c.Lease.ExpiresAt.Sub(w.svc.clock()) - writeSlack) // on the real clock
-	first, cancel := context.WithDeadline(ctx, later(until, time.Now().Add(recordTimeout)))
-	defer cancel()
-	var retries context.Context // made at the first retry
 	delay := firstWriteRetry
-	for wctx := first; ; wctx = retries {
-		err := w.write(wctx, p, queued)
+	for deadline := later(until, time.Now().Add(recordTimeout)); ; deadline = until {
+		err := w.write(ctx, deadline, p, queued)
 		if err == nil || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) || ctx.Err() != nil {
 			return err
 		}
@@ -161,12 +172,15 @@ func (w *Worker) writeClaim(ctx context.Context, c *Claim, p RecordAttemptParams
 		case <-t.C:
 		}
 		delay = min(2*delay, maxWriteRetry)
-		if retries == nil {
-			var cancel context.CancelFunc
-			retries, cancel = context.WithDeadline(ctx, until)
-			defer cancel()
-		}
 	}
+}
+
+// earlier returns the earlier of a and b.
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // later returns the later of a and b.

@@ -81,7 +81,11 @@ func (s *Service) sendRequest(ctx context.Context, w *Webhook, pl *Payload, deli
 		return res
 	}
 
-	sig, err := signatureHeader(w.ActiveSecrets(now), pl.ID, now.Unix(), pl.Body)
+	secrets := []string{w.Secret}
+	if len(w.PreviousSecrets) > 0 {
+		secrets = w.ActiveSecrets(now)
+	}
+	sig, err := signatureHeader(secrets, pl.ID, now.Unix(), pl.Body)
 	if err != nil {
 		return fail(OutcomeAbort, "not sent: the webhook's secret is malformed")
 	}
