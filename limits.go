@@ -210,6 +210,37 @@ func (w *Worker) forget(e *endpoint) {
 	w.tracked = w.tracked[:len(w.tracked)-1]
 }
 
+// stillFruitless reports whether a claim excluding exclude is not worth
+// making: every webhook the last claim excluded or returned is excluded
+// now. A slot freed while the host they share is at its cap then brings
+// back at best deliveries of webhooks this worker has not seen, and
+// usually nothing, at the price of a claim (two statements in pgstore)
+// for each delivery sent. The worker waits instead until one of those
+// webhooks leaves its cap, its host falls below its cap or a rate token
+// comes, or, in Run, until an enqueue or the poll wakes it; with
+// nothing in flight it always claims.
+func (w *Worker) stillFruitless(exclude []string) bool {
+	if w.fruitless == nil {
+		return false
+	}
+	n := 0
+	for _, id := range exclude {
+		if w.fruitless[id] {
+			n++
+		}
+	}
+	return n == len(w.fruitless)
+}
+
+// dropFruitless forgets the webhooks of the last claim (see
+// stillFruitless), keeping the emptied map for the next claim.
+func (w *Worker) dropFruitless() {
+	if w.fruitless != nil {
+		clear(w.fruitless)
+		w.spare, w.fruitless = w.fruitless, nil
+	}
+}
+
 // admit applies the webhook's own limits and its host's cap to a claimed
 // delivery. It reports whether to send now, or else how long to hold it
 // back. A delivery over an in-flight cap (claimed in the same batch as
@@ -324,9 +355,6 @@ type slot struct {
 	early     bool // its pool share was freed before its attempt ended: counted in Worker.writing
 }
 
-// newSlot returns the slot of a delivery of webhookID just tracked.
-func (w *Worker) newSlot(webhookID string) *slot { return &slot{w: w, webhookID: webhookID} }
-
 // queued frees the slot's share of the pool once the attempt's result is
 // queued for the batch write; its goroutine still runs until the write
 // is answered (Worker.writing counts those), and its webhook still
@@ -378,12 +406,28 @@ func (w *Worker) signalFreed() {
 	}
 }
 
+// attempt is a claimed delivery to attempt, with its slot, as fill
+// starts it: process's arguments.
+type attempt struct {
+	sl                      slot
+	c                       *Claim
+	stop, sendCtx, storeCtx context.Context
+}
+
+// run makes the attempt.
+func (a *attempt) run(w *Worker) {
+	defer a.sl.end()
+	sctx, wctx, span := w.svc.tel.startDelivery(a.sendCtx, a.storeCtx, a.c)
+	defer span.End()
+	w.process(a.stop, sctx, wctx, a.c, &a.sl)
+}
+
 // runners are the goroutines that run a worker's attempts while Run or
 // RunOnce runs: a goroutine whose attempt ended waits for the next one,
 // so that each attempt does not start a goroutine (and grow its stack)
 // anew.
 type runners struct {
-	jobs chan func()    // to an idle runner; unbuffered
+	jobs chan *attempt  // to an idle runner; unbuffered
 	stop chan struct{}  // closed when the run ends; nil between runs
 	wg   sync.WaitGroup // the runners
 }
@@ -393,7 +437,7 @@ type runners struct {
 func (w *Worker) startRunners() (stop func()) {
 	r := &w.runners
 	if r.jobs == nil {
-		r.jobs = make(chan func())
+		r.jobs = make(chan *attempt)
 	}
 	r.stop = make(chan struct{})
 	return func() {
@@ -404,32 +448,32 @@ func (w *Worker) startRunners() (stop func()) {
 	}
 }
 
-// spawn runs f, counted in w.wg, on an idle runner or a new one. Only
+// spawn runs a, counted in w.wg, on an idle runner or a new one. Only
 // the claiming loop calls it.
-func (w *Worker) spawn(f func()) {
+func (w *Worker) spawn(a *attempt) {
 	r := &w.runners
 	if r.stop == nil {
-		w.wg.Go(f) // not within a run: cannot happen
+		w.wg.Go(func() { a.run(w) }) // not within a run: cannot happen
 		return
 	}
 	w.wg.Add(1)
 	select {
-	case r.jobs <- f:
+	case r.jobs <- a:
 	default:
 		r.wg.Add(1)
-		go w.run(f, r.stop)
+		go w.runner(a, r.stop)
 	}
 }
 
-// run is a runner: it runs f and then the jobs it is given, until stop
-// is closed.
-func (w *Worker) run(f func(), stop <-chan struct{}) {
+// runner runs a and then the attempts it is given, until stop is
+// closed.
+func (w *Worker) runner(a *attempt, stop <-chan struct{}) {
 	defer w.runners.wg.Done()
 	for {
-		f()
+		a.run(w)
 		w.wg.Done()
 		select {
-		case f = <-w.runners.jobs:
+		case a = <-w.runners.jobs:
 		case <-stop:
 			return
 		}

@@ -459,45 +459,8 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 		}
 		w.track(claims)
 		for _, c := range claims {
-			w.spawn(func() {
-				sl := w.newSlot(c.Delivery.WebhookID)
-				defer sl.end()
-				sctx, wctx, span := w.svc.tel.startDelivery(sendCtx, storeCtx, c)
-				defer span.End()
-				w.process(ctx, sctx, wctx, c, sl)
-			})
+			w.spawn(&attempt{sl: slot{w: w, webhookID: c.Delivery.WebhookID}, c: c, stop: ctx, sendCtx: sendCtx, storeCtx: storeCtx})
 		}
-	}
-}
-
-// stillFruitless reports whether a claim excluding exclude is not worth
-// making: every webhook the last claim excluded or returned is excluded
-// now. A slot freed while the host they share is at its cap then brings
-// back at best deliveries of webhooks this worker has not seen, and
-// usually nothing, at the price of a claim (two statements in pgstore)
-// for each delivery sent. The worker waits instead until one of those
-// webhooks leaves its cap, its host falls below its cap or a rate token
-// comes, or, in Run, until an enqueue or the poll wakes it; with
-// nothing in flight it always claims.
-func (w *Worker) stillFruitless(exclude []string) bool {
-	if w.fruitless == nil {
-		return false
-	}
-	n := 0
-	for _, id := range exclude {
-		if w.fruitless[id] {
-			n++
-		}
-	}
-	return n == len(w.fruitless)
-}
-
-// dropFruitless forgets the webhooks of the last claim (see
-// stillFruitless), keeping the emptied map for the next claim.
-func (w *Worker) dropFruitless() {
-	if w.fruitless != nil {
-		clear(w.fruitless)
-		w.spare, w.fruitless = w.fruitless, nil
 	}
 }
 

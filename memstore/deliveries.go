@@ -159,9 +159,21 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 		if w, ok := s.webhooks[d.webhookID]; ok {
 			version = w.Version
 		}
-		claims = append(claims, &webhook.Claim{Delivery: d.view(false), Payload: d.pl.view(), Lease: *d.lease, WebhookVersion: version})
+		// The claim, its delivery and its payload in one allocation.
+		cv := new(claimView)
+		d.viewInto(&cv.d, false)
+		d.pl.viewInto(&cv.p)
+		cv.c = webhook.Claim{Delivery: &cv.d, Payload: &cv.p, Lease: *d.lease, WebhookVersion: version}
+		claims = append(claims, &cv.c)
 	}
 	return claims, nil
+}
+
+// claimView is what a claim returns of one delivery.
+type claimView struct {
+	c webhook.Claim
+	d webhook.Delivery
+	p webhook.Payload
 }
 
 // newTokens returns n lease tokens, each 16 random bytes in hex, in
