@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -294,6 +295,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-woken:
 			w.dropFruitless() // something new may be due
 		case <-freed:
+			runtime.Gosched() // let attempts ending now free their slots too, for one claim
 		case <-timer.C:
 			w.dropFruitless()
 		}
@@ -381,6 +383,7 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 		}
 		select {
 		case <-w.freed:
+			runtime.Gosched() // as in Run
 		case <-ctx.Done():
 			w.wg.Wait()
 			return settled(), ctx.Err()

@@ -129,7 +129,8 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	dues := s.dueLocked(p)
+	dues, aside := s.takeDueLocked(p)
+	defer s.restoreLocked(dues, aside) // by their new due times
 	tokens, err := newTokens(len(dues))
 	if err != nil {
 		return nil, err // nothing changed yet
@@ -154,7 +155,6 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 			d.attempt++
 		}
 		d.lease = &webhook.Lease{Token: tokens[i], WorkerID: p.WorkerID, ExpiresAt: p.Now.Add(p.LeaseDuration)}
-		s.requeueLocked(d)
 		var version int64 // 0: the webhook does not exist
 		if w, ok := s.webhooks[d.webhookID]; ok {
 			version = w.Version
