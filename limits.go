@@ -436,15 +436,14 @@ type runners struct {
 // that ends them once every attempt has finished.
 func (w *Worker) startRunners() (stop func()) {
 	r := &w.runners
-	if r.jobs == nil {
-		r.jobs = make(chan *attempt)
-	}
-	r.stop = make(chan struct{})
+	// Made anew for each run, like the goroutines: a run may be in a
+	// testing/synctest bubble of its own.
+	r.jobs, r.stop = make(chan *attempt), make(chan struct{})
 	return func() {
 		w.wg.Wait()
 		close(r.stop)
 		r.wg.Wait()
-		r.stop = nil
+		r.jobs, r.stop = nil, nil
 	}
 }
 
@@ -461,19 +460,19 @@ func (w *Worker) spawn(a *attempt) {
 	case r.jobs <- a:
 	default:
 		r.wg.Add(1)
-		go w.runner(a, r.stop)
+		go w.runner(a, r.jobs, r.stop)
 	}
 }
 
-// runner runs a and then the attempts it is given, until stop is
-// closed.
-func (w *Worker) runner(a *attempt, stop <-chan struct{}) {
+// runner runs a and then the attempts it is given on jobs, until stop
+// is closed.
+func (w *Worker) runner(a *attempt, jobs <-chan *attempt, stop <-chan struct{}) {
 	defer w.runners.wg.Done()
 	for {
 		a.run(w)
 		w.wg.Done()
 		select {
-		case a = <-w.runners.jobs:
+		case a = <-jobs:
 		case <-stop:
 			return
 		}
