@@ -20,11 +20,10 @@ import (
 // countDoer answers 204 without a network, or passes each request to
 // next, and counts the answers; done is closed at the want-th.
 type countDoer struct {
-	next  webhook.Doer
-	n     atomic.Int64
-	want  int64
-	done  chan struct{}
-	inner *http.Response
+	next webhook.Doer
+	n    atomic.Int64
+	want int64
+	done chan struct{}
 }
 
 func (d *countDoer) Do(r *http.Request) (*http.Response, error) {
