@@ -133,9 +133,10 @@ func (w *Worker) track(claims []*Claim) {
 }
 
 // capacity returns how many deliveries may be claimed now, which
-// webhooks must not be claimed (in a slice the next call reuses) (at their own in-flight cap, on a host at
-// its cap, or out of rate tokens), how soon the first rate-limited one
-// gets a token, and whether nothing is in flight.
+// webhooks must not be claimed (at their own in-flight cap, on a host at
+// its cap, or out of rate tokens; in a slice the next call reuses), how
+// soon the first rate-limited one gets a token, and whether nothing is
+// in flight.
 //
 // The claim cannot exclude a host, only webhooks: a saturated host's
 // webhooks that this worker has seen are excluded, and one it has not
