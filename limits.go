@@ -25,6 +25,8 @@ const minTokenWait = 50 * time.Millisecond
 
 // endpoint is what a worker tracks of one webhook.
 type endpoint struct {
+	id       string        // the webhook's
+	idx      int           // index in Worker.tracked
 	inflight int           // claimed and not yet finished
 	sending  int           // admitted by admit, its request not yet over
 	writing  int           // its request over, its result not yet written
@@ -32,6 +34,46 @@ type endpoint struct {
 	limiter  *rate.Limiter // the webhook's RateLimit, once seen
 	url      string        // the webhook's URL, once seen
 	host     string        // the destination host of url; "" until seen
+	hl       *hostLoad     // host's load, as capacity last found it
+}
+
+// hostLoad is capacity's count of the requests to one destination
+// host (see Worker.capacity), kept from call to call so that it need
+// not be looked up by the host's name for each webhook.
+type hostLoad struct {
+	host  string
+	load  int
+	epoch uint64 // the call of capacity load is of
+}
+
+// add adds n to the load of the call epoch.
+func (hl *hostLoad) add(epoch uint64, n int) {
+	if hl.epoch != epoch {
+		hl.load, hl.epoch = 0, epoch
+	}
+	hl.load += n
+}
+
+// get returns the load of the call epoch.
+func (hl *hostLoad) get(epoch uint64) int {
+	if hl.epoch != epoch {
+		return 0
+	}
+	return hl.load
+}
+
+// hostLoad returns the hostLoad of host, made on first need. w.mu is
+// held.
+func (w *Worker) hostLoad(host string) *hostLoad {
+	hl := w.hostLoads[host]
+	if hl == nil {
+		if w.hostLoads == nil {
+			w.hostLoads = make(map[string]*hostLoad)
+		}
+		hl = &hostLoad{host: host}
+		w.hostLoads[host] = hl
+	}
+	return hl
 }
 
 // learn takes the webhook's current limits and destination.
@@ -75,8 +117,9 @@ func (w *Worker) track(claims []*Claim) {
 	for _, c := range claims {
 		e := w.hooks[c.Delivery.WebhookID]
 		if e == nil {
-			e = &endpoint{}
+			e = &endpoint{id: c.Delivery.WebhookID, idx: len(w.tracked)}
 			w.hooks[c.Delivery.WebhookID] = e
+			w.tracked = append(w.tracked, e)
 			// Learn the webhook's own limits before the next claim.
 			if idx != nil {
 				if cw, ok := idx.byID[c.Delivery.WebhookID]; ok {
@@ -91,8 +134,9 @@ func (w *Worker) track(claims []*Claim) {
 
 // capacity returns how many deliveries may be claimed now, which
 // webhooks must not be claimed (at their own in-flight cap, on a host at
-// its cap, or out of rate tokens), how soon the first rate-limited one
-// gets a token, and whether nothing is in flight.
+// its cap, or out of rate tokens; in a slice the next call reuses), how
+// soon the first rate-limited one gets a token, and whether nothing is
+// in flight.
 //
 // The claim cannot exclude a host, only webhooks: a saturated host's
 // webhooks that this worker has seen are excluded, and one it has not
@@ -105,14 +149,22 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 	// the host their webhook has now. Attempts whose request is over and
 	// whose result is being written do not count: the host is done
 	// with them.
-	load := make(map[string]int, len(w.sending))
-	maps.Copy(load, w.sending)
-	for _, e := range w.hooks {
+	w.epoch++
+	for host, n := range w.sending {
+		w.hostLoad(host).add(w.epoch, n)
+	}
+	for _, e := range w.tracked {
 		if e.host != "" {
-			load[e.host] += e.inflight - e.sending - e.writing
+			if e.hl == nil || e.hl.host != e.host {
+				e.hl = w.hostLoad(e.host)
+			}
+			e.hl.add(w.epoch, e.inflight-e.sending-e.writing)
 		}
 	}
-	for id, e := range w.hooks {
+	load := func(e *endpoint) int { return e.hl.get(w.epoch) } // for e.host != ""
+	exclude = w.exclude[:0]                                    // reused: the claim reads it only during the call
+	for i := len(w.tracked) - 1; i >= 0; i-- {                 // backwards: forgetting moves the last one to i
+		e := w.tracked[i]
 		limit := w.cfg.MaxPerWebhook
 		if e.max > 0 {
 			limit = min(limit, e.max)
@@ -123,10 +175,10 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 			tokens = e.limiter.TokensAt(now) - float64(e.inflight-e.sending)
 		}
 		switch {
-		case e.inflight >= limit, e.host != "" && load[e.host] >= w.cfg.MaxPerHost:
-			exclude = append(exclude, id)
+		case e.inflight >= limit, e.host != "" && load(e) >= w.cfg.MaxPerHost:
+			exclude = append(exclude, e.id)
 		case tokens < 1:
-			exclude = append(exclude, id)
+			exclude = append(exclude, e.id)
 			// The limiter's rate is at least MinRateLimit, so the wait
 			// stays within hours; never wake sooner than minTokenWait.
 			secs := (1 - tokens) / float64(e.limiter.Limit())
@@ -134,15 +186,60 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 			if token == 0 || wait < token {
 				token = wait
 			}
-		case e.inflight == 0 && (e.host == "" || load[e.host] == 0) &&
+		case e.inflight == 0 && (e.host == "" || load(e) == 0) &&
 			(e.limiter == nil || e.limiter.TokensAt(now) >= float64(e.limiter.Burst())):
-			delete(w.hooks, id) // nothing left to remember
+			w.forget(e) // nothing left to remember
 		}
 	}
 	// Results waiting for their write no longer hold a slot, but at
 	// most Concurrency of them are waited for beyond the slots.
 	limit = min(w.cfg.Concurrency-w.total, 2*w.cfg.Concurrency-w.total-w.writing, w.cfg.BatchSize)
+	w.exclude = exclude
+	if len(w.hostLoads) > 2*(len(w.hooks)+len(w.sending))+16 {
+		// Forget the hosts no webhook or attempt counts on any more.
+		maps.DeleteFunc(w.hostLoads, func(_ string, hl *hostLoad) bool { return hl.epoch != w.epoch })
+	}
 	return limit, exclude, token, w.total == 0 && w.writing == 0
+}
+
+// forget stops tracking e. w.mu is held.
+func (w *Worker) forget(e *endpoint) {
+	delete(w.hooks, e.id)
+	last := w.tracked[len(w.tracked)-1]
+	w.tracked[e.idx], last.idx = last, e.idx
+	w.tracked[len(w.tracked)-1] = nil
+	w.tracked = w.tracked[:len(w.tracked)-1]
+}
+
+// stillFruitless reports whether a claim excluding exclude is not worth
+// making: every webhook the last claim excluded or returned is excluded
+// now. A slot freed while the host they share is at its cap then brings
+// back at best deliveries of webhooks this worker has not seen, and
+// usually nothing, at the price of a claim (two statements in pgstore)
+// for each delivery sent. The worker waits instead until one of those
+// webhooks leaves its cap, its host falls below its cap or a rate token
+// comes, or, in Run, until an enqueue or the poll wakes it; with
+// nothing in flight it always claims.
+func (w *Worker) stillFruitless(exclude []string) bool {
+	if w.fruitless == nil {
+		return false
+	}
+	n := 0
+	for _, id := range exclude {
+		if w.fruitless[id] {
+			n++
+		}
+	}
+	return n == len(w.fruitless)
+}
+
+// dropFruitless forgets the webhooks of the last claim (see
+// stillFruitless), keeping the emptied map for the next claim.
+func (w *Worker) dropFruitless() {
+	if w.fruitless != nil {
+		clear(w.fruitless)
+		w.spare, w.fruitless = w.fruitless, nil
+	}
 }
 
 // admit applies the webhook's own limits and its host's cap to a claimed
@@ -190,6 +287,9 @@ func (w *Worker) tryAdmit(hook *Webhook, now time.Time) (unadmit func(), wait ti
 	e.learn(hook)
 	host := e.host
 	if (e.max > 0 && e.sending >= min(e.max, w.cfg.MaxPerWebhook)) || w.sending[host] >= w.cfg.MaxPerHost {
+		if w.slotFreed == nil {
+			w.slotFreed = make(chan struct{})
+		}
 		return nil, 0, false, w.slotFreed
 	}
 	if e.limiter != nil {
@@ -211,8 +311,10 @@ func (w *Worker) tryAdmit(hook *Webhook, now time.Time) (unadmit func(), wait ti
 		if w.sending[host]--; w.sending[host] <= 0 {
 			delete(w.sending, host)
 		}
-		close(w.slotFreed) // wake the deliveries waiting in admit
-		w.slotFreed = make(chan struct{})
+		if w.slotFreed != nil {
+			close(w.slotFreed) // wake the deliveries waiting in admit
+			w.slotFreed = nil
+		}
 	}, 0, true, nil
 }
 
@@ -253,9 +355,6 @@ type slot struct {
 	once      sync.Once
 	early     bool // its pool share was freed before its attempt ended: counted in Worker.writing
 }
-
-// newSlot returns the slot of a delivery of webhookID just tracked.
-func (w *Worker) newSlot(webhookID string) *slot { return &slot{w: w, webhookID: webhookID} }
 
 // queued frees the slot's share of the pool once the attempt's result is
 // queued for the batch write; its goroutine still runs until the write
@@ -305,5 +404,78 @@ func (w *Worker) signalFreed() {
 	select {
 	case w.freed <- struct{}{}:
 	default:
+	}
+}
+
+// attempt is a claimed delivery to attempt, with its slot, as fill
+// starts it: process's arguments.
+type attempt struct {
+	sl                      slot
+	c                       *Claim
+	stop, sendCtx, storeCtx context.Context
+}
+
+// run makes the attempt.
+func (a *attempt) run(w *Worker) {
+	defer a.sl.end()
+	sctx, wctx, span := w.svc.tel.startDelivery(a.sendCtx, a.storeCtx, a.c)
+	defer span.End()
+	w.process(a.stop, sctx, wctx, a.c, &a.sl)
+}
+
+// runners are the goroutines that run a worker's attempts while Run or
+// RunOnce runs: a goroutine whose attempt ended waits for the next one,
+// so that each attempt does not start a goroutine (and grow its stack)
+// anew.
+type runners struct {
+	jobs chan *attempt  // to an idle runner; unbuffered
+	stop chan struct{}  // closed when the run ends; nil between runs
+	wg   sync.WaitGroup // the runners
+}
+
+// startRunners prepares the runners of a run and returns the function
+// that ends them once every attempt has finished.
+func (w *Worker) startRunners() (stop func()) {
+	r := &w.runners
+	// Made anew for each run, like the goroutines: a run may be in a
+	// testing/synctest bubble of its own.
+	r.jobs, r.stop = make(chan *attempt), make(chan struct{})
+	return func() {
+		w.wg.Wait()
+		close(r.stop)
+		r.wg.Wait()
+		r.jobs, r.stop = nil, nil
+	}
+}
+
+// spawn runs a, counted in w.wg, on an idle runner or a new one. Only
+// the claiming loop calls it.
+func (w *Worker) spawn(a *attempt) {
+	r := &w.runners
+	if r.stop == nil {
+		w.wg.Go(func() { a.run(w) }) // not within a run: cannot happen
+		return
+	}
+	w.wg.Add(1)
+	select {
+	case r.jobs <- a:
+	default:
+		r.wg.Add(1)
+		go w.runner(a, r.jobs, r.stop)
+	}
+}
+
+// runner runs a and then the attempts it is given on jobs, until stop
+// is closed.
+func (w *Worker) runner(a *attempt, jobs <-chan *attempt, stop <-chan struct{}) {
+	defer w.runners.wg.Done()
+	for {
+		a.run(w)
+		w.wg.Done()
+		select {
+		case a = <-jobs:
+		case <-stop:
+			return
+		}
 	}
 }

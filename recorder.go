@@ -52,8 +52,11 @@ func (w *Worker) startRecorder(ctx context.Context) (stop func()) {
 // recordLoop writes the results that arrive, each batch holding all that
 // queued up while the previous write was under way.
 func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
+	var batch []recordReq        // reused from batch to batch
+	var ps []RecordAttemptParams // likewise: the Storage reads it only during the call
 	for first := range w.results {
-		batch := []recordReq{first}
+		clear(batch) // let the answered requests go
+		batch = append(batch[:0], first)
 	collect:
 		for len(batch) < maxRecordBatch {
 			select {
@@ -66,9 +69,10 @@ func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
 				break collect
 			}
 		}
-		ps := make([]RecordAttemptParams, len(batch))
-		for i, r := range batch {
-			ps[i] = r.p
+		clear(ps)
+		ps = ps[:0]
+		for _, r := range batch {
+			ps = append(ps, r.p)
 		}
 		rctx, cancel := context.WithTimeout(ctx, recordTimeout)
 		errs, err := br.RecordAttempts(rctx, ps)
@@ -101,13 +105,23 @@ func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
 	}
 }
 
-// write records one result once, through the recorder when one runs.
-// With a recorder it waits for the recorder's answer, or for ctx.
-func (w *Worker) write(ctx context.Context, p RecordAttemptParams, queued func()) error {
+// write records one result once, through the recorder when one runs,
+// by deadline: with a recorder it waits for the recorder's answer until
+// then, or until ctx is done.
+func (w *Worker) write(ctx context.Context, deadline time.Time, p RecordAttemptParams, queued func()) error {
 	if w.results == nil {
-		rctx, cancel := context.WithTimeout(ctx, recordTimeout)
+		rctx, cancel := context.WithDeadline(ctx, earlier(deadline, time.Now().Add(recordTimeout)))
 		defer cancel()
 		return w.svc.store.RecordAttempt(rctx, p)
+	}
+	// A timer, not a context: the wait need not be a child of ctx.
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	over := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("record attempt: %w", err)
+		}
+		return fmt.Errorf("record attempt: %w", context.DeadlineExceeded)
 	}
 	r := recordReq{p: p, done: make(chan error, 1)}
 	select {
@@ -116,13 +130,17 @@ func (w *Worker) write(ctx context.Context, p RecordAttemptParams, queued func()
 			queued()
 		}
 	case <-ctx.Done():
-		return fmt.Errorf("record attempt: %w", ctx.Err())
+		return over()
+	case <-t.C:
+		return over()
 	}
 	select {
 	case err := <-r.done:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("record attempt: %w", ctx.Err())
+		return over()
+	case <-t.C:
+		return over()
 	}
 }
 
@@ -135,13 +153,9 @@ func (w *Worker) write(ctx context.Context, p RecordAttemptParams, queued func()
 // (lost lease, unknown delivery, invalid result) and when ctx is done.
 func (w *Worker) writeClaim(ctx context.Context, c *Claim, p RecordAttemptParams, queued func()) error {
 	until := time.Now().Add(c.Lease.ExpiresAt.Sub(w.svc.clock()) - writeSlack) // on the real clock
-	first, cancel := context.WithDeadline(ctx, later(until, time.Now().Add(recordTimeout)))
-	defer cancel()
-	retries, cancel := context.WithDeadline(ctx, until)
-	defer cancel()
 	delay := firstWriteRetry
-	for wctx := first; ; wctx = retries {
-		err := w.write(wctx, p, queued)
+	for deadline := later(until, time.Now().Add(recordTimeout)); ; deadline = until {
+		err := w.write(ctx, deadline, p, queued)
 		if err == nil || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) || ctx.Err() != nil {
 			return err
 		}
@@ -159,6 +173,14 @@ func (w *Worker) writeClaim(ctx context.Context, c *Claim, p RecordAttemptParams
 		}
 		delay = min(2*delay, maxWriteRetry)
 	}
+}
+
+// earlier returns the earlier of a and b.
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // later returns the later of a and b.
@@ -224,7 +246,7 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 			p.Status = StatusFailed
 		}
 	}
-	log := deliveryLog(s.log, d, hook).With("status", p.Status)
+	log := func() *slog.Logger { return deliveryLog(s.log, d, hook).With("status", p.Status) } // built only to log
 	if res.outcome == OutcomeGone {
 		// Disable first: a worker that stops before the result is
 		// written leaves the webhook disabled (the delivery then fails
@@ -242,23 +264,28 @@ func (w *Worker) record(ctx context.Context, c *Claim, hook *Webhook, res sendRe
 	}
 	if err != nil {
 		if errors.Is(err, ErrLeaseLost) {
-			log.WarnContext(ctx, "webhook: result refused: the lease was lost to another worker")
+			log().WarnContext(ctx, "webhook: result refused: the lease was lost to another worker")
 		} else {
-			log.ErrorContext(ctx, "webhook: recording the attempt failed; the delivery will be retried after its lease", "error", err)
+			log().ErrorContext(ctx, "webhook: recording the attempt failed; the delivery will be retried after its lease", "error", err)
 		}
 		return
 	}
 	w.settled.Add(1)
 	s.tel.recordAttempt(ctx, d, res, p.Status, now)
+	if p.Status == StatusDelivered && (hook == nil || hook.ConsecutiveFailures == 0) && !s.log.Enabled(ctx, slog.LevelDebug) {
+		return // nothing to log, no health to reset (see noteHealth), no hook to run
+	}
 	hctx, cancel := context.WithTimeout(ctx, recordTimeout) // for the hooks and the health policy
 	defer cancel()
 	switch p.Status {
 	case StatusDelivered:
-		log.DebugContext(hctx, "webhook: delivered", "status_code", res.attempt.StatusCode, slog.Duration("duration", res.attempt.Duration))
+		if s.log.Enabled(hctx, slog.LevelDebug) {
+			log().DebugContext(hctx, "webhook: delivered", "status_code", res.attempt.StatusCode, slog.Duration("duration", res.attempt.Duration))
+		}
 	case StatusRetrying:
-		log.InfoContext(hctx, "webhook: attempt failed; will retry", "error", res.attempt.Error, "next_attempt_at", p.NextAttemptAt)
+		log().InfoContext(hctx, "webhook: attempt failed; will retry", "error", res.attempt.Error, "next_attempt_at", p.NextAttemptAt)
 	case StatusFailed:
-		log.WarnContext(hctx, "webhook: delivery failed for good", "error", res.attempt.Error)
+		log().WarnContext(hctx, "webhook: delivery failed for good", "error", res.attempt.Error)
 	}
 	if hook != nil && (p.Status == StatusDelivered || (p.Status == StatusFailed && res.outcome == OutcomeRetry)) {
 		s.noteHealth(hctx, hook, p.Status == StatusDelivered)

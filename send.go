@@ -42,6 +42,17 @@ const drainLimit = 64 << 10
 // response nor an error.
 var errNoResponse = errors.New("the Doer returned no response and no error")
 
+// sendHeaderKeys are the canonical keys of the headers sendRequest
+// sets, in the order of its values (X-Webhook-Signature last: only
+// SchemeHex sends it).
+var sendHeaderKeys = func() []string {
+	keys := []string{"Content-Type", "User-Agent", HeaderMessageID, HeaderTimestamp, HeaderSignature, HeaderXWebhookID, HeaderXDeliveryID, HeaderXWebhookSignature}
+	for i, k := range keys {
+		keys[i] = http.CanonicalHeaderKey(k)
+	}
+	return keys
+}()
+
 // sendResult is the outcome of one HTTP attempt.
 type sendResult struct {
 	attempt    Attempt
@@ -70,7 +81,11 @@ func (s *Service) sendRequest(ctx context.Context, w *Webhook, pl *Payload, deli
 		return res
 	}
 
-	sig, err := signatureHeader(w.ActiveSecrets(now), pl.ID, now.Unix(), pl.Body)
+	secrets := []string{w.Secret}
+	if len(w.PreviousSecrets) > 0 {
+		secrets = w.ActiveSecrets(now)
+	}
+	sig, err := signatureHeader(secrets, pl.ID, now.Unix(), pl.Body)
 	if err != nil {
 		return fail(OutcomeAbort, "not sent: the webhook's secret is malformed")
 	}
@@ -80,19 +95,29 @@ func (s *Service) sendRequest(ctx context.Context, w *Webhook, pl *Payload, deli
 	if err != nil {
 		return fail(OutcomeAbort, "not sent: invalid URL")
 	}
-	for k, v := range w.Headers {
-		req.Header.Set(k, v)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set(HeaderMessageID, pl.ID)
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set(HeaderSignature, sig)
-	req.Header.Set(HeaderXWebhookID, w.ID)
-	req.Header.Set(HeaderXDeliveryID, deliveryID)
+	n := len(sendHeaderKeys) - 1 // all but X-Webhook-Signature
 	if w.SignatureScheme == SchemeHex {
-		req.Header.Set(HeaderXWebhookSignature, SignHex(w.Secret, pl.Body))
+		n++
 	}
+	if w.PropagateTrace {
+		n++ // traceparent
+	}
+	h := make(http.Header, len(w.Headers)+n) // just enough: more than 8 makes a bigger map
+	for k, v := range w.Headers {
+		h.Set(k, v)
+	}
+	// The library's headers, which override the webhook's own: set as
+	// Header.Set would, their values sharing one allocation.
+	vals := []string{"application/json", userAgent, pl.ID, strconv.FormatInt(now.Unix(), 10), sig, w.ID, deliveryID, ""}
+	n = len(vals) - 1
+	if w.SignatureScheme == SchemeHex {
+		vals[n] = SignHex(w.Secret, pl.Body)
+		n++
+	}
+	for i := range n {
+		h[sendHeaderKeys[i]] = vals[i : i+1 : i+1]
+	}
+	req.Header = h
 	if w.PropagateTrace {
 		setTraceParent(ctx, req.Header)
 	}
@@ -110,9 +135,13 @@ func (s *Service) sendRequest(ctx context.Context, w *Webhook, pl *Payload, deli
 	if resp.Body == nil {
 		resp.Body = http.NoBody // a Doer other than http.Client may leave it out
 	}
-	body, readErr := io.ReadAll(io.LimitReader(resp.Body, int64(s.maxResponse)))
-	if readErr == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+	var body []byte
+	var readErr error
+	if resp.Body != http.NoBody { // net/http's for an empty body: nothing to read
+		body, readErr = io.ReadAll(io.LimitReader(resp.Body, int64(s.maxResponse)))
+		if readErr == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+		}
 	}
 	resp.Body.Close()
 	res.attempt.Duration = time.Since(start)

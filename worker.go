@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -145,9 +146,11 @@ type Worker struct {
 
 	mu      sync.Mutex
 	hooks   map[string]*endpoint // per-webhook state, while it matters
+	tracked []*endpoint          // hooks' endpoints, for iterating
 	sending map[string]int       // admitted attempts per destination host
-	// slotFreed is closed, and replaced, whenever an admitted attempt
-	// ends: deliveries waiting in admit for a slot look again.
+	// slotFreed is closed whenever an admitted attempt ends, and made
+	// anew by the next delivery that must wait in admit for a slot:
+	// deliveries waiting for one look again. It is nil while none waits.
 	slotFreed chan struct{}
 	total     int           // claimed deliveries holding a slot
 	writing   int           // attempts whose slot was freed once their result was queued, not yet answered
@@ -155,12 +158,19 @@ type Worker struct {
 	freed     chan struct{} // signalled when an attempt finishes
 	wg        sync.WaitGroup
 	results   chan recordReq // to the recorder, while one runs
+	runners   runners        // the attempts' goroutines (see spawn)
 	webhooks  sendCache      // webhooks read to send, by version
 	// fruitless holds the webhooks the last claim excluded or returned
 	// (see stillFruitless); nil after an idle claim that found nothing,
 	// or once a wake-up other than a freed slot comes. Only the
 	// claiming loop uses it.
 	fruitless map[string]bool
+	spare     map[string]bool // an emptied fruitless, for reuse
+	// hostLoads, epoch and exclude are capacity's, kept from call to
+	// call (see hostLoad).
+	hostLoads map[string]*hostLoad
+	epoch     uint64
+	exclude   []string
 }
 
 // NewWorker returns a worker that sends the deliveries of svc's Storage
@@ -195,7 +205,7 @@ func NewWorker(svc *Service, cfg *WorkerConfig) (*Worker, error) {
 		_, _ = crand.Read(b[:])
 		c.WorkerID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
-	return &Worker{svc: svc, cfg: c, hooks: map[string]*endpoint{}, sending: map[string]int{}, slotFreed: make(chan struct{}), freed: make(chan struct{}, 1)}, nil
+	return &Worker{svc: svc, cfg: c, hooks: map[string]*endpoint{}, sending: map[string]int{}, freed: make(chan struct{}, 1)}, nil
 }
 
 // ID returns the worker's ID, as recorded in leases.
@@ -224,6 +234,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	sendCtx, abort := context.WithCancel(storeCtx)
 	defer abort()
 	defer w.startRecorder(storeCtx)() // stops after the attempts: deferred first, runs last
+	defer w.startRunners()()
 	// The drain's deadlines count from ctx's end, also while a claim is
 	// under way.
 	drained, deadlined := make(chan struct{}), make(chan struct{})
@@ -282,10 +293,11 @@ func (w *Worker) Run(ctx context.Context) error {
 			<-deadlined
 			return nil
 		case <-woken:
-			w.fruitless = nil // something new may be due
+			w.dropFruitless() // something new may be due
 		case <-freed:
+			runtime.Gosched() // let attempts ending now free their slots too, for one claim
 		case <-timer.C:
-			w.fruitless = nil
+			w.dropFruitless()
 		}
 	}
 }
@@ -353,6 +365,7 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownTimeout, cutOff) })
 	defer stop()
 	defer w.startRecorder(storeCtx)()
+	defer w.startRunners()()
 	before := w.settled.Load()
 	settled := func() int { return int(w.settled.Load() - before) }
 	for {
@@ -370,6 +383,7 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 		}
 		select {
 		case <-w.freed:
+			runtime.Gosched() // as in Run
 		case <-ctx.Done():
 			w.wg.Wait()
 			return settled(), ctx.Err()
@@ -430,9 +444,12 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 			w.handBack(storeCtx, claims) // claimed while shutting down
 			return fillResult{}, err
 		}
-		w.fruitless = nil
+		w.dropFruitless()
 		if len(claims) > 0 || !idle {
-			w.fruitless = make(map[string]bool, len(exclude)+len(claims))
+			w.fruitless, w.spare = w.spare, nil
+			if w.fruitless == nil {
+				w.fruitless = make(map[string]bool, len(exclude)+len(claims))
+			}
 			for _, id := range exclude {
 				w.fruitless[id] = true
 			}
@@ -445,37 +462,9 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 		}
 		w.track(claims)
 		for _, c := range claims {
-			w.wg.Go(func() {
-				sl := w.newSlot(c.Delivery.WebhookID)
-				defer sl.end()
-				sctx, wctx, span := w.svc.tel.startDelivery(sendCtx, storeCtx, c)
-				defer span.End()
-				w.process(ctx, sctx, wctx, c, sl)
-			})
+			w.spawn(&attempt{sl: slot{w: w, webhookID: c.Delivery.WebhookID}, c: c, stop: ctx, sendCtx: sendCtx, storeCtx: storeCtx})
 		}
 	}
-}
-
-// stillFruitless reports whether a claim excluding exclude is not worth
-// making: every webhook the last claim excluded or returned is excluded
-// now. A slot freed while the host they share is at its cap then brings
-// back at best deliveries of webhooks this worker has not seen, and
-// usually nothing, at the price of a claim (two statements in pgstore)
-// for each delivery sent. The worker waits instead until one of those
-// webhooks leaves its cap, its host falls below its cap or a rate token
-// comes, or, in Run, until an enqueue or the poll wakes it; with
-// nothing in flight it always claims.
-func (w *Worker) stillFruitless(exclude []string) bool {
-	if w.fruitless == nil {
-		return false
-	}
-	n := 0
-	for _, id := range exclude {
-		if w.fruitless[id] {
-			n++
-		}
-	}
-	return n == len(w.fruitless)
 }
 
 // usable drops the claims a faulty Storage returned without a delivery,
@@ -507,11 +496,11 @@ func (w *Worker) handBack(ctx context.Context, claims []*Claim) {
 func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim, sl *slot) {
 	s := w.svc
 	d := c.Delivery
-	log := deliveryLog(s.log, d, nil)
+	log := func() *slog.Logger { return deliveryLog(s.log, d, nil) } // built only to log
 	hook, err := s.webhookForSend(ctx, d.WebhookID, c.WebhookVersion, &w.webhooks)
 	switch {
 	case c.Payload == nil:
-		log.ErrorContext(ctx, "webhook: the storage returned a claim without its payload; handing the delivery back")
+		log().ErrorContext(ctx, "webhook: the storage returned a claim without its payload; handing the delivery back")
 		w.release(wctx, c, storageRetryDelay)
 		return
 	case d.EventType == EventTypeTest:
@@ -523,7 +512,7 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim, sl *slot) {
 		w.record(wctx, c, nil, sendResult{outcome: OutcomeAbort, attempt: Attempt{StartedAt: s.clock(), Error: "not sent: the webhook was deleted"}}, sl)
 		return
 	case err != nil:
-		log.ErrorContext(ctx, "webhook: loading the webhook failed; handing the delivery back", "error", err)
+		log().ErrorContext(ctx, "webhook: loading the webhook failed; handing the delivery back", "error", err)
 		w.release(wctx, c, storageRetryDelay)
 		return
 	case hook.Disabled:
@@ -549,8 +538,14 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim, sl *slot) {
 	// the webhook's or the host's slot, or a busy shared host would go
 	// at the pace of the storage.
 	sl.admitted = true
-	unadmit = sync.OnceFunc(unadmit)
-	defer unadmit()
+	over := false
+	requestOver := func() { // once: at the end of the request, or on return
+		if !over {
+			over = true
+			unadmit()
+		}
+	}
+	defer requestOver()
 	timeout := s.timeout
 	if hook.Timeout > 0 {
 		timeout = hook.Timeout
@@ -560,7 +555,7 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim, sl *slot) {
 	// the delivery once the lease expires.
 	if left := c.Lease.ExpiresAt.Sub(s.clock()) - leaseMargin; left < timeout {
 		if left < minAttemptTime {
-			log.WarnContext(ctx, "webhook: lease too short to attempt; handing the delivery back", slog.Duration("lease_left", left+leaseMargin))
+			log().WarnContext(ctx, "webhook: lease too short to attempt; handing the delivery back", slog.Duration("lease_left", left+leaseMargin))
 			w.release(wctx, c, minReleaseDelay)
 			return
 		}
@@ -572,7 +567,7 @@ func (w *Worker) process(stop, ctx, wctx context.Context, c *Claim, sl *slot) {
 		// Say why the request had less time than the webhook asks for.
 		res.attempt.Error += fmt.Sprintf(" (the webhook's timeout of %v was shortened to fit the worker's lease; raise WorkerConfig.LeaseDuration)", configured)
 	}
-	unadmit()
+	requestOver()
 	if ctx.Err() != nil && res.attempt.StatusCode == 0 {
 		// The worker is shutting down and aborted the request before an
 		// answer came: hand the delivery back; the attempt does not count.

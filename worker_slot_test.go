@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/analytics-webhooks/webhook"
@@ -98,4 +99,31 @@ func TestQueuedResultFreesItsSlot(t *testing.T) {
 	case <-timeout:
 		t.Fatal("timed out waiting for RunOnce")
 	}
+}
+
+// A Worker keeps nothing of one run that a later run, in a
+// testing/synctest bubble of its own, could not use: each bubble's
+// deliveries are sent and the run returns.
+func TestWorkerRunsInOneSynctestBubbleAfterAnother(t *testing.T) {
+	doer := &instantDoer{}
+	store := memstore.New(nil)
+	svc, err := webhook.NewService(store, &webhook.Config{Doer: doer, Network: webhook.NetworkPolicy{AllowPrivate: true}})
+	require.NoError(t, err)
+	_, err = svc.Create(t.Context(), &webhook.Webhook{Name: "w", URL: "https://example.com/hook",
+		Triggers: []webhook.Trigger{{Type: webhook.TriggerEvent}}})
+	require.NoError(t, err)
+	worker, err := webhook.NewWorker(svc, nil)
+	require.NoError(t, err)
+	for round := 1; round <= 2; round++ {
+		synctest.Test(t, func(t *testing.T) {
+			for range 3 {
+				_, err := svc.TriggerEvent(t.Context(), "e", map[string]any{"round": round}, "")
+				require.NoError(t, err)
+			}
+			n, err := worker.RunOnce(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, 3, n)
+		})
+	}
+	assert.Equal(t, int32(6), doer.requests.Load())
 }

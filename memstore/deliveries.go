@@ -129,14 +129,11 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	dues := s.dueLocked(p)
-	tokens := make([]string, len(dues))
-	for i := range tokens {
-		t, err := newToken()
-		if err != nil {
-			return nil, err // nothing changed yet
-		}
-		tokens[i] = t
+	dues, aside := s.takeDueLocked(p)
+	defer s.restoreLocked(dues, aside) // by their new due times
+	tokens, err := newTokens(len(dues))
+	if err != nil {
+		return nil, err // nothing changed yet
 	}
 	claims := make([]*webhook.Claim, 0, len(dues))
 	for i, d := range dues {
@@ -158,22 +155,44 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 			d.attempt++
 		}
 		d.lease = &webhook.Lease{Token: tokens[i], WorkerID: p.WorkerID, ExpiresAt: p.Now.Add(p.LeaseDuration)}
-		s.requeueLocked(d)
 		var version int64 // 0: the webhook does not exist
 		if w, ok := s.webhooks[d.webhookID]; ok {
 			version = w.Version
 		}
-		claims = append(claims, &webhook.Claim{Delivery: d.view(false), Payload: d.pl.view(), Lease: *d.lease, WebhookVersion: version})
+		// The claim, its delivery and its payload in one allocation.
+		cv := new(claimView)
+		d.viewInto(&cv.d, false)
+		d.pl.viewInto(&cv.p)
+		cv.c = webhook.Claim{Delivery: &cv.d, Payload: &cv.p, Lease: *d.lease, WebhookVersion: version}
+		claims = append(claims, &cv.c)
 	}
 	return claims, nil
 }
 
-func newToken() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("memstore: lease token: %w", err)
+// claimView is what a claim returns of one delivery.
+type claimView struct {
+	c webhook.Claim
+	d webhook.Delivery
+	p webhook.Payload
+}
+
+// newTokens returns n lease tokens, each 16 random bytes in hex, in
+// one string of their own.
+func newTokens(n int) ([]string, error) {
+	if n == 0 {
+		return nil, nil
 	}
-	return hex.EncodeToString(b[:]), nil
+	const size = 16
+	b := make([]byte, size*n, 3*size*n) // the random bytes, then their hex
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("memstore: lease token: %w", err)
+	}
+	all := string(hex.AppendEncode(b[len(b):], b))
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i] = all[2*size*i : 2*size*(i+1)]
+	}
+	return tokens, nil
 }
 
 // RecordAttempt implements webhook.Storage.

@@ -22,6 +22,10 @@ type queue struct {
 	webhookID string
 	h         dueHeap
 	pos       int // index in Store.top
+	// During a claim (takeDueLocked) only: how many it took, and whether
+	// the claim excludes the webhook.
+	taken    int
+	excluded bool
 }
 
 // due is when d can be claimed, in microseconds.
@@ -125,46 +129,53 @@ func (s *Store) dequeueLocked(d *delivery) {
 	s.activeBytes -= d.charge()
 }
 
-// dueLocked returns up to p.Limit due deliveries in due order, as
-// p.ExcludeWebhooks and p.MaxPerWebhook allow, and leaves the heaps as
-// they were: the caller changes the deliveries and requeues them.
-func (s *Store) dueLocked(p webhook.ClaimParams) []*delivery {
-	var excluded map[string]bool
-	if len(p.ExcludeWebhooks) > 0 {
-		excluded = make(map[string]bool, len(p.ExcludeWebhooks))
-		for _, id := range p.ExcludeWebhooks {
-			excluded[id] = true
+// takeDueLocked takes up to p.Limit due deliveries out of their queues,
+// in due order, as p.ExcludeWebhooks and p.MaxPerWebhook allow. The
+// caller may change the taken deliveries' due times, and then must put
+// them back with restoreLocked, giving it aside, the queues set aside
+// from the top heap meanwhile.
+func (s *Store) takeDueLocked(p webhook.ClaimParams) (taken []*delivery, aside []*queue) {
+	for _, id := range p.ExcludeWebhooks {
+		if q := s.queues[id]; q != nil {
+			q.excluded = true
 		}
 	}
-	var (
-		out   []*delivery
-		aside []*queue // queues out of the top heap until the end
-	)
 	// Taken deliveries leave their queues for the time of the claim, so
-	// that the next due one comes up; they are put back at the end.
-	taken := map[*queue]int{}
-	for len(out) < p.Limit && len(s.top) > 0 {
+	// that the next due one comes up.
+	for len(taken) < p.Limit && len(s.top) > 0 {
 		q := s.top[0]
 		d := q.h[0]
 		if d.due() > micros(p.Now) {
 			break
 		}
-		if excluded[q.webhookID] {
+		if q.excluded {
 			aside = append(aside, heap.Pop(&s.top).(*queue))
 			continue
 		}
 		heap.Pop(&q.h)
-		out = append(out, d)
-		taken[q]++
-		if len(q.h) == 0 || (p.MaxPerWebhook > 0 && taken[q] >= p.MaxPerWebhook) {
+		taken = append(taken, d)
+		q.taken++
+		if len(q.h) == 0 || (p.MaxPerWebhook > 0 && q.taken >= p.MaxPerWebhook) {
 			aside = append(aside, heap.Pop(&s.top).(*queue))
 		} else {
 			heap.Fix(&s.top, 0)
 		}
 	}
+	for _, id := range p.ExcludeWebhooks {
+		if q := s.queues[id]; q != nil {
+			q.excluded = false
+		}
+	}
+	return taken, aside
+}
+
+// restoreLocked puts back what takeDueLocked took, each delivery by its
+// due time now.
+func (s *Store) restoreLocked(taken []*delivery, aside []*queue) {
 	// One change at a time, each repaired at once: a heap is repaired
 	// only when it has one element out of place.
-	for _, d := range out {
+	for _, d := range taken {
+		d.q.taken = 0
 		heap.Push(&d.q.h, d)
 		if d.q.pos >= 0 {
 			heap.Fix(&s.top, d.q.pos)
@@ -173,5 +184,4 @@ func (s *Store) dueLocked(p webhook.ClaimParams) []*delivery {
 	for _, q := range aside {
 		heap.Push(&s.top, q)
 	}
-	return out
 }

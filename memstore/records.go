@@ -1,6 +1,7 @@
 package memstore
 
 import (
+	"bytes"
 	"slices"
 	"time"
 
@@ -145,7 +146,13 @@ func (p *payload) own(d *delivery) {
 
 // commonTail returns how many bytes a and b end with in common.
 func commonTail(a, b []byte) int {
+	// Compare in blocks first (bytes.Equal is vectorised), then byte by
+	// byte within the first block that differs.
+	const block = 64
 	n := 0
+	for n+block <= min(len(a), len(b)) && bytes.Equal(a[len(a)-n-block:len(a)-n], b[len(b)-n-block:len(b)-n]) {
+		n += block
+	}
 	for n < len(a) && n < len(b) && a[len(a)-1-n] == b[len(b)-1-n] {
 		n++
 	}
@@ -156,17 +163,23 @@ func (p *payload) size() int { return len(p.head) + len(p.tail) }
 
 // view returns p as a webhook.Payload with its own copy of the body.
 func (p *payload) view() *webhook.Payload {
+	v := new(webhook.Payload)
+	p.viewInto(v)
+	return v
+}
+
+// viewInto sets *v to p, as view returns it.
+func (p *payload) viewInto(v *webhook.Payload) {
 	var body []byte
 	if p.head != nil || p.tail != nil {
 		body = make([]byte, 0, p.size())
 		body = append(append(body, p.head...), p.tail...)
 	}
-	v := &webhook.Payload{ID: p.id, WebhookID: p.webhookID(), EventType: p.eventType(), Environment: p.env,
+	*v = webhook.Payload{ID: p.id, WebhookID: p.webhookID(), EventType: p.eventType(), Environment: p.env,
 		Timestamp: fromMicros(p.ts), Body: body}
 	if p.meta != nil {
 		v.TraceParent = p.meta.traceParent
 	}
-	return v
 }
 
 // charge is what d counts towards Config.MaxActiveBytes while unfinished.
@@ -200,7 +213,14 @@ func (d *delivery) result() *result {
 // view returns d as a webhook.Delivery, with a copy of its attempts if
 // attempts is set.
 func (d *delivery) view(attempts bool) *webhook.Delivery {
-	v := &webhook.Delivery{ID: d.id, WebhookID: d.webhookID, PayloadID: d.pl.id, EventType: d.eventType, Status: d.status(),
+	v := new(webhook.Delivery)
+	d.viewInto(v, attempts)
+	return v
+}
+
+// viewInto sets *v to d, as view returns it.
+func (d *delivery) viewInto(v *webhook.Delivery, attempts bool) {
+	*v = webhook.Delivery{ID: d.id, WebhookID: d.webhookID, PayloadID: d.pl.id, EventType: d.eventType, Status: d.status(),
 		Attempt: int(d.attempt), MaxAttempts: int(d.maxAttempts), NextAttemptAt: fromMicros(d.next), CreatedAt: fromMicros(d.created)}
 	if r := d.res; r != nil {
 		v.StatusCode, v.ResponseBody, v.Duration, v.Error = r.statusCode, r.responseBody, r.duration, r.err
@@ -209,7 +229,6 @@ func (d *delivery) view(attempts bool) *webhook.Delivery {
 			v.Attempts = slices.Clone(r.attempts)
 		}
 	}
-	return v
 }
 
 // attempts returns d's recorded attempts (not a copy).

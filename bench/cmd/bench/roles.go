@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -71,6 +73,9 @@ func runWorkerRole() error {
 		return nil
 	}
 	waitStop := func() { io.Copy(io.Discard, os.Stdin) }
+	if dir := os.Getenv(profileEnv); dir != "" {
+		waitGo, waitStop = profiled(dir, spec, waitGo, waitStop)
+	}
 	var res workerResult
 	var err error
 	switch spec.Kind {
@@ -89,6 +94,32 @@ func runWorkerRole() error {
 		res.Err = err.Error()
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// profileEnv names the environment variable that, set to a directory,
+// makes each worker subprocess write a CPU profile of its run there
+// (from "go" to the end), named after its kind and process ID.
+const profileEnv = "WEBHOOK_BENCH_CPUPROFILE"
+
+// profiled wraps waitGo and waitStop to profile the run between them.
+func profiled(dir string, spec workerSpec, waitGo func() error, waitStop func()) (func() error, func()) {
+	var f *os.File
+	return func() error {
+			if err := waitGo(); err != nil {
+				return err
+			}
+			var err error
+			if f, err = os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", spec.Kind, os.Getpid()))); err != nil {
+				return err
+			}
+			return pprof.StartCPUProfile(f)
+		}, func() {
+			waitStop()
+			if f != nil {
+				pprof.StopCPUProfile()
+				f.Close()
+			}
+		}
 }
 
 // benchClient is the HTTP client of the raw and River contenders: what
