@@ -60,15 +60,48 @@ func (s *Store) recordOne(ctx context.Context, q querier, p webhook.RecordAttemp
 }
 
 // RecordAttempts implements webhook.BatchRecorder, in one transaction:
-// results are written in one statement, releases one by one. If any statement fails, nothing is
-// recorded and the error is returned as the second result.
+// results are written in one statement, releases one by one. If any
+// statement fails, nothing is recorded and the error is returned as the
+// second result. A batch of results alone, each of another delivery (a
+// worker's usual batch), is that one statement, which needs no
+// transaction of its own around it: one round trip.
 func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptParams) ([]error, error) {
-	errs := make([]error, len(ps))
+	if resultsOnly(ps) {
+		return s.recordIn(ctx, s.pool, ps)
+	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, translate(err, "record attempts")
 	}
 	defer tx.Rollback(ctx)
+	errs, err := s.recordIn(ctx, tx, ps)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, translate(err, "record attempts")
+	}
+	return errs, nil
+}
+
+// resultsOnly reports whether ps holds no release, and names each
+// delivery once with an ID that can exist.
+func resultsOnly(ps []webhook.RecordAttemptParams) bool {
+	named := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		id := strings.ToLower(p.DeliveryID)
+		if p.Released || !validID(id) || named[id] {
+			return false
+		}
+		named[id] = true
+	}
+	return true
+}
+
+// recordIn records ps through q, the pool (for ps that resultsOnly
+// accepts) or a transaction, whose commit is left to the caller.
+func (s *Store) recordIn(ctx context.Context, q querier, ps []webhook.RecordAttemptParams) ([]error, error) {
+	errs := make([]error, len(ps))
 	var batch, again []int
 	named := make(map[string]bool, len(ps))
 	for i, p := range ps {
@@ -77,7 +110,7 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 			continue
 		}
 		if p.Released || !validID(p.DeliveryID) {
-			refused, err := s.recordOne(ctx, tx, p)
+			refused, err := s.recordOne(ctx, q, p)
 			if err != nil {
 				return nil, err
 			}
@@ -95,13 +128,13 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 		batch = append(batch, i)
 	}
 	if len(batch) == 0 {
-		return errs, translate(tx.Commit(ctx), "record attempts")
+		return errs, nil
 	}
 	params := make([]webhook.RecordAttemptParams, len(batch))
 	for j, i := range batch {
 		params[j] = ps[i]
 	}
-	rows, err := tx.Query(ctx, s.sql.recordAttempts, recordArgs(params)...)
+	rows, err := q.Query(ctx, s.sql.recordAttempts, recordArgs(params)...)
 	if err != nil {
 		return nil, translate(err, "record attempts")
 	}
@@ -121,7 +154,7 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 	}
 	exists := map[string]bool{}
 	if len(missing) > 0 {
-		rows, err := tx.Query(ctx, s.sql.existingDeliveries, missing)
+		rows, err := q.Query(ctx, s.sql.existingDeliveries, missing)
 		if err != nil {
 			return nil, translate(err, "record attempts")
 		}
@@ -144,14 +177,11 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []webhook.RecordAttemptPa
 		}
 	}
 	for _, i := range again {
-		refused, err := s.recordOne(ctx, tx, ps[i])
+		refused, err := s.recordOne(ctx, q, ps[i])
 		if err != nil {
 			return nil, err
 		}
 		errs[i] = refused
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, translate(err, "record attempts")
 	}
 	return errs, nil
 }
