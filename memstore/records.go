@@ -1,11 +1,11 @@
 package memstore
 
 import (
-	"bytes"
 	"slices"
 	"time"
 
 	"github.com/analytics-webhooks/webhook"
+	"github.com/analytics-webhooks/webhook/internal/bodytail"
 )
 
 // delivery is a stored delivery, kept small: what a queued delivery
@@ -100,9 +100,6 @@ func (p *payload) eventType() string {
 	return p.owner.eventType
 }
 
-// minSharedTail is the shortest common tail worth sharing.
-const minSharedTail = 64
-
 // newPayloads converts the payloads of one Enqueue, sharing the tail of
 // each body with the first's.
 func newPayloads(pls []*webhook.Payload) []*payload {
@@ -114,9 +111,9 @@ func newPayloads(pls []*webhook.Payload) []*payload {
 		p.meta = &payloadMeta{webhookID: pl.WebhookID, eventType: pl.EventType, traceParent: pl.TraceParent}
 		n := 0
 		if i > 0 {
-			n = commonTail(first, pl.Body)
+			n = bodytail.Common(first, pl.Body)
 		}
-		if n >= minSharedTail {
+		if n >= bodytail.MinShared {
 			p.head = slices.Clone(pl.Body[:len(pl.Body)-n])
 			p.tail = first[len(first)-n:]
 		} else {
@@ -142,21 +139,6 @@ func (p *payload) own(d *delivery) {
 	} else {
 		p.meta.webhookID, p.meta.eventType = "", ""
 	}
-}
-
-// commonTail returns how many bytes a and b end with in common.
-func commonTail(a, b []byte) int {
-	// Compare in blocks first (bytes.Equal is vectorised), then byte by
-	// byte within the first block that differs.
-	const block = 64
-	n := 0
-	for n+block <= min(len(a), len(b)) && bytes.Equal(a[len(a)-n-block:len(a)-n], b[len(b)-n-block:len(b)-n]) {
-		n += block
-	}
-	for n < len(a) && n < len(b) && a[len(a)-1-n] == b[len(b)-1-n] {
-		n++
-	}
-	return n
 }
 
 func (p *payload) size() int { return len(p.head) + len(p.tail) }
