@@ -68,12 +68,16 @@ type aheadCounter struct {
 	*memstore.Store
 	mu      sync.Mutex
 	claimed int
+	order   []string // the deliveries claimed, in claim order
 }
 
 func (s *aheadCounter) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Claim, error) {
 	cs, err := s.Store.ClaimDeliveries(ctx, p)
 	s.mu.Lock()
 	s.claimed += len(cs)
+	for _, c := range cs {
+		s.order = append(s.order, c.Delivery.ID)
+	}
 	s.mu.Unlock()
 	return cs, err
 }
@@ -301,5 +305,27 @@ func TestCapsHoldWithPrefetch(t *testing.T) {
 			assert.Equal(t, 18, n)
 			assert.LessOrEqual(t, e.doer.hostPeak["example.com"], 3)
 		})
+	})
+}
+
+// Deliveries claimed ahead start in claim order.
+func TestPrefetchedDeliveriesStartInClaimOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newPrefetchEnv(t, 4, 3)
+		w, err := webhook.NewWorker(e.svc, &webhook.WorkerConfig{Concurrency: 1, Prefetch: 3, BatchSize: 4, MaxPerHost: 1000})
+		require.NoError(t, err)
+		stop := e.run(t, w)
+		synctest.Wait()
+		for range len(e.ids) {
+			e.doer.answer <- struct{}{}
+			synctest.Wait()
+		}
+		stop()
+		e.store.mu.Lock()
+		defer e.store.mu.Unlock()
+		e.doer.mu.Lock()
+		defer e.doer.mu.Unlock()
+		assert.Equal(t, e.store.order, e.doer.sent)
+		assert.Len(t, e.doer.sent, len(e.ids))
 	})
 }
