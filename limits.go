@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"maps"
+	"math"
 	"net"
 	"net/url"
 	"strings"
@@ -163,11 +164,22 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 	}
 	load := func(e *endpoint) int { return e.hl.get(w.epoch) } // for e.host != ""
 	exclude = w.exclude[:0]                                    // reused: the claim reads it only during the call
-	for i := len(w.tracked) - 1; i >= 0; i-- {                 // backwards: forgetting moves the last one to i
+	// Deliveries claimed ahead count against the caps, as those waiting
+	// in admit do; but a cap of Concurrency or more cannot bind what is
+	// sent, and does not bound what is claimed ahead either (so that
+	// MaxPerHost at Concurrency turns the per-host cap off).
+	hostCap := w.cfg.MaxPerHost
+	if hostCap >= w.cfg.Concurrency {
+		hostCap = math.MaxInt
+	}
+	for i := len(w.tracked) - 1; i >= 0; i-- { // backwards: forgetting moves the last one to i
 		e := w.tracked[i]
 		limit := w.cfg.MaxPerWebhook
 		if e.max > 0 {
 			limit = min(limit, e.max)
+		}
+		if limit >= w.cfg.Concurrency {
+			limit = math.MaxInt
 		}
 		tokens := 1.0
 		if e.limiter != nil {
@@ -175,7 +187,7 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 			tokens = e.limiter.TokensAt(now) - float64(e.inflight-e.sending)
 		}
 		switch {
-		case e.inflight >= limit, e.host != "" && load(e) >= w.cfg.MaxPerHost:
+		case e.inflight >= limit, e.host != "" && load(e) >= hostCap:
 			exclude = append(exclude, e.id)
 		case tokens < 1:
 			exclude = append(exclude, e.id)
@@ -191,9 +203,11 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 			w.forget(e) // nothing left to remember
 		}
 	}
-	// Results waiting for their write no longer hold a slot, but at
-	// most Concurrency of them are waited for beyond the slots.
-	limit = min(w.cfg.Concurrency-w.total, 2*w.cfg.Concurrency-w.total-w.writing, w.cfg.BatchSize)
+	// Up to Prefetch deliveries are claimed beyond the slots, to wait
+	// for one. Results waiting for their write no longer hold a slot,
+	// but at most Concurrency of them are waited for beyond the claims.
+	claims := w.cfg.Concurrency + w.cfg.Prefetch
+	limit = min(claims-w.total, claims+w.cfg.Concurrency-w.total-w.writing, w.cfg.BatchSize)
 	w.exclude = exclude
 	if len(w.hostLoads) > 2*(len(w.hooks)+len(w.sending))+16 {
 		// Forget the hosts no webhook or attempt counts on any more.
@@ -328,14 +342,21 @@ func (w *Worker) resultWritten(webhookID string) {
 	}
 }
 
-// done releases a finished attempt's slot.
-func (w *Worker) done(webhookID string) {
+// done releases a finished attempt's place in the pool (see end).
+func (w *Worker) done(webhookID string) { w.finish(webhookID, nil) }
+
+// finish releases a finished attempt's place in the pool and, if s is
+// not nil, the slot s holds.
+func (w *Worker) finish(webhookID string, s *slot) {
 	w.mu.Lock()
 	if e := w.hooks[webhookID]; e != nil {
 		e.inflight--
 		e.writing = min(e.writing, e.inflight) // a finished attempt writes nothing more
 	}
 	w.total--
+	if s != nil {
+		w.leave(s)
+	}
 	w.mu.Unlock()
 	w.signalFreed()
 }
@@ -352,6 +373,7 @@ type slot struct {
 	w         *Worker
 	webhookID string
 	admitted  bool // its request was admitted: its result's writing is counted (see tryAdmit)
+	holds     bool // it holds one of the Concurrency slots (see sendPool); guarded by Worker.mu
 	once      sync.Once
 	early     bool // its pool share was freed before its attempt ended: counted in Worker.writing
 }
@@ -365,6 +387,7 @@ func (s *slot) queued() {
 		s.w.mu.Lock()
 		s.w.writing++
 		s.w.total--
+		s.w.leave(s)
 		s.early = true
 		s.w.mu.Unlock()
 		s.w.signalFreed()
@@ -396,7 +419,7 @@ func (s *slot) release() {
 	if s.admitted {
 		s.w.resultWritten(s.webhookID)
 	}
-	s.w.done(s.webhookID)
+	s.w.finish(s.webhookID, s)
 }
 
 // signalFreed wakes a worker waiting for a slot or for its results.
@@ -413,11 +436,17 @@ type attempt struct {
 	sl                      slot
 	c                       *Claim
 	stop, sendCtx, storeCtx context.Context
+	ready                   chan struct{} // closed when it gets its slot; nil if it had one at once (see enter)
 }
 
-// run makes the attempt.
+// run makes the attempt once it has a slot, or hands the delivery back
+// if the run ends first.
 func (a *attempt) run(w *Worker) {
 	defer a.sl.end()
+	if !w.await(a) {
+		w.release(a.storeCtx, a.c, 0) // not attempted: due at once
+		return
+	}
 	sctx, wctx, span := w.svc.tel.startDelivery(a.sendCtx, a.storeCtx, a.c)
 	defer span.End()
 	w.process(a.stop, sctx, wctx, a.c, &a.sl)

@@ -22,6 +22,18 @@ import (
 type WorkerConfig struct {
 	// Concurrency is the most attempts in flight at once. Defaults to 32.
 	Concurrency int
+	// Prefetch is how many deliveries beyond Concurrency the worker
+	// claims ahead, so that a slot freed by an attempt goes at once to a
+	// delivery already claimed instead of waiting for the next claim's
+	// round trip to the storage. A delivery claimed ahead waits, in
+	// claim order, for a slot before its attempt starts; it counts
+	// against the per-webhook and per-host caps and the rate limits
+	// from its claim, and one still waiting when Run's context ends is
+	// handed back unattempted, due at once. Its lease runs while it
+	// waits (the request is shortened to fit, as after a slow claim).
+	// Defaults to a quarter of Concurrency, rounded down; a negative
+	// value claims nothing ahead.
+	Prefetch int
 	// MaxPerWebhook is the most attempts this worker has in flight to
 	// one webhook at once: a slow or hanging endpoint holds no more of
 	// the pool than this, and its backlog waits in storage, unclaimed.
@@ -152,7 +164,8 @@ type Worker struct {
 	// anew by the next delivery that must wait in admit for a slot:
 	// deliveries waiting for one look again. It is nil while none waits.
 	slotFreed chan struct{}
-	total     int           // claimed deliveries holding a slot
+	total     int           // claimed deliveries holding a slot or waiting for one (see Prefetch)
+	pool      sendPool      // the Concurrency slots attempts run in, and the deliveries waiting for one
 	writing   int           // attempts whose slot was freed once their result was queued, not yet answered
 	settled   atomic.Int64  // deliveries whose outcome was recorded, for RunOnce
 	freed     chan struct{} // signalled when an attempt finishes
@@ -189,6 +202,12 @@ func NewWorker(svc *Service, cfg *WorkerConfig) (*Worker, error) {
 	setDefault(&ps, "Concurrency", &c.Concurrency, DefaultConcurrency)
 	setDefault(&ps, "MaxPerWebhook", &c.MaxPerWebhook, DefaultMaxPerWebhook)
 	setDefault(&ps, "MaxPerHost", &c.MaxPerHost, max(1, c.Concurrency/4))
+	switch {
+	case c.Prefetch < 0:
+		c.Prefetch = 0
+	case c.Prefetch == 0:
+		c.Prefetch = max(c.Concurrency, 0) / 4
+	}
 	setDefault(&ps, "BatchSize", &c.BatchSize, c.Concurrency)
 	setDefault(&ps, "LeaseDuration", &c.LeaseDuration, DefaultLeaseDuration)
 	setDefault(&ps, "PollInterval", &c.PollInterval, DefaultPollInterval)
@@ -205,7 +224,8 @@ func NewWorker(svc *Service, cfg *WorkerConfig) (*Worker, error) {
 		_, _ = crand.Read(b[:])
 		c.WorkerID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
-	return &Worker{svc: svc, cfg: c, hooks: map[string]*endpoint{}, sending: map[string]int{}, freed: make(chan struct{}, 1)}, nil
+	return &Worker{svc: svc, cfg: c, hooks: map[string]*endpoint{}, sending: map[string]int{}, freed: make(chan struct{}, 1),
+		pool: sendPool{free: c.Concurrency}}, nil
 }
 
 // ID returns the worker's ID, as recorded in leases.
@@ -462,7 +482,9 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 		}
 		w.track(claims)
 		for _, c := range claims {
-			w.spawn(&attempt{sl: slot{w: w, webhookID: c.Delivery.WebhookID}, c: c, stop: ctx, sendCtx: sendCtx, storeCtx: storeCtx})
+			a := &attempt{sl: slot{w: w, webhookID: c.Delivery.WebhookID}, c: c, stop: ctx, sendCtx: sendCtx, storeCtx: storeCtx}
+			w.enter(a) // in claim order
+			w.spawn(a)
 		}
 	}
 }
