@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -397,6 +398,12 @@ func TestWorkerConfigErrors(t *testing.T) {
 	require.ErrorIs(t, err, webhook.ErrInvalid)
 	_, err = webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: -1})
 	require.ErrorIs(t, err, webhook.ErrInvalid)
+	for _, c := range []webhook.WorkerConfig{{Concurrency: math.MaxInt}, {Prefetch: math.MaxInt}, {Concurrency: webhook.MaxConcurrency + 1}} {
+		_, err = webhook.NewWorker(svc, &c)
+		require.ErrorIs(t, err, webhook.ErrInvalid, "%+v: claim limits would overflow", c)
+	}
+	_, err = webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: webhook.MaxConcurrency, Prefetch: webhook.MaxConcurrency})
+	require.NoError(t, err)
 	_, err = webhook.NewWorker(svc, &webhook.WorkerConfig{LeaseDuration: 30 * time.Second})
 	require.ErrorIs(t, err, webhook.ErrInvalid, "a lease shorter than the request timeout is refused")
 	w, err := webhook.NewWorker(svc, nil)
