@@ -244,7 +244,8 @@ type BatchRecorder interface {
 	// element of ps, which name distinct deliveries. It returns one error
 	// per element (nil where that element was recorded), or a non-nil
 	// second result if the batch as a whole failed, in which case the
-	// caller may record the elements one by one.
+	// caller may record the elements one by one. The caller may reuse ps
+	// once the call returns: a Storage must not keep it.
 	RecordAttempts(ctx context.Context, ps []RecordAttemptParams) ([]error, error)
 }
 
@@ -400,6 +401,8 @@ type ClaimParams struct {
 	Now time.Time
 	// ExcludeWebhooks lists webhooks whose deliveries must not be
 	// claimed, such as those a worker already sends to as much as it may.
+	// The caller may reuse the slice once the claim returns: a Storage
+	// must not keep it.
 	ExcludeWebhooks []string
 	// MaxPerWebhook, when positive, caps how many deliveries of any one
 	// webhook a single claim returns; the rest of the limit goes to
