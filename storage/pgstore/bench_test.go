@@ -195,3 +195,25 @@ func BenchmarkEnqueueFanOut(b *testing.B) {
 	}
 	b.ReportMetric(float64(size)/float64(n), "payload-B/delivery")
 }
+
+// BenchmarkTriggerEventOne measures one caller's TriggerEvent calls that
+// match one webhook, with and without an idempotency key (a key makes the
+// enqueue wait for the key's insert before it writes the rest).
+func BenchmarkTriggerEventOne(b *testing.B) {
+	for _, keyed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("keyed=%v", keyed), func(b *testing.B) {
+			svc, _ := benchService(b, 1, "https://example.com/")
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := range b.N {
+				var opts []webhook.TriggerOption
+				if keyed {
+					opts = append(opts, webhook.WithIdempotencyKey(fmt.Sprint("k", i)))
+				}
+				if _, err := svc.TriggerEvent(ctx, "bench", map[string]any{"i": i}, "", opts...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -93,6 +93,17 @@ func (s *Store) enqueueIn(ctx context.Context, tx pgx.Tx, p webhook.EnqueueParam
 		}
 	}
 	st := s.enqueueStatements(p, ids)
+	if noStoredRefs(p) {
+		// Nothing below needs an answer on the way: one round trip.
+		var b pgx.Batch
+		s.queueStatements(&b, st, ids)
+		if b.Len() > 0 {
+			if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+				return webhook.EnqueueResult{}, translate(err, "enqueue")
+			}
+		}
+		return webhook.EnqueueResult{DeliveryIDs: ids}, nil
+	}
 	if st.tail != nil {
 		if _, err := tx.Exec(ctx, s.sql.insertTail, st.tail...); err != nil {
 			return webhook.EnqueueResult{}, translate(err, "enqueue: payloads")
@@ -194,9 +205,12 @@ func (s *Store) enqueueStatements(p webhook.EnqueueParams, ids []string) enqueue
 // (enqueueBatch): it needs no answer from the database on the way, as an
 // idempotency key, a redelivery or a payload stored earlier do.
 func batchable(p webhook.EnqueueParams) bool {
-	if p.IdempotencyKey != "" {
-		return false
-	}
+	return p.IdempotencyKey == "" && noStoredRefs(p)
+}
+
+// noStoredRefs reports whether p's deliveries refer only to the payloads
+// p stores, and redeliver nothing.
+func noStoredRefs(p webhook.EnqueueParams) bool {
 	stored := make(map[string]bool, len(p.Payloads))
 	for _, pl := range p.Payloads {
 		stored[strings.ToLower(pl.ID)] = true
@@ -215,8 +229,22 @@ func batchable(p webhook.EnqueueParams) bool {
 // commits). A failure whose outcome is unknown (the connection lost
 // after the batch was sent) is webhook.ErrCommitUnknown.
 func (s *Store) enqueueBatch(ctx context.Context, p webhook.EnqueueParams, ids []string) (webhook.EnqueueResult, error) {
-	st := s.enqueueStatements(p, ids)
 	var b pgx.Batch
+	s.queueStatements(&b, s.enqueueStatements(p, ids), ids)
+	if b.Len() == 0 {
+		return webhook.EnqueueResult{DeliveryIDs: ids}, nil
+	}
+	err := s.pool.SendBatch(ctx, &b).Close()
+	if err != nil {
+		return webhook.EnqueueResult{}, commitError(err, "enqueue")
+	}
+	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
+}
+
+// queueStatements queues in b the statements of an enqueue that refers
+// to no stored payload and redelivers nothing (noStoredRefs), whose
+// arguments are st and deliveries' IDs ids.
+func (s *Store) queueStatements(b *pgx.Batch, st enqueueArgs, ids []string) {
 	if st.tail != nil {
 		b.Queue(s.sql.insertTail, st.tail...)
 	}
@@ -228,14 +256,6 @@ func (s *Store) enqueueBatch(ctx context.Context, p webhook.EnqueueParams, ids [
 		b.Queue(s.sql.refuseFinished, ids)
 		b.Queue(s.sql.notify, s.channel)
 	}
-	if b.Len() == 0 {
-		return webhook.EnqueueResult{DeliveryIDs: ids}, nil
-	}
-	err := s.pool.SendBatch(ctx, &b).Close()
-	if err != nil {
-		return webhook.EnqueueResult{}, commitError(err, "enqueue")
-	}
-	return webhook.EnqueueResult{DeliveryIDs: ids}, nil
 }
 
 // lockStoredPayloads checks that the payloads p's deliveries refer to,
