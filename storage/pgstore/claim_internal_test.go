@@ -230,3 +230,43 @@ func TestClaimByWebhookWalksPastExcludedWebhooks(t *testing.T) {
 	require.NoError(t, rows.Err())
 	assert.Equal(t, []string{"01900000-0000-7000-8000-ffffffffffff"}, got)
 }
+
+// BenchmarkClaimBesideACappedBacklog measures a worker's claim (16 at
+// most, one per webhook) of ten webhooks' due deliveries while another
+// webhook, excluded as a worker does once it is at its cap, has a due
+// backlog of 0 or 200,000 deliveries ahead of them: the claim's cost
+// should not follow that backlog. Each claim's deliveries are handed
+// back (untimed), due at once, so the queue stays as it was.
+func BenchmarkClaimBesideACappedBacklog(b *testing.B) {
+	for _, backlog := range []int{0, 20_000, 200_000} {
+		b.Run(fmt.Sprintf("backlog=%d", backlog), func(b *testing.B) {
+			s, pool := unmigratedStore(b)
+			require.NoError(b, s.Migrate(b.Context()))
+			ctx := context.Background()
+			capped := "01900000-0000-7000-8000-0000000000ff"
+			sqls := []string{seedPayload, seedQueued(400, 10, "", "1 hour")}
+			if backlog > 0 {
+				sqls = append(sqls, seedQueued(backlog, 1, capped, "2 hours"))
+			}
+			seedSQL(b, s, pool, append(sqls, `VACUUM ANALYZE {{schema}}.queue`)...)
+			p := webhook.ClaimParams{WorkerID: "w", Limit: 16, LeaseDuration: time.Minute, MaxPerWebhook: 1, ExcludeWebhooks: []string{capped}}
+			b.ResetTimer()
+			for range b.N {
+				p.Now = time.Now()
+				cs, err := s.ClaimDeliveries(ctx, p)
+				if err != nil || len(cs) != 10 {
+					b.Fatalf("claimed %d, %v; want one of each of the 10 webhooks", len(cs), err)
+				}
+				b.StopTimer()
+				ps := make([]webhook.RecordAttemptParams, len(cs))
+				for i, c := range cs {
+					ps[i] = webhook.RecordAttemptParams{DeliveryID: c.Delivery.ID, Token: c.Lease.Token, Released: true, NextAttemptAt: p.Now}
+				}
+				if _, err := s.RecordAttempts(ctx, ps); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}

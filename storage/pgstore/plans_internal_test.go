@@ -39,7 +39,7 @@ func TestListWebhooksReadsAnIndexInOrder(t *testing.T) {
 
 // unmigratedStore returns a Store in a schema of its own, dropped when
 // the test ends, and its pool; the test is skipped without PostgreSQL.
-func unmigratedStore(t *testing.T) (*Store, *pgxpool.Pool) {
+func unmigratedStore(t testing.TB) (*Store, *pgxpool.Pool) {
 	t.Helper()
 	url := os.Getenv("WEBHOOK_TEST_DATABASE_URL")
 	if url == "" {

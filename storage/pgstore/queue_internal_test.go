@@ -250,7 +250,7 @@ func serviceWithHooks(t *testing.T, s *Store, n int) *webhook.Service {
 }
 
 // seedSQL runs the statements of a test's fixture, {{schema}} filled in.
-func seedSQL(t *testing.T, s *Store, pool *pgxpool.Pool, sqls ...string) {
+func seedSQL(t testing.TB, s *Store, pool *pgxpool.Pool, sqls ...string) {
 	t.Helper()
 	for _, sql := range sqls {
 		_, err := pool.Exec(t.Context(), s.stmt(sql))
