@@ -208,12 +208,25 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 	// but at most Concurrency of them are waited for beyond the claims.
 	claims := w.cfg.Concurrency + w.cfg.Prefetch
 	limit = min(claims-w.total, claims+w.cfg.Concurrency-w.total-w.writing, w.cfg.BatchSize)
+	if p := &w.pool; p.free == 0 && p.head < len(p.waiting) && limit < w.refillAt() {
+		// Every slot is busy and deliveries claimed ahead wait for
+		// them: claim when the line is half gone, in one claim, not a
+		// claim for each slot freed.
+		limit = 0
+	}
 	w.exclude = exclude
 	if len(w.hostLoads) > 2*(len(w.hooks)+len(w.sending))+16 {
 		// Forget the hosts no webhook or attempt counts on any more.
 		maps.DeleteFunc(w.hostLoads, func(_ string, hl *hostLoad) bool { return hl.epoch != w.epoch })
 	}
 	return limit, exclude, token, w.total == 0 && w.writing == 0
+}
+
+// refillAt is the least a claim asks for while the line of deliveries
+// claimed ahead (see WorkerConfig.Prefetch) is not empty: half of
+// Prefetch, at most BatchSize.
+func (w *Worker) refillAt() int {
+	return min(max(w.cfg.Prefetch/2, 1), w.cfg.BatchSize)
 }
 
 // forget stops tracking e. w.mu is held.

@@ -69,9 +69,21 @@ type aheadCounter struct {
 	mu      sync.Mutex
 	claimed int
 	order   []string // the deliveries claimed, in claim order
+	limits  []int    // each claim's Limit
+	// lose, if set, is asked before each claim with its number (from
+	// 1); when it says so, the claim returns nothing, as when another
+	// worker's claim holds every due delivery for a moment.
+	lose func(n int) bool
 }
 
 func (s *aheadCounter) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Claim, error) {
+	s.mu.Lock()
+	s.limits = append(s.limits, p.Limit)
+	lost := s.lose != nil && s.lose(len(s.limits))
+	s.mu.Unlock()
+	if lost {
+		return nil, nil
+	}
 	cs, err := s.Store.ClaimDeliveries(ctx, p)
 	s.mu.Lock()
 	s.claimed += len(cs)

@@ -49,6 +49,14 @@ const minReleaseDelay = time.Second
 // context is canceled: what it claimed is handed back instead.
 const claimTimeout = 30 * time.Second
 
+// contendedRetry is how soon a worker claims again after a claim that
+// found nothing right after one that found deliveries. Concurrent
+// claims skip the rows other claims are locking, so under contention a
+// claim can come back empty while much is due; waiting a PollInterval
+// then would idle the worker, and at the end of a backlog the retry
+// costs one claim.
+const contendedRetry = 2 * time.Millisecond
+
 // maxClaimBackoff caps the wait between claims while claiming fails,
 // unless twice the poll interval is longer.
 const maxClaimBackoff = time.Minute
@@ -101,7 +109,10 @@ type Worker struct {
 	// or once a wake-up other than a freed slot comes. Only the
 	// claiming loop uses it.
 	fruitless map[string]bool
-	spare     map[string]bool // an emptied fruitless, for reuse
+	// claimedLast says whether the last claim found deliveries. Only
+	// the claiming loop uses it.
+	claimedLast bool
+	spare       map[string]bool // an emptied fruitless, for reuse
 	// hostLoads, epoch and exclude are capacity's, kept from call to
 	// call (see hostLoad).
 	hostLoads map[string]*hostLoad
@@ -184,6 +195,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			if res.token > 0 {
 				wait = min(wait, res.token) // a rate-limited webhook gets its next token
+			}
+			if res.soon {
+				wait = min(wait, contendedRetry)
 			}
 		}
 		timer.Reset(wait)
@@ -303,6 +317,10 @@ type fillResult struct {
 	more    bool          // more work may be waiting for a free slot
 	token   time.Duration // how soon a rate-limited webhook gets a token; 0 if none waits
 	drained bool          // a claim made with nothing in flight claimed nothing
+	// soon is set when a claim found nothing right after one that
+	// found deliveries: more may be due, held for a moment by another
+	// worker's claim (see contendedRetry).
+	soon bool
 }
 
 // fill claims and starts deliveries until the pool is full or nothing
@@ -358,8 +376,10 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 				w.fruitless[c.Delivery.WebhookID] = true
 			}
 		}
+		after := w.claimedLast
+		w.claimedLast = len(claims) > 0
 		if len(claims) == 0 {
-			return fillResult{more: len(exclude) > 0, token: token, drained: idle}, nil
+			return fillResult{more: len(exclude) > 0, token: token, drained: idle, soon: after}, nil
 		}
 		w.track(claims)
 		for _, c := range claims {

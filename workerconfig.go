@@ -22,6 +22,9 @@ type WorkerConfig struct {
 	// from its claim, and one still waiting when Run's context ends is
 	// handed back unattempted, due at once. Its lease runs while it
 	// waits (the request is shortened to fit, as after a slow claim).
+	// While deliveries wait in line and every slot is busy, the worker
+	// claims again once half of Prefetch has gone from the line, in one
+	// claim, rather than once for each slot freed.
 	// Defaults to a quarter of Concurrency, rounded down; a negative
 	// value claims nothing ahead.
 	Prefetch int
