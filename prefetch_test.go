@@ -204,17 +204,17 @@ func TestNegativePrefetchClaimsOnlyConcurrency(t *testing.T) {
 	})
 }
 
-// The default claims a quarter of Concurrency ahead.
-func TestPrefetchDefaultsToAQuarterOfConcurrency(t *testing.T) {
+// The default claims Concurrency ahead.
+func TestPrefetchDefaultsToConcurrency(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newPrefetchEnv(t, 20, 4)
+		e := newPrefetchEnv(t, 40, 4)
 		w, err := webhook.NewWorker(e.svc, &webhook.WorkerConfig{Concurrency: 16, MaxPerHost: 1000})
 		require.NoError(t, err)
 		stop := e.run(t, w)
 		synctest.Wait()
 		inflight, _, _ := e.doer.counts()
 		assert.Equal(t, 16, inflight)
-		assert.Equal(t, 20, e.store.count())
+		assert.Equal(t, 32, e.store.count())
 		close(e.doer.answer)
 		stop()
 	})

@@ -25,8 +25,13 @@ type WorkerConfig struct {
 	// While deliveries wait in line and every slot is busy, the worker
 	// claims again once half of Prefetch has gone from the line, in one
 	// claim, rather than once for each slot freed.
-	// Defaults to a quarter of Concurrency, rounded down; a negative
-	// value claims nothing ahead.
+	// Defaults to Concurrency: a claim takes a round trip to the
+	// storage (a few milliseconds on a busy database), in which a busy
+	// pool finishes many attempts, and a line as long as the pool keeps
+	// its slots full meanwhile. The price is that up to Prefetch
+	// deliveries wait here, while every slot is busy, rather than in
+	// storage for another worker; lower it when attempts are slow and
+	// other workers are idle. A negative value claims nothing ahead.
 	Prefetch int
 	// MaxPerWebhook is the most attempts this worker has in flight to
 	// one webhook at once: a slow or hanging endpoint holds no more of
@@ -110,7 +115,7 @@ func NewWorker(svc *Service, cfg *WorkerConfig) (*Worker, error) {
 	case c.Prefetch < 0:
 		c.Prefetch = 0
 	case c.Prefetch == 0:
-		c.Prefetch = max(c.Concurrency, 0) / 4
+		c.Prefetch = max(c.Concurrency, 0)
 	}
 	for _, f := range []struct {
 		name string
