@@ -19,6 +19,22 @@ type recordReq struct {
 // maxRecordBatch bounds how many results one batch write carries.
 const maxRecordBatch = 128
 
+// While results come fast (the previous batch carried at least
+// busyRecordBatch), the recorder lets a batch fill for up to
+// recordLinger, or until it holds fullRecordBatch results, before
+// writing it. Each write is a transaction with a commit, which costs a
+// database about as much as recording a dozen results, so fewer,
+// fuller batches leave it more time for claims; the wait delays only
+// the write, not the next attempt (an attempt's slot is freed once its
+// result is queued). At an idle worker's pace every result is written
+// at once. Measured with the harness in bench/: 2ms and 48 saved about
+// a tenth of PostgreSQL's and the worker's CPU per delivery.
+const (
+	recordLinger    = 2 * time.Millisecond
+	busyRecordBatch = 8
+	fullRecordBatch = 48
+)
+
 // Retrying a result that failed to be written: the first wait, and the
 // longest.
 const (
@@ -50,25 +66,18 @@ func (w *Worker) startRecorder(ctx context.Context) (stop func()) {
 }
 
 // recordLoop writes the results that arrive, each batch holding all that
-// queued up while the previous write was under way.
+// queued up while the previous write was under way (and, while results
+// come fast, those that come within recordLinger).
 func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
 	var batch []recordReq        // reused from batch to batch
 	var ps []RecordAttemptParams // likewise: the Storage reads it only during the call
+	linger := time.NewTimer(recordLinger)
+	linger.Stop()
 	for first := range w.results {
+		busy := len(batch) >= busyRecordBatch
 		clear(batch) // let the answered requests go
 		batch = append(batch[:0], first)
-	collect:
-		for len(batch) < maxRecordBatch {
-			select {
-			case r, ok := <-w.results:
-				if !ok {
-					break collect
-				}
-				batch = append(batch, r)
-			default:
-				break collect
-			}
-		}
+		batch = w.collect(batch, busy, linger)
 		clear(ps)
 		ps = ps[:0]
 		for _, r := range batch {
@@ -103,6 +112,42 @@ func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
 			r.done <- errs[i]
 		}
 	}
+}
+
+// collect adds to batch the results queued meanwhile, and, if busy,
+// those that come within recordLinger, up to fullRecordBatch; linger is
+// the timer it uses, stopped.
+func (w *Worker) collect(batch []recordReq, busy bool, linger *time.Timer) []recordReq {
+	var expired <-chan time.Time
+	if busy {
+		linger.Reset(recordLinger)
+		defer linger.Stop()
+		expired = linger.C
+	}
+	for len(batch) < maxRecordBatch {
+		select {
+		case r, ok := <-w.results:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+			continue
+		default:
+		}
+		if expired == nil || len(batch) >= fullRecordBatch {
+			return batch
+		}
+		select {
+		case r, ok := <-w.results:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+		case <-expired:
+			return batch
+		}
+	}
+	return batch
 }
 
 // write records one result once, through the recorder when one runs,
