@@ -50,9 +50,8 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	}
 	// Rank a window of due deliveries to spread the claim across
 	// webhooks, locking only the rows returned.
-	window := min(p.Limit*16, 10000)
-	args := []any{p.Now, exclude, p.Limit, lease, text(p.WorkerID), leaseNow, perWebhook, window}
-	claims, err := s.collectClaims(s.pool.Query(ctx, s.sql.claimCapped, args...))
+	args := []any{p.Now, exclude, p.Limit, lease, text(p.WorkerID), leaseNow, perWebhook}
+	claims, err := s.collectClaims(s.pool.Query(ctx, s.sql.claimCapped(p.Limit), args...))
 	if err == nil && len(claims) < p.Limit && len(exclude) > 0 {
 		// The window may have held only excluded webhooks' deliveries
 		// (a long backlog of a webhook at its cap): read the others a
@@ -86,7 +85,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 		// Every candidate may have been locked by another claimer,
 		// though more are due: lock the window, skipping the locked
 		// rows, and rank that.
-		claims, err = s.collectClaims(s.pool.Query(ctx, s.sql.claimCappedSkipping, args...))
+		claims, err = s.collectClaims(s.pool.Query(ctx, s.sql.claimCappedSkipping(p.Limit), args...))
 	}
 	return s.claimed(ctx, p, claims, err)
 }

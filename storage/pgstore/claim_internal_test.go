@@ -42,8 +42,8 @@ func TestCappedClaimLocksOnlyWhatItReturns(t *testing.T) {
 	require.NoError(t, err)
 	defer tx.Rollback(context.Background())
 	exclude := []string{"01900000-0000-7000-8000-0000000000ff"}
-	const limit, perWebhook, window = 8, 1, 128
-	rows, err := tx.Query(ctx, s.sql.claimCapped, time.Now(), exclude, limit, time.Minute.Microseconds(), "w", nil, perWebhook, window)
+	const limit, perWebhook = 8, 1 // a window of 128
+	rows, err := tx.Query(ctx, s.sql.claimCapped(limit), time.Now(), exclude, limit, time.Minute.Microseconds(), "w", nil, perWebhook)
 	require.NoError(t, err)
 	n := 0
 	for rows.Next() {
@@ -70,7 +70,7 @@ func TestCappedClaimLocksOnlyWhatItReturns(t *testing.T) {
 	assert.Equal(t, 500-limit, free, "rows locked beyond those claimed")
 
 	// And a second claim meanwhile takes other rows.
-	rows, err = pool.Query(ctx, s.sql.claimCapped, time.Now(), exclude, limit, time.Minute.Microseconds(), "w2", nil, perWebhook, window)
+	rows, err = pool.Query(ctx, s.sql.claimCapped(limit), time.Now(), exclude, limit, time.Minute.Microseconds(), "w2", nil, perWebhook)
 	require.NoError(t, err)
 	n = 0
 	for rows.Next() {
@@ -101,8 +101,8 @@ func TestClaimDoesNotReadExcludedBacklogs(t *testing.T) {
 		sql  string
 		args []any
 	}{
-		"capped":    {s.sql.claimCapped, []any{time.Now(), exclude, limit, lease, "w", nil, 1, limit * 16}},
-		"skipping":  {s.sql.claimCappedSkipping, []any{time.Now(), exclude, limit, lease, "w", nil, 1, limit * 16}},
+		"capped":    {s.sql.claimCapped(limit), []any{time.Now(), exclude, limit, lease, "w", nil, 1}},
+		"skipping":  {s.sql.claimCappedSkipping(limit), []any{time.Now(), exclude, limit, lease, "w", nil, 1}},
 		"byWebhook": {s.sql.claimByWebhook, []any{time.Now(), exclude, limit, lease, "w", nil, 1, byWebhookWalk, "40000000-0000-7000-8000-000000000000"}},
 	} {
 		read := queueRowsRead(t, pool, run.sql, run.args...)

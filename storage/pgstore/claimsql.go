@@ -7,8 +7,10 @@ package pgstore
 // with their payloads. Parameters: $1 the caller's now, $2 excluded
 // webhooks, $3 limit, $4 lease duration in microseconds, $5 worker, $6
 // the lease clock's now (NULL: the database's); the capped ones add $7,
-// the most per webhook, and $8, a bound on the rows or webhooks read;
-// claimByWebhookDue adds $9, where its walk over webhooks starts.
+// the most per webhook. claimCappedDue and claimSkippingDue read a
+// window of {{window}} rows, written into the statement (see
+// claimWindows); claimByWebhookDue adds $8, a bound on the webhooks it
+// reads, and $9, where its walk over webhooks starts.
 //
 // A claim changes no indexed column: it sets the lease (token, worker,
 // expiry) and the attempt number, and leaves status and due_at as they
@@ -36,15 +38,21 @@ const claimDue = `SELECT ` + dueColumns + `
 	LIMIT $3
 	FOR UPDATE SKIP LOCKED`
 
-// claimCappedDue ranks the first $8 claimable deliveries without locking
+// claimCappedDue ranks the first {{window}} claimable deliveries without locking
 // them, drops those of excluded webhooks, keeps at most $7 of each
 // webhook, then locks only the rows returned ($3 at most): the lock is
 // taken as each candidate passes, and a candidate another claimer holds
 // or has just taken is skipped (its lease is checked again on the row
 // locked) for the next one. The excluded webhooks' deliveries count
-// towards the $8 read, so that a long backlog of theirs at the head of
+// towards the {{window}} read, so that a long backlog of theirs at the head of
 // the queue bounds the read rather than makes it walk the backlog: then
 // claimByWebhookDue finds the others' deliveries.
+//
+// The window is a literal, not a parameter: PostgreSQL's generic plan
+// for a parameter guesses a tenth of the queue's rows, so as the queue
+// grows the generic plan looks dearer than one made for the size given
+// and every claim is planned afresh (a third of a claim's cost at a
+// backlog of 150,000).
 const claimCappedDue = `SELECT ` + dueColumns + `
 	FROM {{schema}}.queue d
 	WHERE d.id = ANY (ARRAY(
@@ -55,7 +63,7 @@ const claimCappedDue = `SELECT ` + dueColumns + `
 				FROM {{schema}}.queue d
 				WHERE ` + dueCondition + `
 				ORDER BY d.due_at, d.id
-				LIMIT $8
+				LIMIT {{window}}
 			) c
 			WHERE NOT (c.webhook_id = ANY ($2::text[]::uuid[]))
 		) r WHERE r.rn <= $7
@@ -67,7 +75,7 @@ const claimCappedDue = `SELECT ` + dueColumns + `
 // claimSkippingDue is used when the candidates claimCappedDue ranked
 // were all locked by other claimers (or taken meanwhile), and it
 // returned nothing: it locks the free claimable deliveries among the
-// first $8 (those of excluded webhooks counting towards the $8, as in
+// first {{window}} (those of excluded webhooks counting towards the {{window}}, as in
 // claimCappedDue), skipping the locked ones, and keeps at most $7 of each
 // webhook and $3 in all; the rest of the window is unlocked when the
 // statement ends.
@@ -79,7 +87,7 @@ const claimSkippingDue = `WITH window_rows AS (
 				SELECT d.id, d.webhook_id FROM {{schema}}.queue d
 				WHERE ` + dueCondition + `
 				ORDER BY d.due_at, d.id
-				LIMIT $8
+				LIMIT {{window}}
 			) c
 			WHERE NOT (c.webhook_id = ANY ($2::text[]::uuid[]))
 		)) AND ` + dueCondition + `

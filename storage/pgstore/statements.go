@@ -1,14 +1,19 @@
 package pgstore
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // statements holds the store's SQL with the schema filled in.
 type statements struct {
-	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks                                       string
-	listTenantWebhooks                                                                                          string
-	webhookExists, releaseDelivery                                                                              string
-	insertKey, getKey, insertPayloads, insertDeliveries, refuseFinished                                         string
-	claim, claimCapped, claimCappedSkipping, claimByWebhook, recordAttempts, deliveryExists, existingDeliveries string
+	createWebhook, getWebhook, updateWebhook, deleteWebhook, listWebhooks     string
+	listTenantWebhooks                                                        string
+	webhookExists, releaseDelivery                                            string
+	insertKey, getKey, insertPayloads, insertDeliveries, refuseFinished       string
+	claim, claimByWebhook, recordAttempts, deliveryExists, existingDeliveries string
+	// The capped claims, one for each of claimWindows (see claimCapped).
+	claimsCapped, claimsCappedSkipping                                                                          [len(claimWindows)]string
 	getDelivery, listAttempts, getPayload                                                                       string
 	pruneDeliveries, lockPrunedPayloads, prunePayloads, releaseTails, pruneTails, pruneKeys, insertTail, notify string
 }
@@ -82,10 +87,10 @@ func newStatements(schema string) statements {
 			SELECT h.id, h.webhook_id, h.payload_id, h.event_type, h.status, h.attempt, h.created_at
 			FROM {{schema}}.deliveries h WHERE h.id = ANY ($1::text[]::uuid[])`),
 
-		claim:               q(claimSQL(claimDue)),
-		claimCapped:         q(claimSQL(claimCappedDue)),
-		claimCappedSkipping: q(claimSQL(claimSkippingDue)),
-		claimByWebhook:      q(claimSQL(claimByWebhookDue)),
+		claim:                q(claimSQL(claimDue)),
+		claimsCapped:         windowed(q(claimSQL(claimCappedDue))),
+		claimsCappedSkipping: windowed(q(claimSQL(claimSkippingDue))),
+		claimByWebhook:       q(claimSQL(claimByWebhookDue)),
 
 		deliveryExists: q(`SELECT EXISTS (SELECT 1 FROM {{schema}}.queue WHERE id = $1)
 			OR EXISTS (SELECT 1 FROM {{schema}}.deliveries WHERE id = $1)`),
@@ -184,4 +189,41 @@ func newStatements(schema string) statements {
 		pruneKeys: q(`DELETE FROM {{schema}}.idempotency_keys
 			WHERE key IN (SELECT key FROM {{schema}}.idempotency_keys WHERE created_at < $1 LIMIT $2)`),
 	}
+}
+
+// claimWindows are the sizes of the window a capped claim ranks, one
+// statement each: a claim of limit deliveries reads the smallest that
+// holds 16 times its limit (at most the last). A few sizes keep the
+// statements few; each is a literal in its statement (see
+// claimCappedDue).
+var claimWindows = [...]int{64, 128, 256, 512, 1024, 2048, 4096, 10000}
+
+// windowFor returns the index in claimWindows of a claim of limit
+// deliveries.
+func windowFor(limit int) int {
+	want := min(limit, claimWindows[len(claimWindows)-1]) * 16
+	for i, w := range claimWindows {
+		if w >= want {
+			return i
+		}
+	}
+	return len(claimWindows) - 1
+}
+
+// windowed returns sql for each of claimWindows.
+func windowed(sql string) (out [len(claimWindows)]string) {
+	for i, w := range claimWindows {
+		out[i] = strings.ReplaceAll(sql, "{{window}}", strconv.Itoa(w))
+	}
+	return out
+}
+
+// claimCapped returns the capped claim statement of a claim of limit
+// deliveries.
+func (st *statements) claimCapped(limit int) string { return st.claimsCapped[windowFor(limit)] }
+
+// claimCappedSkipping returns the statement that claims past locked
+// candidates for a claim of limit deliveries.
+func (st *statements) claimCappedSkipping(limit int) string {
+	return st.claimsCappedSkipping[windowFor(limit)]
 }
