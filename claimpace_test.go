@@ -80,3 +80,31 @@ func TestWorkerClaimsAgainSoonAfterALostClaim(t *testing.T) {
 		assert.LessOrEqual(t, claims, 8)
 	})
 }
+
+// A worker claims one delivery of a webhook it does not know yet, and
+// then, in one claim, as many as the webhook has room for under its
+// cap, rather than one a claim.
+func TestWorkerClaimsAKnownWebhooksRoomAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newPrefetchEnv(t, 1, 10)
+		w, err := webhook.NewWorker(e.svc, &webhook.WorkerConfig{Concurrency: 8, Prefetch: -1, MaxPerHost: 1000, MaxPerWebhook: 4})
+		require.NoError(t, err)
+		stop := e.run(t, w)
+		synctest.Wait()
+		inflight, _, _ := e.doer.counts()
+		assert.Equal(t, 4, inflight, "the webhook's cap")
+		e.store.mu.Lock()
+		claims := len(e.store.limits)
+		e.store.mu.Unlock()
+		assert.Equal(t, 2, claims, "one, then the three it has room for")
+		for range 10 {
+			e.doer.answer <- struct{}{}
+			synctest.Wait()
+		}
+		stop()
+		assert.Equal(t, 10, e.store.count())
+		_, peak, n := e.doer.counts()
+		assert.Equal(t, 10, n)
+		assert.Equal(t, 4, peak)
+	})
+}

@@ -136,13 +136,14 @@ func (w *Worker) track(claims []*Claim) {
 // capacity returns how many deliveries may be claimed now, which
 // webhooks must not be claimed (at their own in-flight cap, on a host at
 // its cap, or out of rate tokens; in a slice the next call reuses), how
-// soon the first rate-limited one gets a token, and whether nothing is
-// in flight.
+// many may be claimed of those known to have room for more than one (in
+// a map the next call reuses), how soon the first rate-limited one gets
+// a token, and whether nothing is in flight.
 //
 // The claim cannot exclude a host, only webhooks: a saturated host's
 // webhooks that this worker has seen are excluded, and one it has not
 // seen yet is held back by admit once claimed, and remembered.
-func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token time.Duration, idle bool) {
+func (w *Worker) capacity(now time.Time) (limit int, exclude []string, maxBy map[string]int, token time.Duration, idle bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	// Requests per host: admitted attempts by the host each went to
@@ -164,6 +165,11 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 	}
 	load := func(e *endpoint) int { return e.hl.get(w.epoch) } // for e.host != ""
 	exclude = w.exclude[:0]                                    // reused: the claim reads it only during the call
+	if w.maxBy == nil {
+		w.maxBy = map[string]int{}
+	}
+	maxBy = w.maxBy // likewise
+	clear(maxBy)
 	// Deliveries claimed ahead count against the caps, as those waiting
 	// in admit do; but a cap of Concurrency or more cannot bind what is
 	// sent, and does not bound what is claimed ahead either (so that
@@ -186,8 +192,12 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 			// Deliveries claimed but not yet admitted will take tokens too.
 			tokens = e.limiter.TokensAt(now) - float64(e.inflight-e.sending)
 		}
+		room := limit - e.inflight
+		if e.host != "" && hostCap != math.MaxInt {
+			room = min(room, hostCap-load(e))
+		}
 		switch {
-		case e.inflight >= limit, e.host != "" && load(e) >= hostCap:
+		case room <= 0:
 			exclude = append(exclude, e.id)
 		case tokens < 1:
 			exclude = append(exclude, e.id)
@@ -201,6 +211,15 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 		case e.inflight == 0 && (e.host == "" || load(e) == 0) &&
 			(e.limiter == nil || e.limiter.TokensAt(now) >= float64(e.limiter.Burst())):
 			w.forget(e) // nothing left to remember
+		default:
+			// Room for more than the one delivery a claim takes of a
+			// webhook it does not know: say how much.
+			if e.limiter != nil {
+				room = min(room, int(min(tokens, float64(w.cfg.Concurrency))))
+			}
+			if room > 1 {
+				maxBy[e.id] = min(room, w.cfg.Concurrency)
+			}
 		}
 	}
 	// Up to Prefetch deliveries are claimed beyond the slots, to wait
@@ -219,7 +238,7 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, token tim
 		// Forget the hosts no webhook or attempt counts on any more.
 		maps.DeleteFunc(w.hostLoads, func(_ string, hl *hostLoad) bool { return hl.epoch != w.epoch })
 	}
-	return limit, exclude, token, w.total == 0 && w.writing == 0
+	return limit, exclude, maxBy, token, w.total == 0 && w.writing == 0
 }
 
 // refillAt is the least a claim asks for while the line of deliveries

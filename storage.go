@@ -101,7 +101,7 @@ type Storage interface {
 	// and returns them with their payloads, earliest due first (a
 	// delivery whose lease expired counts as due at its NextAttemptAt or
 	// at its lease's expiry, as the backend keeps it), honouring
-	// p.ExcludeWebhooks and p.MaxPerWebhook. A
+	// p.ExcludeWebhooks, p.MaxPerWebhook and p.MaxByWebhook. A
 	// delivery is due when it is pending or retrying and its
 	// NextAttemptAt is not after p.Now, or when it is delivering and its
 	// lease has expired (its worker died or stalled) by the lease clock
@@ -412,6 +412,14 @@ type ClaimParams struct {
 	// that webhook (as workers do once it is at its cap) reaches the
 	// others.
 	MaxPerWebhook int
+	// MaxByWebhook caps, for each webhook it names, how many of that
+	// webhook's deliveries the claim returns, in place of MaxPerWebhook
+	// (a cap below 1 claims none of them, as ExcludeWebhooks does).
+	// Workers name the webhooks they know to have room for more than
+	// one attempt, under their caps and rate limits, so that one claim
+	// can take several deliveries of each. The caller may reuse the map
+	// once the claim returns: a Storage must not keep it.
+	MaxByWebhook map[string]int
 }
 
 // Claim is a delivery leased to a worker, with what it needs to send it.

@@ -113,11 +113,12 @@ type Worker struct {
 	// the claiming loop uses it.
 	claimedLast bool
 	spare       map[string]bool // an emptied fruitless, for reuse
-	// hostLoads, epoch and exclude are capacity's, kept from call to
-	// call (see hostLoad).
+	// hostLoads, epoch, exclude and maxBy are capacity's, kept from
+	// call to call (see hostLoad).
 	hostLoads map[string]*hostLoad
 	epoch     uint64
 	exclude   []string
+	maxBy     map[string]int
 }
 
 // ID returns the worker's ID, as recorded in leases.
@@ -333,7 +334,7 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 			return fillResult{}, err
 		}
 		now := w.svc.clock()
-		limit, exclude, token, idle := w.capacity(now)
+		limit, exclude, maxBy, token, idle := w.capacity(now)
 		if limit <= 0 || !idle && w.stillFruitless(exclude) {
 			return fillResult{more: true, token: token}, nil
 		}
@@ -344,7 +345,11 @@ func (w *Worker) fill(ctx, sendCtx, storeCtx context.Context) (fillResult, error
 			LeaseDuration:   w.cfg.LeaseDuration,
 			Now:             now,
 			ExcludeWebhooks: exclude,
-			MaxPerWebhook:   1,
+			// One of each webhook the worker does not know (its caps
+			// and rate limit come with its first claim), as many as
+			// there is room for of those it knows.
+			MaxPerWebhook: 1,
+			MaxByWebhook:  maxBy,
 		})
 		cancel()
 		if err != nil {

@@ -51,7 +51,7 @@ func TestAdmissionCountsFollowTheHostAnAttemptWentTo(t *testing.T) {
 	assert.Empty(t, w.sending)
 	w.done("w1")
 	w.done("w1")
-	limit, exclude, _, idle := w.capacity(now)
+	limit, exclude, _, _, idle := w.capacity(now)
 	assert.True(t, idle)
 	assert.Empty(t, exclude)
 	assert.Equal(t, 8, limit)
@@ -91,7 +91,7 @@ func TestHostLoadCountsAttemptsToAWebhooksFormerHost(t *testing.T) {
 	require.False(t, ok, "a.example is at its cap")
 	w.done("w2") // handed back
 
-	_, exclude, _, _ := w.capacity(now)
+	_, exclude, _, _, _ := w.capacity(now)
 	assert.Contains(t, exclude, "w2", "a.example is still at its cap")
 	assert.NotContains(t, exclude, "w1", "b.example has room")
 }
@@ -109,11 +109,11 @@ func TestHostLoadLeavesOutResultsBeingWritten(t *testing.T) {
 	unadmit, _, ok, _ := w.tryAdmit(&Webhook{ID: "w1", URL: "https://a.example/1"}, now)
 	require.True(t, ok)
 	w.done("w2") // handed back, to be claimed again
-	_, exclude, _, _ := w.capacity(now)
+	_, exclude, _, _, _ := w.capacity(now)
 	assert.Contains(t, exclude, "w2", "a.example's request is running")
 
 	unadmit() // the request is over; its result is being written
-	_, exclude, _, _ = w.capacity(now)
+	_, exclude, _, _, _ = w.capacity(now)
 	assert.NotContains(t, exclude, "w2", "a.example has no request running")
 	w.resultWritten("w1")
 	w.done("w1")

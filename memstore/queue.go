@@ -26,6 +26,9 @@ type queue struct {
 	// the claim excludes the webhook.
 	taken    int
 	excluded bool
+	// During a claim that names the webhook in MaxByWebhook: its cap.
+	capped bool
+	max    int
 }
 
 // due is when d can be claimed, in microseconds.
@@ -130,7 +133,8 @@ func (s *Store) dequeueLocked(d *delivery) {
 }
 
 // takeDueLocked takes up to p.Limit due deliveries out of their queues,
-// in due order, as p.ExcludeWebhooks and p.MaxPerWebhook allow. The
+// in due order, as p.ExcludeWebhooks, p.MaxPerWebhook and
+// p.MaxByWebhook allow. The
 // caller may change the taken deliveries' due times, and then must put
 // them back with restoreLocked, giving it aside, the queues set aside
 // from the top heap meanwhile.
@@ -138,6 +142,13 @@ func (s *Store) takeDueLocked(p webhook.ClaimParams) (taken []*delivery, aside [
 	for _, id := range p.ExcludeWebhooks {
 		if q := s.queues[id]; q != nil {
 			q.excluded = true
+		}
+	}
+	for id, n := range p.MaxByWebhook {
+		if q := s.queues[id]; q != nil {
+			q.capped = true
+			q.max = n
+			q.excluded = q.excluded || n < 1
 		}
 	}
 	// Taken deliveries leave their queues for the time of the claim, so
@@ -155,7 +166,11 @@ func (s *Store) takeDueLocked(p webhook.ClaimParams) (taken []*delivery, aside [
 		heap.Pop(&q.h)
 		taken = append(taken, d)
 		q.taken++
-		if len(q.h) == 0 || (p.MaxPerWebhook > 0 && q.taken >= p.MaxPerWebhook) {
+		limit := p.MaxPerWebhook
+		if q.capped {
+			limit = q.max
+		}
+		if len(q.h) == 0 || (limit > 0 && q.taken >= limit) {
 			aside = append(aside, heap.Pop(&s.top).(*queue))
 		} else {
 			heap.Fix(&s.top, 0)
@@ -164,6 +179,11 @@ func (s *Store) takeDueLocked(p webhook.ClaimParams) (taken []*delivery, aside [
 	for _, id := range p.ExcludeWebhooks {
 		if q := s.queues[id]; q != nil {
 			q.excluded = false
+		}
+	}
+	for id := range p.MaxByWebhook {
+		if q := s.queues[id]; q != nil {
+			q.excluded, q.capped = false, false
 		}
 	}
 	return taken, aside

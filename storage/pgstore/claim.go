@@ -40,31 +40,42 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	if perWebhook <= 0 || perWebhook > p.Limit {
 		perWebhook = p.Limit
 	}
+	capIDs := make([]string, 0, len(p.MaxByWebhook))
+	caps := make([]int32, 0, len(p.MaxByWebhook))
+	spread := 0 // the sum of the caps
+	for id, n := range p.MaxByWebhook {
+		if validID(id) {
+			n = min(max(n, 0), p.Limit)
+			capIDs, caps = append(capIDs, id), append(caps, int32(n))
+			spread += n
+		}
+	}
 	// The plain claim only without a cap and exclusions. It is planned
 	// afresh for every call (PostgreSQL finds its generic plan dearer
 	// than one made for the limit given), so a worker's claims, which
 	// have a cap, do not use it even for one delivery.
-	if p.MaxPerWebhook <= 0 && len(exclude) == 0 {
+	if p.MaxPerWebhook <= 0 && len(exclude) == 0 && len(capIDs) == 0 {
 		claims, err := s.collectClaims(s.pool.Query(ctx, s.sql.claim, p.Now, exclude, p.Limit, lease, text(p.WorkerID), leaseNow))
 		return s.claimed(ctx, p, claims, err)
 	}
 	// Rank a window of due deliveries to spread the claim across
 	// webhooks, locking only the rows returned.
-	args := []any{p.Now, exclude, p.Limit, lease, text(p.WorkerID), leaseNow, perWebhook}
-	claims, err := s.collectClaims(s.pool.Query(ctx, s.sql.claimCapped(p.Limit), args...))
+	window := claimWindow(p.Limit, len(caps), spread)
+	args := []any{p.Now, exclude, p.Limit, lease, text(p.WorkerID), leaseNow, perWebhook, capIDs, caps}
+	claims, err := s.collectClaims(s.pool.Query(ctx, s.sql.claimCapped(window), args...))
 	if err == nil && len(claims) < p.Limit && len(exclude) > 0 {
 		// The window may have held only excluded webhooks' deliveries
 		// (a long backlog of a webhook at its cap): read the others a
 		// webhook at a time, skipping those claimed already when the
 		// claim is capped per webhook (so that the cap holds).
 		more := slices.Clone(exclude)
-		if perWebhook < p.Limit {
+		if perWebhook < p.Limit || len(caps) > 0 {
 			for _, c := range claims {
 				more = append(more, c.Delivery.WebhookID)
 			}
 		}
 		rest, err := s.collectClaims(s.pool.Query(ctx, s.sql.claimByWebhook,
-			p.Now, more, p.Limit-len(claims), lease, text(p.WorkerID), leaseNow, perWebhook, max(4*p.Limit, byWebhookWalk), uuid.NewString()))
+			p.Now, more, p.Limit-len(claims), lease, text(p.WorkerID), leaseNow, perWebhook, capIDs, caps, max(4*p.Limit, byWebhookWalk), uuid.NewString()))
 		switch {
 		case err != nil && len(claims) > 0:
 			// The first statement's leases are committed: return them
@@ -85,9 +96,26 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 		// Every candidate may have been locked by another claimer,
 		// though more are due: lock the window, skipping the locked
 		// rows, and rank that.
-		claims, err = s.collectClaims(s.pool.Query(ctx, s.sql.claimCappedSkipping(p.Limit), args...))
+		claims, err = s.collectClaims(s.pool.Query(ctx, s.sql.claimCappedSkipping(window), args...))
 	}
 	return s.claimed(ctx, p, claims, err)
+}
+
+// claimWindow returns how many due deliveries a capped claim of limit
+// ranks, when capped webhooks have caps of their own adding up to
+// spread: 16 times the limit when each webhook may have one, and when
+// the webhooks with caps of their own may have more, 16 times the limit
+// over the square of their average cap, at least twice the limit.
+// (Measured with the harness in bench/: beside caps of about 3, a window
+// of twice the limit fills claims as well as one of 16 times, and
+// PostgreSQL spends a fifth less a delivery; one of 8 times the limit
+// saved a little.)
+func claimWindow(limit, capped, spread int) int {
+	if capped == 0 || spread <= capped {
+		return 16 * limit
+	}
+	avg := float64(spread) / float64(capped)
+	return max(2*limit, int(16*float64(limit)/(avg*avg)))
 }
 
 // byWebhookWalk is the fewest webhooks a claim that reads the queue a

@@ -43,7 +43,7 @@ func TestCappedClaimLocksOnlyWhatItReturns(t *testing.T) {
 	defer tx.Rollback(context.Background())
 	exclude := []string{"01900000-0000-7000-8000-0000000000ff"}
 	const limit, perWebhook = 8, 1 // a window of 128
-	rows, err := tx.Query(ctx, s.sql.claimCapped(limit), time.Now(), exclude, limit, time.Minute.Microseconds(), "w", nil, perWebhook)
+	rows, err := tx.Query(ctx, s.sql.claimCapped(16*limit), time.Now(), exclude, limit, time.Minute.Microseconds(), "w", nil, perWebhook, noCapIDs, noCaps)
 	require.NoError(t, err)
 	n := 0
 	for rows.Next() {
@@ -70,7 +70,7 @@ func TestCappedClaimLocksOnlyWhatItReturns(t *testing.T) {
 	assert.Equal(t, 500-limit, free, "rows locked beyond those claimed")
 
 	// And a second claim meanwhile takes other rows.
-	rows, err = pool.Query(ctx, s.sql.claimCapped(limit), time.Now(), exclude, limit, time.Minute.Microseconds(), "w2", nil, perWebhook)
+	rows, err = pool.Query(ctx, s.sql.claimCapped(16*limit), time.Now(), exclude, limit, time.Minute.Microseconds(), "w2", nil, perWebhook, noCapIDs, noCaps)
 	require.NoError(t, err)
 	n = 0
 	for rows.Next() {
@@ -101,9 +101,9 @@ func TestClaimDoesNotReadExcludedBacklogs(t *testing.T) {
 		sql  string
 		args []any
 	}{
-		"capped":    {s.sql.claimCapped(limit), []any{time.Now(), exclude, limit, lease, "w", nil, 1}},
-		"skipping":  {s.sql.claimCappedSkipping(limit), []any{time.Now(), exclude, limit, lease, "w", nil, 1}},
-		"byWebhook": {s.sql.claimByWebhook, []any{time.Now(), exclude, limit, lease, "w", nil, 1, byWebhookWalk, "40000000-0000-7000-8000-000000000000"}},
+		"capped":    {s.sql.claimCapped(16 * limit), []any{time.Now(), exclude, limit, lease, "w", nil, 1, noCapIDs, noCaps}},
+		"skipping":  {s.sql.claimCappedSkipping(16 * limit), []any{time.Now(), exclude, limit, lease, "w", nil, 1, noCapIDs, noCaps}},
+		"byWebhook": {s.sql.claimByWebhook, []any{time.Now(), exclude, limit, lease, "w", nil, 1, noCapIDs, noCaps, byWebhookWalk, "40000000-0000-7000-8000-000000000000"}},
 	} {
 		read := queueRowsRead(t, pool, run.sql, run.args...)
 		assert.Less(t, read, 2000, "%s reads %d queue rows of a %d backlog", name, read, backlog)
@@ -219,7 +219,7 @@ func TestClaimByWebhookWalksPastExcludedWebhooks(t *testing.T) {
 	defer tx.Rollback(context.Background())
 	// The walk starts at the lowest ID: every excluded webhook comes
 	// before the other.
-	rows, err := tx.Query(ctx, s.sql.claimByWebhook, time.Now(), exclude, 1, time.Minute.Microseconds(), "w", nil, 1, byWebhookWalk, minUUID)
+	rows, err := tx.Query(ctx, s.sql.claimByWebhook, time.Now(), exclude, 1, time.Minute.Microseconds(), "w", nil, 1, noCapIDs, noCaps, byWebhookWalk, minUUID)
 	require.NoError(t, err)
 	var got []string
 	for rows.Next() {
@@ -270,3 +270,10 @@ func BenchmarkClaimBesideACappedBacklog(b *testing.B) {
 		})
 	}
 }
+
+// No webhook with a cap of its own, as the claim statements take them
+// ($8 and $9).
+var (
+	noCapIDs = []string{}
+	noCaps   = []int32{}
+)

@@ -7,10 +7,11 @@ package pgstore
 // with their payloads. Parameters: $1 the caller's now, $2 excluded
 // webhooks, $3 limit, $4 lease duration in microseconds, $5 worker, $6
 // the lease clock's now (NULL: the database's); the capped ones add $7,
-// the most per webhook. claimCappedDue and claimSkippingDue read a
+// the most per webhook, and $8 and $9, webhooks and their own caps in
+// place of $7 (webhookCaps). claimCappedDue and claimSkippingDue read a
 // window of {{window}} rows, written into the statement (see
-// claimWindows); claimByWebhookDue adds $8, a bound on the webhooks it
-// reads, and $9, where its walk over webhooks starts.
+// claimWindows); claimByWebhookDue adds $10, a bound on the webhooks it
+// reads, and $11, where its walk over webhooks starts.
 //
 // A claim changes no indexed column: it sets the lease (token, worker,
 // expiry) and the attempt number, and leaves status and due_at as they
@@ -24,6 +25,14 @@ package pgstore
 // by the caller's clock, and not leased or with a lease expired by the
 // lease clock. The first term bounds the index range.
 const dueCondition = `d.due_at <= $1::timestamptz AND (d.lease_token IS NULL OR d.lease_expires_at <= ` + leaseNow + `)`
+
+// webhookCaps are the webhooks with caps of their own, m(webhook_id,
+// cap): $9 for the same element of $8, in place of $7.
+const webhookCaps = `unnest($8::text[]::uuid[], $9::int[]) AS m(webhook_id, cap)`
+
+// hookCap is the cap of the webhook h.webhook_id: its own (see
+// webhookCaps), or $7.
+const hookCap = `coalesce((SELECT m.cap FROM ` + webhookCaps + ` WHERE m.webhook_id = h.webhook_id), $7)`
 
 // dueColumns are the columns every selection returns.
 const dueColumns = `d.id, d.due_at AS was_due, d.lease_token IS NOT NULL AS was_leased, d.attempt AS was_attempt,
@@ -40,7 +49,7 @@ const claimDue = `SELECT ` + dueColumns + `
 
 // claimCappedDue ranks the first {{window}} claimable deliveries without locking
 // them, drops those of excluded webhooks, keeps at most $7 of each
-// webhook, then locks only the rows returned ($3 at most): the lock is
+// webhook (or its own cap), then locks only the rows returned ($3 at most): the lock is
 // taken as each candidate passes, and a candidate another claimer holds
 // or has just taken is skipped (its lease is checked again on the row
 // locked) for the next one. The excluded webhooks' deliveries count
@@ -51,13 +60,13 @@ const claimDue = `SELECT ` + dueColumns + `
 // The window is a literal, not a parameter: PostgreSQL's generic plan
 // for a parameter guesses a tenth of the queue's rows, so as the queue
 // grows the generic plan looks dearer than one made for the size given
-// and every claim is planned afresh (a third of a claim's cost at a
+// and every claim is planned afresh (a quarter of a claim's cost at a
 // backlog of 150,000).
 const claimCappedDue = `SELECT ` + dueColumns + `
 	FROM {{schema}}.queue d
 	WHERE d.id = ANY (ARRAY(
 		SELECT r.id FROM (
-			SELECT c.id, row_number() OVER (PARTITION BY c.webhook_id ORDER BY c.due_at, c.id) AS rn
+			SELECT c.id, c.webhook_id, row_number() OVER (PARTITION BY c.webhook_id ORDER BY c.due_at, c.id) AS rn
 			FROM (
 				SELECT d.id, d.webhook_id, d.due_at
 				FROM {{schema}}.queue d
@@ -66,7 +75,8 @@ const claimCappedDue = `SELECT ` + dueColumns + `
 				LIMIT {{window}}
 			) c
 			WHERE NOT (c.webhook_id = ANY ($2::text[]::uuid[]))
-		) r WHERE r.rn <= $7
+		) r LEFT JOIN ` + webhookCaps + ` ON m.webhook_id = r.webhook_id
+		WHERE r.rn <= coalesce(m.cap, $7)
 	)) AND ` + dueCondition + `
 	ORDER BY d.due_at, d.id
 	LIMIT $3
@@ -77,7 +87,7 @@ const claimCappedDue = `SELECT ` + dueColumns + `
 // returned nothing: it locks the free claimable deliveries among the
 // first {{window}} (those of excluded webhooks counting towards the {{window}}, as in
 // claimCappedDue), skipping the locked ones, and keeps at most $7 of each
-// webhook and $3 in all; the rest of the window is unlocked when the
+// webhook (or its own cap) and $3 in all; the rest of the window is unlocked when the
 // statement ends.
 const claimSkippingDue = `WITH window_rows AS (
 		SELECT d.id, d.webhook_id, d.due_at, d.lease_token, d.attempt, d.lease_worker, d.lease_expires_at
@@ -97,44 +107,45 @@ const claimSkippingDue = `WITH window_rows AS (
 	)
 	SELECT id, due_at AS was_due, lease_token IS NOT NULL AS was_leased, attempt AS was_attempt,
 		lease_worker AS was_worker, lease_expires_at AS was_expiry
-	FROM ranked WHERE rn <= $7
+	FROM ranked LEFT JOIN ` + webhookCaps + ` ON m.webhook_id = ranked.webhook_id
+	WHERE rn <= coalesce(m.cap, $7)
 	ORDER BY due_at, id
 	LIMIT $3`
 
 // claimByWebhookDue reads the queue a webhook at a time: it walks the
 // distinct webhooks of the queue (a loose scan of queue_webhook_idx, one
-// index probe per webhook) from $9 upwards, wrapping around, until it
-// has $8 webhooks that are not excluded, skipping the excluded ones
+// index probe per webhook) from $11 upwards, wrapping around, until it
+// has $10 webhooks that are not excluded, skipping the excluded ones
 // without reading their deliveries;
-// takes the earliest claimable ones of each (at most $7, through
+// takes the earliest claimable ones of each (at most $7 or its own cap, through
 // queue_webhook_due_idx); and locks the earliest $3 of those. Its cost
 // follows the number of webhooks walked, never the length of a backlog.
 // Starting each walk at a random webhook ID spreads claims over the
-// webhooks when there are more than $8.
+// webhooks when there are more than $10.
 const claimByWebhookDue = `SELECT ` + dueColumns + `
 	FROM {{schema}}.queue d
 	WHERE d.id = ANY (ARRAY(
 		WITH RECURSIVE up AS (
-			(SELECT q.webhook_id FROM {{schema}}.queue q WHERE q.webhook_id >= $9::uuid ORDER BY q.webhook_id LIMIT 1)
+			(SELECT q.webhook_id FROM {{schema}}.queue q WHERE q.webhook_id >= $11::uuid ORDER BY q.webhook_id LIMIT 1)
 			UNION ALL
 			SELECT (SELECT q.webhook_id FROM {{schema}}.queue q WHERE q.webhook_id > up.webhook_id ORDER BY q.webhook_id LIMIT 1)
 			FROM up WHERE up.webhook_id IS NOT NULL
 		), down AS (
-			(SELECT q.webhook_id FROM {{schema}}.queue q WHERE q.webhook_id < $9::uuid ORDER BY q.webhook_id LIMIT 1)
+			(SELECT q.webhook_id FROM {{schema}}.queue q WHERE q.webhook_id < $11::uuid ORDER BY q.webhook_id LIMIT 1)
 			UNION ALL
-			SELECT (SELECT q.webhook_id FROM {{schema}}.queue q WHERE q.webhook_id > down.webhook_id AND q.webhook_id < $9::uuid
+			SELECT (SELECT q.webhook_id FROM {{schema}}.queue q WHERE q.webhook_id > down.webhook_id AND q.webhook_id < $11::uuid
 				ORDER BY q.webhook_id LIMIT 1)
 			FROM down WHERE down.webhook_id IS NOT NULL
 		), hooks AS (
 			SELECT h.webhook_id FROM (SELECT webhook_id FROM up UNION ALL SELECT webhook_id FROM down) h
 			WHERE h.webhook_id IS NOT NULL AND NOT (h.webhook_id = ANY ($2::text[]::uuid[]))
-			LIMIT $8
+			LIMIT $10
 		)
 		SELECT c.id FROM hooks h CROSS JOIN LATERAL (
 			SELECT d.id, d.due_at FROM {{schema}}.queue d
 			WHERE d.webhook_id = h.webhook_id AND ` + dueCondition + `
 			ORDER BY d.due_at, d.id
-			LIMIT $7
+			LIMIT greatest(` + hookCap + `, 0)
 		) c
 		ORDER BY c.due_at, c.id
 		LIMIT $3

@@ -192,18 +192,16 @@ func newStatements(schema string) statements {
 }
 
 // claimWindows are the sizes of the window a capped claim ranks, one
-// statement each: a claim of limit deliveries reads the smallest that
-// holds 16 times its limit (at most the last). A few sizes keep the
+// statement each: a claim that wants a window of rows reads the
+// smallest that holds them (at most the last). A few sizes keep the
 // statements few; each is a literal in its statement (see
 // claimCappedDue).
 var claimWindows = [...]int{64, 128, 256, 512, 1024, 2048, 4096, 10000}
 
-// windowFor returns the index in claimWindows of a claim of limit
-// deliveries.
-func windowFor(limit int) int {
-	want := min(limit, claimWindows[len(claimWindows)-1]) * 16
+// windowFor returns the index in claimWindows of a window of rows.
+func windowFor(rows int) int {
 	for i, w := range claimWindows {
-		if w >= want {
+		if w >= rows {
 			return i
 		}
 	}
@@ -218,12 +216,12 @@ func windowed(sql string) (out [len(claimWindows)]string) {
 	return out
 }
 
-// claimCapped returns the capped claim statement of a claim of limit
-// deliveries.
-func (st *statements) claimCapped(limit int) string { return st.claimsCapped[windowFor(limit)] }
+// claimCapped returns the capped claim statement that reads a window of
+// rows.
+func (st *statements) claimCapped(rows int) string { return st.claimsCapped[windowFor(rows)] }
 
 // claimCappedSkipping returns the statement that claims past locked
-// candidates for a claim of limit deliveries.
-func (st *statements) claimCappedSkipping(limit int) string {
-	return st.claimsCappedSkipping[windowFor(limit)]
+// candidates in a window of rows.
+func (st *statements) claimCappedSkipping(rows int) string {
+	return st.claimsCappedSkipping[windowFor(rows)]
 }

@@ -100,6 +100,28 @@ func testClaimExcludeAndCap(t *testing.T, s webhook.Storage) {
 	require.Equal(t, b[0], cs[2].Delivery.ID)
 }
 
+// MaxByWebhook caps the webhooks it names in place of MaxPerWebhook:
+// above it, below it, or to none; the others keep MaxPerWebhook.
+func testClaimCapsByWebhook(t *testing.T, s webhook.Storage) {
+	ctx := t.Context()
+	roomy, tight, none, other := newID(t), newID(t), newID(t), newID(t)
+	r := enqueue(t, s, roomy, 4, t0.Add(-4*time.Hour))
+	ti := enqueue(t, s, tight, 3, t0.Add(-3*time.Hour))
+	enqueue(t, s, none, 3, t0.Add(-2*time.Hour))
+	o := enqueue(t, s, other, 3, t0.Add(-time.Hour))
+	caps := map[string]int{roomy: 3, tight: 1, none: 0}
+	cs, err := s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: 20, LeaseDuration: time.Minute, Now: t0, MaxPerWebhook: 2, MaxByWebhook: caps})
+	require.NoError(t, err)
+	require.Equal(t, append(append(r[:3:3], ti[0]), o[:2]...), claimIDs(cs),
+		"three of roomy's (above MaxPerWebhook), one of tight's, none of none's, two of the other's, earliest due first")
+	require.Equal(t, map[string]int{roomy: 3, tight: 1, none: 0}, caps, "the caps are left as they were")
+
+	// A cap counts within one claim only, and the limit still holds.
+	cs, err = s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: 2, LeaseDuration: time.Minute, Now: t0, MaxByWebhook: map[string]int{tight: 5}})
+	require.NoError(t, err)
+	require.Equal(t, []string{r[3], ti[1]}, claimIDs(cs))
+}
+
 func testClaimInvalid(t *testing.T, s webhook.Storage) {
 	ctx := t.Context()
 	_, err := s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: 0, LeaseDuration: time.Second, Now: t0})

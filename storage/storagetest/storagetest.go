@@ -87,6 +87,7 @@ var cases = []struct {
 	{"ClaimLimitAndOrder", testClaimLimitAndOrder},
 	{"ClaimInvalid", testClaimInvalid},
 	{"ClaimExcludeAndPerWebhookCap", testClaimExcludeAndCap},
+	{"ClaimCapsByWebhook", testClaimCapsByWebhook},
 	{"ClaimConcurrentDisjoint", testClaimConcurrent},
 	{"ClaimCarriesWebhookVersion", testClaimWebhookVersion},
 	{"LeaseExpiryReclaims", testLeaseExpiry},
