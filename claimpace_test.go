@@ -108,3 +108,29 @@ func TestWorkerClaimsAKnownWebhooksRoomAtOnce(t *testing.T) {
 		assert.Equal(t, 4, peak)
 	})
 }
+
+// Webhooks on one host share what is left of its cap: when it leaves
+// room for more than one of each, the worker claims no more for the
+// host than the cap, however much room each webhook has of its own.
+func TestWorkerClaimsNoMoreForAHostThanItsCap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const hostCap = 6
+		e := newPrefetchEnv(t, 2, 8) // both on example.com, each with room for 4
+		w, err := webhook.NewWorker(e.svc, &webhook.WorkerConfig{Concurrency: 16, Prefetch: -1, MaxPerHost: hostCap, MaxPerWebhook: 4})
+		require.NoError(t, err)
+		stop := e.run(t, w)
+		synctest.Wait()
+		assert.Equal(t, hostCap, e.store.count(), "claimed for the host")
+		for answered := 1; answered <= 16; answered++ {
+			e.doer.answer <- struct{}{}
+			synctest.Wait()
+			// With room left for fewer than one of each, a claim still
+			// takes one of each webhook not at its own cap: past the
+			// host's cap by at most one fewer than the webhooks.
+			assert.LessOrEqual(t, e.store.count()-answered, hostCap+1, "claimed and not yet answered")
+		}
+		stop()
+		_, _, n := e.doer.counts()
+		assert.Equal(t, 16, n)
+	})
+}

@@ -36,6 +36,7 @@ type endpoint struct {
 	url      string        // the webhook's URL, once seen
 	host     string        // the destination host of url; "" until seen
 	hl       *hostLoad     // host's load, as capacity last found it
+	room     int           // how many the claim capacity prepares may take of it
 }
 
 // hostLoad is capacity's count of the requests to one destination
@@ -44,13 +45,14 @@ type endpoint struct {
 type hostLoad struct {
 	host  string
 	load  int
-	epoch uint64 // the call of capacity load is of
+	given int    // the claim's share of the cap so far (see capacity)
+	epoch uint64 // the call of capacity load and given are of
 }
 
 // add adds n to the load of the call epoch.
 func (hl *hostLoad) add(epoch uint64, n int) {
 	if hl.epoch != epoch {
-		hl.load, hl.epoch = 0, epoch
+		hl.load, hl.given, hl.epoch = 0, 0, epoch
 	}
 	hl.load += n
 }
@@ -196,6 +198,7 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, maxBy map
 		if e.host != "" && hostCap != math.MaxInt {
 			room = min(room, hostCap-load(e))
 		}
+		e.room = 0
 		switch {
 		case room <= 0:
 			exclude = append(exclude, e.id)
@@ -212,14 +215,33 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, maxBy map
 			(e.limiter == nil || e.limiter.TokensAt(now) >= float64(e.limiter.Burst())):
 			w.forget(e) // nothing left to remember
 		default:
-			// Room for more than the one delivery a claim takes of a
-			// webhook it does not know: say how much.
 			if e.limiter != nil {
 				room = min(room, int(min(tokens, float64(w.cfg.Concurrency))))
 			}
-			if room > 1 {
-				maxBy[e.id] = min(room, w.cfg.Concurrency)
+			e.room = min(room, w.cfg.Concurrency)
+			if e.host != "" {
+				e.hl.given++ // the one a claim may take of each webhook
 			}
+		}
+	}
+	// Room for more than the one delivery a claim takes of each webhook
+	// it may: say how much, the webhooks on a host at a cap sharing
+	// what is left of it once each has its one. The share starts at
+	// another webhook each call, so that none waits for the others.
+	n := len(w.tracked)
+	for i := range n {
+		e := w.tracked[(i+int(w.epoch%uint64(n)))%n]
+		room := e.room
+		if room > 1 && e.host != "" && hostCap != math.MaxInt {
+			extra := min(room-1, hostCap-load(e)-e.hl.given)
+			if extra < 1 {
+				continue
+			}
+			e.hl.given += extra
+			room = 1 + extra
+		}
+		if room > 1 {
+			maxBy[e.id] = room
 		}
 	}
 	// Up to Prefetch deliveries are claimed beyond the slots, to wait
