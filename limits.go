@@ -246,9 +246,11 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, maxBy map
 	}
 	// Up to Prefetch deliveries are claimed beyond the slots, to wait
 	// for one. Results waiting for their write no longer hold a slot,
-	// but at most Concurrency of them are waited for beyond the claims.
+	// but at most as many of them as may be claimed are waited for
+	// beyond the claims (a batch of results may wait to fill: see
+	// recordLinger).
 	claims := w.cfg.Concurrency + w.cfg.Prefetch
-	limit = min(claims-w.total, claims+w.cfg.Concurrency-w.total-w.writing, w.cfg.BatchSize)
+	limit = min(claims-w.total, 2*claims-w.total-w.writing, w.cfg.BatchSize)
 	if p := &w.pool; p.free == 0 && p.head < len(p.waiting) && limit < w.refillAt() {
 		// Every slot is busy and deliveries claimed ahead wait for
 		// them: claim when the line is half gone, in one claim, not a

@@ -127,3 +127,29 @@ func TestWorkerRunsInOneSynctestBubbleAfterAnother(t *testing.T) {
 	}
 	assert.Equal(t, int32(6), doer.requests.Load())
 }
+
+// Results waiting for their write do not hold slots, but a worker whose
+// writes do not come back stops: it sends no more than about twice what
+// it may claim, however much is due.
+func TestUnwrittenResultsBoundTheSends(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const conc, prefetch = 2, 2
+		e := newPrefetchEnv(t, 50, 2)
+		held := &heldBatchWrites{Store: e.store.Store, writing: make(chan int, 1000), proceed: make(chan struct{})}
+		svc, err := webhook.NewService(held, &webhook.Config{Doer: e.doer, RequestTimeout: time.Minute, Network: webhook.NetworkPolicy{AllowPrivate: true}})
+		require.NoError(t, err)
+		w, err := webhook.NewWorker(svc, &webhook.WorkerConfig{Concurrency: conc, Prefetch: prefetch, MaxPerHost: 1000})
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- w.Run(ctx) }()
+		close(e.doer.answer) // every request answered at once
+		synctest.Wait()
+		_, _, n := e.doer.counts()
+		assert.LessOrEqual(t, n, 2*(conc+prefetch)+conc, "sent while no write came back")
+		assert.GreaterOrEqual(t, n, conc+prefetch)
+		close(held.proceed)
+		cancel()
+		require.NoError(t, <-done)
+	})
+}
