@@ -119,3 +119,45 @@ func TestHostLoadLeavesOutResultsBeingWritten(t *testing.T) {
 	w.done("w1")
 	assert.Zero(t, w.total)
 }
+
+// Webhooks on a host at a cap share what is left of it, the share
+// starting at another webhook each claim. A busy worker's fill calls
+// capacity twice for each claim (once to claim, once more to find the
+// pool full after it): the share must still go round, not stay with
+// every other webhook.
+func TestHostShareGoesRoundClaimByClaim(t *testing.T) {
+	svc, err := NewService(&hookMap{}, nil)
+	require.NoError(t, err)
+	w, err := NewWorker(svc, &WorkerConfig{Concurrency: 16, Prefetch: -1, MaxPerHost: 6, MaxPerWebhook: 4})
+	require.NoError(t, err)
+	now := time.Now()
+	// a and b, on one host, each with one in flight: 4 left of the
+	// host's cap, one for each, and 2 for one of them.
+	for _, id := range []string{"a", "b"} {
+		w.track([]*Claim{{Delivery: &Delivery{WebhookID: id}}})
+		w.hooks[id].learn(&Webhook{ID: id, URL: "https://h.example/" + id})
+	}
+	first := map[string]int{}
+	for range 6 {
+		limit, _, maxBy, _, _ := w.capacity(now) // the claim
+		require.Positive(t, limit)
+		require.Len(t, maxBy, 1, "one of them has the extra")
+		for id, n := range maxBy {
+			assert.Equal(t, 3, n)
+			first[id]++
+		}
+		// What the claim took of another host fills the pool: the next
+		// call finds it full, and fill returns.
+		claimed := make([]*Claim, limit)
+		for i := range claimed {
+			claimed[i] = &Claim{Delivery: &Delivery{WebhookID: "c"}}
+		}
+		w.track(claimed)
+		limit, _, _, _, _ = w.capacity(now)
+		require.Zero(t, limit)
+		for range claimed {
+			w.done("c")
+		}
+	}
+	assert.Equal(t, map[string]int{"a": 3, "b": 3}, first, "claims in which each had the extra")
+}
