@@ -3,6 +3,7 @@ package storagetest
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -120,6 +121,19 @@ func testClaimCapsByWebhook(t *testing.T, s webhook.Storage) {
 	cs, err = s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: 2, LeaseDuration: time.Minute, Now: t0, MaxByWebhook: map[string]int{tight: 5}})
 	require.NoError(t, err)
 	require.Equal(t, []string{r[3], ti[1]}, claimIDs(cs))
+}
+
+// A limit or caps beyond 32 bits claim what is due, as any others do.
+func testClaimHugeLimitAndCaps(t *testing.T, s webhook.Storage) {
+	ctx := t.Context()
+	excluded, capped, other := newID(t), newID(t), newID(t)
+	enqueue(t, s, excluded, 2, t0.Add(-3*time.Hour))
+	c := enqueue(t, s, capped, 3, t0.Add(-2*time.Hour))
+	o := enqueue(t, s, other, 3, t0.Add(-time.Hour))
+	cs, err := s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: math.MaxInt32 + 1, LeaseDuration: time.Minute, Now: t0,
+		ExcludeWebhooks: []string{excluded}, MaxByWebhook: map[string]int{capped: math.MaxInt}})
+	require.NoError(t, err)
+	require.Equal(t, append(c, o...), claimIDs(cs))
 }
 
 func testClaimInvalid(t *testing.T, s webhook.Storage) {

@@ -88,6 +88,7 @@ var cases = []struct {
 	{"ClaimInvalid", testClaimInvalid},
 	{"ClaimExcludeAndPerWebhookCap", testClaimExcludeAndCap},
 	{"ClaimCapsByWebhook", testClaimCapsByWebhook},
+	{"ClaimHugeLimitAndCaps", testClaimHugeLimitAndCaps},
 	{"ClaimConcurrentDisjoint", testClaimConcurrent},
 	{"ClaimCarriesWebhookVersion", testClaimWebhookVersion},
 	{"LeaseExpiryReclaims", testLeaseExpiry},
