@@ -48,8 +48,14 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	caps := make([]int32, 0, len(p.MaxByWebhook))
 	spread := 0 // the sum of the caps
 	for id, n := range p.MaxByWebhook {
-		if validID(id) {
-			n = min(max(n, 0), p.Limit, math.MaxInt32)
+		switch {
+		case !validID(id):
+		case n < 1:
+			// Excluded: the claim then reads beyond a window of its
+			// deliveries, as for the others excluded.
+			exclude = append(exclude, id)
+		default:
+			n = min(n, p.Limit, math.MaxInt32)
 			capIDs, caps = append(capIDs, id), append(caps, int32(n))
 			spread += n
 		}

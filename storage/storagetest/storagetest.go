@@ -89,6 +89,7 @@ var cases = []struct {
 	{"ClaimExcludeAndPerWebhookCap", testClaimExcludeAndCap},
 	{"ClaimCapsByWebhook", testClaimCapsByWebhook},
 	{"ClaimHugeLimitAndCaps", testClaimHugeLimitAndCaps},
+	{"ClaimZeroCapBesideABacklog", testClaimZeroCapBesideABacklog},
 	{"ClaimConcurrentDisjoint", testClaimConcurrent},
 	{"ClaimCarriesWebhookVersion", testClaimWebhookVersion},
 	{"LeaseExpiryReclaims", testLeaseExpiry},
