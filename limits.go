@@ -191,8 +191,10 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, maxBy map
 		}
 		tokens := 1.0
 		if e.limiter != nil {
-			// Deliveries claimed but not yet admitted will take tokens too.
-			tokens = e.limiter.TokensAt(now) - float64(e.inflight-e.sending)
+			// Deliveries claimed but not yet admitted will take tokens
+			// too (not those whose results are being written: they took
+			// theirs when admitted).
+			tokens = e.limiter.TokensAt(now) - float64(e.inflight-e.sending-e.writing)
 		}
 		room := limit - e.inflight
 		if e.host != "" && hostCap != math.MaxInt {

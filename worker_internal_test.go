@@ -161,3 +161,27 @@ func TestHostShareGoesRoundClaimByClaim(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int{"a": 3, "b": 3}, first, "claims in which each had the extra")
 }
+
+// An attempt whose request is over took its rate token when it was
+// admitted: while its result waits for its write (a batch may wait to
+// fill), it takes none of the tokens left, and the webhook is claimed
+// as far as they go.
+func TestResultsBeingWrittenTakeNoMoreRateTokens(t *testing.T) {
+	svc, err := NewService(&hookMap{}, nil)
+	require.NoError(t, err)
+	w, err := NewWorker(svc, &WorkerConfig{Concurrency: 8, MaxPerHost: 8, MaxPerWebhook: 8})
+	require.NoError(t, err)
+	now := time.Now()
+	for _, hook := range []*Webhook{
+		{ID: "w1", URL: "https://a.example/", RateLimit: 2}, // a burst of 2
+		{ID: "w2", URL: "https://b.example/", RateLimit: 3},
+	} {
+		w.track([]*Claim{{Delivery: &Delivery{WebhookID: hook.ID}}})
+		unadmit, _, ok, _ := w.tryAdmit(hook, now)
+		require.True(t, ok)
+		unadmit() // the request is over; its result is being written
+	}
+	_, exclude, maxBy, _, _ := w.capacity(now)
+	assert.NotContains(t, exclude, "w1", "a token is left")
+	assert.Equal(t, map[string]int{"w2": 2}, maxBy, "as many as the tokens left")
+}
