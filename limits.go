@@ -191,8 +191,10 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, maxBy map
 		}
 		tokens := 1.0
 		if e.limiter != nil {
-			// Deliveries claimed but not yet admitted will take tokens too.
-			tokens = e.limiter.TokensAt(now) - float64(e.inflight-e.sending)
+			// Deliveries claimed but not yet admitted will take tokens
+			// too (not those whose results are being written: they took
+			// theirs when admitted).
+			tokens = e.limiter.TokensAt(now) - float64(e.inflight-e.sending-e.writing)
 		}
 		room := limit - e.inflight
 		if e.host != "" && hostCap != math.MaxInt {
@@ -224,26 +226,6 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, maxBy map
 			}
 		}
 	}
-	// Room for more than the one delivery a claim takes of each webhook
-	// it may: say how much, the webhooks on a host at a cap sharing
-	// what is left of it once each has its one. The share starts at
-	// another webhook each call, so that none waits for the others.
-	n := len(w.tracked)
-	for i := range n {
-		e := w.tracked[(i+int(w.epoch%uint64(n)))%n]
-		room := e.room
-		if room > 1 && e.host != "" && hostCap != math.MaxInt {
-			extra := min(room-1, hostCap-load(e)-e.hl.given)
-			if extra < 1 {
-				continue
-			}
-			e.hl.given += extra
-			room = 1 + extra
-		}
-		if room > 1 {
-			maxBy[e.id] = room
-		}
-	}
 	// Up to Prefetch deliveries are claimed beyond the slots, to wait
 	// for one. Results waiting for their write no longer hold a slot,
 	// but at most as many of them as may be claimed are waited for
@@ -256,6 +238,31 @@ func (w *Worker) capacity(now time.Time) (limit int, exclude []string, maxBy map
 		// them: claim when the line is half gone, in one claim, not a
 		// claim for each slot freed.
 		limit = 0
+	}
+	// Room for more than the one delivery a claim takes of each webhook
+	// it may: say how much, the webhooks on a host at a cap sharing
+	// what is left of it once each has its one. The share starts at
+	// another webhook each claim, so that none waits for the others
+	// (each claim, not each call: a busy worker's fill calls capacity
+	// again after each claim only to find the pool full, and a share
+	// that moved on each call would skip every other webhook).
+	if n := len(w.tracked); limit > 0 && n > 0 { // no claim, no share
+		w.shares++
+		for i := range n {
+			e := w.tracked[(i+int(w.shares%uint64(n)))%n]
+			room := e.room
+			if room > 1 && e.host != "" && hostCap != math.MaxInt {
+				extra := min(room-1, hostCap-load(e)-e.hl.given)
+				if extra < 1 {
+					continue
+				}
+				e.hl.given += extra
+				room = 1 + extra
+			}
+			if room > 1 {
+				maxBy[e.id] = room
+			}
+		}
 	}
 	w.exclude = exclude
 	if len(w.hostLoads) > 2*(len(w.hooks)+len(w.sending))+16 {

@@ -116,8 +116,15 @@ func (w *Worker) recordLoop(ctx context.Context, br BatchRecorder) {
 
 // collect adds to batch the results queued meanwhile, and, if busy,
 // those that come within recordLinger, up to fullRecordBatch; linger is
-// the timer it uses, stopped.
+// the timer it uses, stopped. The wait ends, too, once the batch holds
+// Concurrency + Prefetch results: the worker may stop claiming while
+// more than that wait for their write (see capacity), and would sit
+// idle for the rest of the wait.
 func (w *Worker) collect(batch []recordReq, busy bool, linger *time.Timer) []recordReq {
+	full := fullRecordBatch
+	if c := w.cfg.Concurrency + w.cfg.Prefetch; c > 0 {
+		full = min(full, c)
+	}
 	var expired <-chan time.Time
 	if busy {
 		linger.Reset(recordLinger)
@@ -134,7 +141,7 @@ func (w *Worker) collect(batch []recordReq, busy bool, linger *time.Timer) []rec
 			continue
 		default:
 		}
-		if expired == nil || len(batch) >= fullRecordBatch {
+		if expired == nil || len(batch) >= full {
 			return batch
 		}
 		select {

@@ -113,10 +113,11 @@ type Worker struct {
 	// the claiming loop uses it.
 	claimedLast bool
 	spare       map[string]bool // an emptied fruitless, for reuse
-	// hostLoads, epoch, exclude and maxBy are capacity's, kept from
-	// call to call (see hostLoad).
+	// hostLoads, epoch, shares, exclude and maxBy are capacity's, kept
+	// from call to call (see hostLoad).
 	hostLoads map[string]*hostLoad
 	epoch     uint64
+	shares    uint64 // the claims capacity shared hosts' caps for
 	exclude   []string
 	maxBy     map[string]int
 }

@@ -119,3 +119,69 @@ func TestHostLoadLeavesOutResultsBeingWritten(t *testing.T) {
 	w.done("w1")
 	assert.Zero(t, w.total)
 }
+
+// Webhooks on a host at a cap share what is left of it, the share
+// starting at another webhook each claim. A busy worker's fill calls
+// capacity twice for each claim (once to claim, once more to find the
+// pool full after it): the share must still go round, not stay with
+// every other webhook.
+func TestHostShareGoesRoundClaimByClaim(t *testing.T) {
+	svc, err := NewService(&hookMap{}, nil)
+	require.NoError(t, err)
+	w, err := NewWorker(svc, &WorkerConfig{Concurrency: 16, Prefetch: -1, MaxPerHost: 6, MaxPerWebhook: 4})
+	require.NoError(t, err)
+	now := time.Now()
+	// a and b, on one host, each with one in flight: 4 left of the
+	// host's cap, one for each, and 2 for one of them.
+	for _, id := range []string{"a", "b"} {
+		w.track([]*Claim{{Delivery: &Delivery{WebhookID: id}}})
+		w.hooks[id].learn(&Webhook{ID: id, URL: "https://h.example/" + id})
+	}
+	first := map[string]int{}
+	for range 6 {
+		limit, _, maxBy, _, _ := w.capacity(now) // the claim
+		require.Positive(t, limit)
+		require.Len(t, maxBy, 1, "one of them has the extra")
+		for id, n := range maxBy {
+			assert.Equal(t, 3, n)
+			first[id]++
+		}
+		// What the claim took of another host fills the pool: the next
+		// call finds it full, and fill returns.
+		claimed := make([]*Claim, limit)
+		for i := range claimed {
+			claimed[i] = &Claim{Delivery: &Delivery{WebhookID: "c"}}
+		}
+		w.track(claimed)
+		limit, _, _, _, _ = w.capacity(now)
+		require.Zero(t, limit)
+		for range claimed {
+			w.done("c")
+		}
+	}
+	assert.Equal(t, map[string]int{"a": 3, "b": 3}, first, "claims in which each had the extra")
+}
+
+// An attempt whose request is over took its rate token when it was
+// admitted: while its result waits for its write (a batch may wait to
+// fill), it takes none of the tokens left, and the webhook is claimed
+// as far as they go.
+func TestResultsBeingWrittenTakeNoMoreRateTokens(t *testing.T) {
+	svc, err := NewService(&hookMap{}, nil)
+	require.NoError(t, err)
+	w, err := NewWorker(svc, &WorkerConfig{Concurrency: 8, MaxPerHost: 8, MaxPerWebhook: 8})
+	require.NoError(t, err)
+	now := time.Now()
+	for _, hook := range []*Webhook{
+		{ID: "w1", URL: "https://a.example/", RateLimit: 2}, // a burst of 2
+		{ID: "w2", URL: "https://b.example/", RateLimit: 3},
+	} {
+		w.track([]*Claim{{Delivery: &Delivery{WebhookID: hook.ID}}})
+		unadmit, _, ok, _ := w.tryAdmit(hook, now)
+		require.True(t, ok)
+		unadmit() // the request is over; its result is being written
+	}
+	_, exclude, maxBy, _, _ := w.capacity(now)
+	assert.NotContains(t, exclude, "w1", "a token is left")
+	assert.Equal(t, map[string]int{"w2": 2}, maxBy, "as many as the tokens left")
+}

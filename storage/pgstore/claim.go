@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -36,16 +37,25 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 	if s.callerClock {
 		leaseNow = &p.Now
 	}
+	// The caps are int4 parameters: a cap of 2³¹ or more cannot bind
+	// a claim, which never returns so many.
 	perWebhook := p.MaxPerWebhook
 	if perWebhook <= 0 || perWebhook > p.Limit {
 		perWebhook = p.Limit
 	}
+	perWebhook = min(perWebhook, math.MaxInt32)
 	capIDs := make([]string, 0, len(p.MaxByWebhook))
 	caps := make([]int32, 0, len(p.MaxByWebhook))
 	spread := 0 // the sum of the caps
 	for id, n := range p.MaxByWebhook {
-		if validID(id) {
-			n = min(max(n, 0), p.Limit)
+		switch {
+		case !validID(id):
+		case n < 1:
+			// Excluded: the claim then reads beyond a window of its
+			// deliveries, as for the others excluded.
+			exclude = append(exclude, id)
+		default:
+			n = min(n, p.Limit, math.MaxInt32)
 			capIDs, caps = append(capIDs, id), append(caps, int32(n))
 			spread += n
 		}
@@ -111,6 +121,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*
 // PostgreSQL spends a fifth less a delivery; one of 8 times the limit
 // saved a little.)
 func claimWindow(limit, capped, spread int) int {
+	limit = min(limit, claimWindows[len(claimWindows)-1]) // more would read the largest window anyway, or overflow
 	if capped == 0 || spread <= capped {
 		return 16 * limit
 	}

@@ -277,3 +277,27 @@ var (
 	noCapIDs = []string{}
 	noCaps   = []int32{}
 )
+
+// MaxByWebhook may name one webhook twice, its ID spelt in upper and
+// in lower case (both valid UUIDs): the claim takes the lesser cap
+// rather than fail, in the window it ranks as when it reads the queue
+// a webhook at a time, beyond a window of excluded webhooks' deliveries.
+func TestClaimCapsOfAWebhookNamedTwice(t *testing.T) {
+	s, pool := unmigratedStore(t)
+	require.NoError(t, s.Migrate(t.Context()))
+	ctx := t.Context()
+	const excluded, hook = "01900000-0000-7000-8000-0000000000ff", "01900000-0000-7000-8000-0000000000aa"
+	seedSQL(t, s, pool, seedPayload, seedQueued(10, 1, hook, "1 hour"))
+	caps := map[string]int{strings.ToUpper(hook): 2, hook: 3}
+	p := webhook.ClaimParams{WorkerID: "w", Limit: 8, LeaseDuration: time.Minute, Now: time.Now(), MaxPerWebhook: 1, MaxByWebhook: caps}
+	cs, err := s.ClaimDeliveries(ctx, p)
+	require.NoError(t, err)
+	assert.Len(t, cs, 2, "in the window")
+
+	seedSQL(t, s, pool, seedQueued(10000, 1, excluded, "2 hours"))
+	p.ExcludeWebhooks = []string{excluded}
+	p.Now = time.Now()
+	cs, err = s.ClaimDeliveries(ctx, p)
+	require.NoError(t, err)
+	assert.Len(t, cs, 2, "a webhook at a time")
+}

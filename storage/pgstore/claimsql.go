@@ -27,12 +27,17 @@ package pgstore
 const dueCondition = `d.due_at <= $1::timestamptz AND (d.lease_token IS NULL OR d.lease_expires_at <= ` + leaseNow + `)`
 
 // webhookCaps are the webhooks with caps of their own, m(webhook_id,
-// cap): $9 for the same element of $8, in place of $7.
-const webhookCaps = `unnest($8::text[]::uuid[], $9::int[]) AS m(webhook_id, cap)`
+// cap): $9 for the same element of $8, in place of $7. A webhook named
+// twice in $8 (its ID spelt in upper and in lower case) has the lesser
+// cap, once.
+const webhookCaps = `(SELECT u.webhook_id, min(u.cap) AS cap FROM ` + capsGiven + ` GROUP BY u.webhook_id) AS m`
+
+// capsGiven are the elements of $8 and $9, u(webhook_id, cap).
+const capsGiven = `unnest($8::text[]::uuid[], $9::int[]) AS u(webhook_id, cap)`
 
 // hookCap is the cap of the webhook h.webhook_id: its own (see
 // webhookCaps), or $7.
-const hookCap = `coalesce((SELECT m.cap FROM ` + webhookCaps + ` WHERE m.webhook_id = h.webhook_id), $7)`
+const hookCap = `coalesce((SELECT min(u.cap) FROM ` + capsGiven + ` WHERE u.webhook_id = h.webhook_id), $7)`
 
 // dueColumns are the columns every selection returns.
 const dueColumns = `d.id, d.due_at AS was_due, d.lease_token IS NOT NULL AS was_leased, d.attempt AS was_attempt,

@@ -3,6 +3,7 @@ package storagetest
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -120,6 +121,34 @@ func testClaimCapsByWebhook(t *testing.T, s webhook.Storage) {
 	cs, err = s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: 2, LeaseDuration: time.Minute, Now: t0, MaxByWebhook: map[string]int{tight: 5}})
 	require.NoError(t, err)
 	require.Equal(t, []string{r[3], ti[1]}, claimIDs(cs))
+}
+
+// A cap below 1 claims none of the webhook's deliveries, as
+// ExcludeWebhooks does, also when a long backlog of them comes first.
+func testClaimZeroCapBesideABacklog(t *testing.T, s webhook.Storage) {
+	ctx := t.Context()
+	none, other := newID(t), newID(t)
+	enqueue(t, s, none, 100, t0.Add(-2*time.Hour))
+	o := enqueue(t, s, other, 1, t0.Add(-time.Hour))
+	for _, n := range []int{0, -1} {
+		cs, err := s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: 2, LeaseDuration: time.Minute, Now: t0, MaxPerWebhook: 1, MaxByWebhook: map[string]int{none: n}})
+		require.NoError(t, err)
+		require.Equal(t, o, claimIDs(cs), "cap %d", n)
+		require.NoError(t, s.RecordAttempt(ctx, webhook.RecordAttemptParams{DeliveryID: o[0], Token: cs[0].Lease.Token, Released: true, NextAttemptAt: t0, Now: t0}))
+	}
+}
+
+// A limit or caps beyond 32 bits claim what is due, as any others do.
+func testClaimHugeLimitAndCaps(t *testing.T, s webhook.Storage) {
+	ctx := t.Context()
+	excluded, capped, other := newID(t), newID(t), newID(t)
+	enqueue(t, s, excluded, 2, t0.Add(-3*time.Hour))
+	c := enqueue(t, s, capped, 3, t0.Add(-2*time.Hour))
+	o := enqueue(t, s, other, 3, t0.Add(-time.Hour))
+	cs, err := s.ClaimDeliveries(ctx, webhook.ClaimParams{Limit: math.MaxInt32 + 1, LeaseDuration: time.Minute, Now: t0,
+		ExcludeWebhooks: []string{excluded}, MaxByWebhook: map[string]int{capped: math.MaxInt}})
+	require.NoError(t, err)
+	require.Equal(t, append(c, o...), claimIDs(cs))
 }
 
 func testClaimInvalid(t *testing.T, s webhook.Storage) {

@@ -88,6 +88,8 @@ var cases = []struct {
 	{"ClaimInvalid", testClaimInvalid},
 	{"ClaimExcludeAndPerWebhookCap", testClaimExcludeAndCap},
 	{"ClaimCapsByWebhook", testClaimCapsByWebhook},
+	{"ClaimHugeLimitAndCaps", testClaimHugeLimitAndCaps},
+	{"ClaimZeroCapBesideABacklog", testClaimZeroCapBesideABacklog},
 	{"ClaimConcurrentDisjoint", testClaimConcurrent},
 	{"ClaimCarriesWebhookVersion", testClaimWebhookVersion},
 	{"LeaseExpiryReclaims", testLeaseExpiry},
